@@ -1,0 +1,29 @@
+# cc-server — the two commands a newcomer needs are `make run` and `make test`.
+CARGO ?= cargo
+
+.PHONY: run build release test lint fmt bench clean
+
+run:            ## build and start the server (port 4698, domain localhost, data in ~/.config/cc)
+	$(CARGO) run --release --locked -- serve
+
+build:
+	$(CARGO) build --locked
+
+release:        ## the optimised, stripped binary: target/release/cc-server
+	$(CARGO) build --release --locked
+
+test:           ## unit tests and integration tests against the real binary
+	$(CARGO) test --locked
+
+lint:           ## formatting and clippy, warnings are errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: release  ## wrk load test of the release binary (installs wrk if missing)
+	bash bench/run.sh
+
+clean:
+	$(CARGO) clean

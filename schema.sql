@@ -1,0 +1,80 @@
+-- The whole current schema of cc.db, for reading. The binary applies the ordered migrations in
+-- src/store/migrations/; a test proves that applying them all yields exactly this.
+
+-- One row per visit. 'hosting' rows come from sites served here, 'web' rows from the
+-- tracking snippet on sites hosted elsewhere. No raw IP is ever stored.
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    created_at   TEXT    NOT NULL,          -- UTC 'YYYY-MM-DD HH:MM:SS'
+    source_type  TEXT    NOT NULL,          -- 'hosting' | 'web'
+    domain       TEXT    NOT NULL,          -- the site name for 'hosting'
+    path         TEXT    NOT NULL,
+    status       INTEGER,
+    referrer     TEXT,
+    ua_family    TEXT,                      -- 'chrome', 'firefox', 'curl', 'bot', …
+    visitor_hash TEXT                       -- sha256(daily salt, ip, user agent), truncated
+);
+CREATE INDEX events_created_at ON events(created_at);
+CREATE INDEX events_domain_created_at ON events(domain, created_at);
+
+-- The single dashboard admin (CONTRACT §1: first start, `cc-server passwd`).
+CREATE TABLE admin (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    password_hash TEXT NOT NULL,            -- Argon2id PHC string
+    updated_at    TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- Dashboard sessions: the cookie holds a random id, this table only its hash.
+CREATE TABLE sessions (
+    id_hash    TEXT PRIMARY KEY,            -- sha256 hex of the session cookie value
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    expires_at TEXT NOT NULL,
+    ip         TEXT,
+    user_agent TEXT
+);
+CREATE INDEX sessions_expires_at ON sessions(expires_at);
+
+-- Server-wide settings and secrets (e.g. today's visitor-hash salt).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT NOT NULL,             -- e.g. 'Friend Bob'
+    key_hash     TEXT NOT NULL UNIQUE,      -- sha256 hex of the token; the token is never stored
+    scopes       TEXT NOT NULL DEFAULT '[]',-- JSON array: "deploy:*", "deploy:<site>", "read:stats"
+    created_at   TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    last_used_at TEXT,
+    revoked_at   TEXT
+);
+
+-- main.js's `db`, scoped per site by the runtime.
+CREATE TABLE kv_store (
+    site_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT,                        -- JSON
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (site_id, key)
+);
+
+CREATE TABLE deployments (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    site_id     TEXT NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    file_count  INTEGER NOT NULL,
+    deployed_by TEXT,                       -- the deploy key's name
+    created_at  TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX deployments_site_id ON deployments(site_id, id);
+
+-- main.js's `process.env`, per site.
+CREATE TABLE env_vars (
+    site_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (site_id, key)
+);

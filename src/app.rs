@@ -1,0 +1,47 @@
+//! The whole request handler: routes on Host, answers from the dashboard or a site, and records
+//! a visit for every site request. Knows nothing of sockets.
+
+use std::path::PathBuf;
+
+use crate::analytics::{self, Recorder, Visit};
+use crate::config::ServeConfig;
+use crate::http::{Request, Response};
+use crate::router::{self, Route};
+use crate::{dashboard, site};
+
+pub struct App {
+    domain: String,
+    sites_dir: PathBuf,
+    pub recorder: Recorder,
+}
+
+impl App {
+    pub fn new(config: &ServeConfig, recorder: Recorder) -> App {
+        App {
+            domain: config.domain.clone(),
+            sites_dir: config.sites_dir(),
+            recorder,
+        }
+    }
+
+    pub fn handle(&self, req: &mut Request) -> Response {
+        match router::route(req.header("host"), &self.domain) {
+            Route::Dashboard => dashboard::handle(req),
+            Route::Site(name) if site::exists(&self.sites_dir, &name) => {
+                let response = site::handle(&self.sites_dir, &name, req);
+                self.recorder.record(Visit {
+                    unix_time: analytics::now_unix(),
+                    path: req.raw_path().to_string(),
+                    status: response.status,
+                    referrer: req.header("referer").map(str::to_string),
+                    user_agent: req.header("user-agent").map(str::to_string),
+                    ip: req.remote_ip,
+                    site: name,
+                });
+                response
+            }
+            // Unknown names are not recorded: random subdomains must not fill `events`.
+            Route::Site(_) | Route::Unknown => site::site_not_found(),
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Server settings, checked once: each comes from its flag, else its `CC_*` environment
+//! variable, else the default (CONTRACT §1). Nothing here opens files or sockets.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_PORT: u16 = 4698;
+pub const DEFAULT_BIND: &str = "0.0.0.0";
+pub const DEFAULT_DOMAIN: &str = "localhost";
+
+/// Everything `cc-server serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Lower case, no port, no trailing dot: sites live at `<site>.<domain>`.
+    pub domain: String,
+    pub data_dir: PathBuf,
+    /// Threads that handle requests (tiny_http adds one reader thread per open connection).
+    pub workers: usize,
+    pub limits: Limits,
+}
+
+/// Limits that keep one client from holding the server (README "Limits" lists them).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The longest a single read or write may stall; also the keep-alive idle timeout.
+    pub io_timeout: Duration,
+    /// The whole request head must arrive within this time.
+    pub head_timeout: Duration,
+    /// Longest request line or header line.
+    pub max_header_line: usize,
+    /// Most header lines per request.
+    pub max_headers: usize,
+    /// Connections open at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Largest request body read by any endpoint that reads one.
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            io_timeout: Duration::from_secs(15),
+            head_timeout: Duration::from_secs(20),
+            max_header_line: 8 * 1024,
+            max_headers: 100,
+            max_connections: 1024,
+            max_body: 1024 * 1024,
+        }
+    }
+}
+
+/// Raw values as given on the command line; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct ServeFlags {
+    pub port: Option<String>,
+    pub bind: Option<String>,
+    pub domain: Option<String>,
+    pub data_dir: Option<String>,
+    pub workers: Option<String>,
+    pub max_connections: Option<String>,
+}
+
+/// A setting that could not be accepted; the message names the flag or variable and the fix.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl ServeConfig {
+    /// Resolves flags over the environment (`env` looks a variable up) over defaults.
+    pub fn resolve(
+        flags: &ServeFlags,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServeConfig, ConfigError> {
+        let pick = |flag: &Option<String>, var: &str| -> Option<(String, String)> {
+            match flag {
+                Some(v) => Some((v.clone(), format!("--{}", flag_name(var)))),
+                None => env(var)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (v, var.to_string())),
+            }
+        };
+
+        let port = match pick(&flags.port, "CC_PORT") {
+            Some((v, src)) => v.parse::<u16>().map_err(|_| {
+                ConfigError(format!("{src}: '{v}' is not a port (0-65535; 0 picks a free one)"))
+            })?,
+            None => DEFAULT_PORT,
+        };
+        let bind = match pick(&flags.bind, "CC_BIND") {
+            Some((v, src)) => v.parse::<IpAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "{src}: '{v}' is not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)"
+                ))
+            })?,
+            None => DEFAULT_BIND.parse().expect("default bind address"),
+        };
+        let domain = match pick(&flags.domain, "CC_DOMAIN") {
+            Some((v, src)) => normalise_domain(&v).ok_or_else(|| {
+                ConfigError(format!(
+                    "{src}: '{v}' is not a domain name (e.g. localhost, cc.lan, example.com)"
+                ))
+            })?,
+            None => DEFAULT_DOMAIN.to_string(),
+        };
+        let data_dir = match pick(&flags.data_dir, "CC_DATA_DIR") {
+            Some((v, _)) => PathBuf::from(v),
+            None => default_data_dir(&env).ok_or_else(|| {
+                ConfigError("HOME is not set: give --data-dir or CC_DATA_DIR".to_string())
+            })?,
+        };
+        let workers = match pick(&flags.workers, "CC_WORKERS") {
+            Some((v, src)) => parse_count(&v, &src, 1, 1024)?,
+            None => default_workers(),
+        };
+        let mut limits = Limits::default();
+        if let Some((v, src)) = pick(&flags.max_connections, "CC_MAX_CONNECTIONS") {
+            limits.max_connections = parse_count(&v, &src, 1, 1_000_000)?;
+        }
+        Ok(ServeConfig {
+            bind,
+            port,
+            domain,
+            data_dir,
+            workers,
+            limits,
+        })
+    }
+
+    pub fn sites_dir(&self) -> PathBuf {
+        self.data_dir.join("sites")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("cc.db")
+    }
+}
+
+fn flag_name(var: &str) -> String {
+    var.trim_start_matches("CC_")
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+fn parse_count(v: &str, src: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| ConfigError(format!("{src}: '{v}' must be a number from {min} to {max}")))
+}
+
+/// Two workers per core, at least 4: workers mostly wait on disk and SQLite, not the CPU.
+fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 2).max(4)
+}
+
+fn default_data_dir(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".config").join("cc"))
+}
+
+/// Lower-cases a domain and drops one trailing dot; `None` unless it is a valid host name.
+pub fn normalise_domain(raw: &str) -> Option<String> {
+    let d = raw.trim().to_ascii_lowercase();
+    let d = d.strip_suffix('.').unwrap_or(&d).to_string();
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    ok.then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_then_env_then_flags() {
+        let c = ServeConfig::resolve(&ServeFlags::default(), env_of(&[("HOME", "/home/pi")]))
+            .unwrap();
+        assert_eq!(c.port, 4698);
+        assert_eq!(c.bind.to_string(), "0.0.0.0");
+        assert_eq!(c.domain, "localhost");
+        assert_eq!(c.data_dir, PathBuf::from("/home/pi/.config/cc"));
+
+        let env = env_of(&[("HOME", "/h"), ("CC_PORT", "8080"), ("CC_DOMAIN", "CC.Lan.")]);
+        let c = ServeConfig::resolve(&ServeFlags::default(), &env).unwrap();
+        assert_eq!((c.port, c.domain.as_str()), (8080, "cc.lan"));
+
+        let flags = ServeFlags {
+            port: Some("0".into()),
+            ..Default::default()
+        };
+        assert_eq!(ServeConfig::resolve(&flags, &env).unwrap().port, 0);
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let env = env_of(&[("HOME", "/h"), ("CC_PORT", "http")]);
+        let err = ServeConfig::resolve(&ServeFlags::default(), env).unwrap_err();
+        assert!(err.0.starts_with("CC_PORT: 'http'"), "{}", err.0);
+
+        let flags = ServeFlags {
+            bind: Some("everywhere".into()),
+            ..Default::default()
+        };
+        let err = ServeConfig::resolve(&flags, env_of(&[("HOME", "/h")])).unwrap_err();
+        assert!(err.0.starts_with("--bind: 'everywhere'"), "{}", err.0);
+
+        let err = ServeConfig::resolve(&ServeFlags::default(), env_of(&[])).unwrap_err();
+        assert!(err.0.contains("--data-dir"), "{}", err.0);
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(normalise_domain("Example.COM.").as_deref(), Some("example.com"));
+        for bad in ["", ".", "a..b", "-a.com", "a_b.com", "a b", "x:80"] {
+            assert_eq!(normalise_domain(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Owned HTTP request and response values. Handlers take a `Request` and return a `Response`;
+//! only `server` converts them to and from tiny_http, so everything else is testable without
+//! a socket (`Request::fake`).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// An incoming request: method, raw target, lower-cased header names, peer address and a
+/// lazily read body.
+pub struct Request<'a> {
+    pub method: String,
+    /// The request target as sent: still percent-encoded, with the query string.
+    pub url: String,
+    /// `(lower-case name, value)` in the order received.
+    pub headers: Vec<(String, String)>,
+    pub remote_ip: IpAddr,
+    pub body: Box<dyn Read + 'a>,
+}
+
+impl<'a> Request<'a> {
+    /// A request with no body from 127.0.0.1, for unit tests.
+    pub fn fake(method: &str, url: &str, headers: &[(&str, &str)]) -> Request<'static> {
+        Request {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+            remote_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            body: Box::new(io::empty()),
+        }
+    }
+
+    /// The first value of a header, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The target without its query string (still percent-encoded).
+    pub fn raw_path(&self) -> &str {
+        self.url.split_once('?').map_or(&self.url, |(p, _)| p)
+    }
+
+    /// The query string without `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.url.split_once('?').map(|(_, q)| q)
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}
+
+/// What a response carries after its headers.
+pub enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// `len` bytes read from `file` at its current position (streamed, never loaded whole).
+    File { file: File, len: u64 },
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An outgoing response, built by chaining: `Response::text(404, "…").with_header(…)`.
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    pub fn text(status: u16, text: impl Into<String>) -> Response {
+        Response::new(status)
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_body(text.into().into_bytes())
+    }
+
+    pub fn html(status: u16, html: impl Into<String>) -> Response {
+        Response::new(status)
+            .with_header("Content-Type", "text/html; charset=utf-8")
+            .with_body(html.into().into_bytes())
+    }
+
+    /// JSON body; errors use `{"error": "…"}` (see `Response::json_error`).
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response::new(status)
+            .with_header("Content-Type", "application/json")
+            .with_body(value.to_string().into_bytes())
+    }
+
+    pub fn json_error(status: u16, message: &str) -> Response {
+        Response::json(status, &serde_json::json!({ "error": message }))
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn with_body(mut self, bytes: Vec<u8>) -> Response {
+        self.body = Body::Bytes(bytes);
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Decodes `%XX` escapes. `None` for a malformed escape; the result may be any bytes.
+pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b").unwrap(), b"a b");
+        assert_eq!(percent_decode("%2e%2E").unwrap(), b"..");
+        assert_eq!(percent_decode("%c0%ae").unwrap(), vec![0xc0, 0xae]);
+        assert_eq!(percent_decode("%252e").unwrap(), b"%2e");
+        assert!(percent_decode("%").is_none());
+        assert!(percent_decode("%2").is_none());
+        assert!(percent_decode("%zz").is_none());
+    }
+
+    #[test]
+    fn request_accessors() {
+        let rq = Request::fake("GET", "/a/b?x=1", &[("Host", "blog.localhost")]);
+        assert_eq!(rq.raw_path(), "/a/b");
+        assert_eq!(rq.query(), Some("x=1"));
+        assert_eq!(rq.header("host"), Some("blog.localhost"));
+    }
+}

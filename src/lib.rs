@@ -1,0 +1,16 @@
+//! cc-server ("Command Center"): a personal cloud in one binary.
+//!
+//! Data flows one way: `server` (sockets, workers) → `router` (Host header) → `dashboard` or
+//! `site` (static files) → `store` (SQLite). `analytics` records site visits off the hot path.
+
+pub mod analytics; // visit events: queued by requests, written in batches by one thread
+pub mod app; // the request handler: Host routing, site vs dashboard, analytics hook
+pub mod cli; // argument parsing, help text, exit codes
+pub mod config; // checked settings from flags > environment > defaults
+pub mod dashboard; // the admin host (placeholder until the dashboard lands)
+pub mod http; // owned request/response values, independent of tiny_http
+pub mod router; // Host header → dashboard | site | unknown, site-name rules
+pub mod secret; // random tokens, SHA-256, hex
+pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
+pub mod site; // a site request: static files, 404 pages
+pub mod store; // SQLite: open, migrations, and every SQL statement

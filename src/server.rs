@@ -1,0 +1,282 @@
+//! The network side: the listening socket (TCP_NODELAY), tiny_http with connection limits, a
+//! fixed pool of worker threads, a panic in a handler → 500 with the worker alive, one access
+//! log line per request, and a graceful stop on SIGINT/SIGTERM. The only module (with the
+//! WebSocket code to come) that touches sockets.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::fs::DirBuilderExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::analytics;
+use crate::app::App;
+use crate::config::ServeConfig;
+use crate::http::{Body, Request, Response};
+use crate::store;
+
+/// How often an idle worker looks up from the queue to notice a shutdown.
+const WORKER_POLL: Duration = Duration::from_millis(200);
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum ServerError {
+    DataDir(std::path::PathBuf, io::Error),
+    Store(store::StoreError),
+    Bind(SocketAddr, io::Error),
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::DataDir(p, e) => write!(f, "cannot use data dir {}: {e}", p.display()),
+            ServerError::Store(e) => write!(f, "{e}"),
+            ServerError::Bind(a, e) if e.kind() == io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {a}: the port is in use (another cc-server?); pick one with --port"
+            ),
+            ServerError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            ServerError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<store::StoreError> for ServerError {
+    fn from(e: store::StoreError) -> Self {
+        ServerError::Store(e)
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then stops gracefully.
+pub fn run(config: ServeConfig) -> Result<(), ServerError> {
+    prepare_data_dir(&config.data_dir)?;
+    // Open once here so a broken or too-new database stops the start with a clear message.
+    drop(store::open(&config.db_path())?);
+    let (recorder, writer) = analytics::start(&config.db_path())?;
+    let app = Arc::new(App::new(&config, recorder));
+
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
+    let local = listener.local_addr().map_err(ServerError::Io)?;
+    // A second handle on the listening socket: shutting it down is how accepting stops.
+    let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
+    let server = Arc::new(start_http(listener, local, &config)?);
+
+    // Register before announcing, so a signal sent right after the line is never missed.
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+            .map_err(ServerError::Io)?;
+
+    println!("listening on http://{local}");
+    let _ = io::stdout().flush();
+    eprintln!(
+        "cc-server {}: sites from {} at http://<site>.{}:{}/, {} workers",
+        env!("CARGO_PKG_VERSION"),
+        config.sites_dir().display(),
+        config.domain,
+        local.port(),
+        config.workers
+    );
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..config.workers)
+        .map(|i| {
+            let (server, app, stopping) = (server.clone(), app.clone(), stopping.clone());
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || worker_loop(&server, &app, &stopping))
+                .map_err(ServerError::Io)
+        })
+        .collect::<Result<_, _>>()?;
+
+    let signal = signals.forever().next();
+    eprintln!(
+        "cc-server: {} received, finishing in-flight requests",
+        if signal == Some(signal_hook::consts::SIGINT) { "SIGINT" } else { "SIGTERM" }
+    );
+    stopping.store(true, Ordering::SeqCst);
+    // On Linux, shutdown() of a listening socket wakes the blocked accept() with EINVAL, which
+    // ends tiny_http's accept loop: no new connections from here on.
+    let _ = stopper.shutdown(std::net::Shutdown::Both);
+    for w in workers {
+        let _ = w.join();
+    }
+    writer.finish(&app.recorder);
+    eprintln!("cc-server: stopped");
+    Ok(())
+}
+
+/// Creates `<data-dir>` (0700: it holds secrets) and `<data-dir>/sites`.
+fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
+    let err = |e| ServerError::DataDir(dir.to_path_buf(), e);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir.join("sites"))
+        .map_err(err)
+}
+
+/// A listening socket with TCP_NODELAY: tiny_http writes head and body separately, and without
+/// it Nagle's algorithm meets delayed ACKs (40 ms per keep-alive request). Accepted sockets
+/// inherit the option on Linux.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if addr.is_ipv6() {
+        // `--bind ::` should also take IPv4 clients, as most servers do.
+        let _ = socket.set_only_v6(false);
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+fn start_http(
+    listener: TcpListener,
+    local: SocketAddr,
+    config: &ServeConfig,
+) -> Result<tiny_http::Server, ServerError> {
+    let l = &config.limits;
+    let limits = tiny_http::ConnectionLimits {
+        read_timeout: Some(l.io_timeout),
+        write_timeout: Some(l.io_timeout),
+        head_timeout: l.head_timeout,
+        max_line_bytes: l.max_header_line,
+        max_headers: l.max_headers,
+        max_connections: l.max_connections,
+    };
+    let tiny_config = tiny_http::ServerConfig {
+        addr: tiny_http::ConfigListenAddr::IP(vec![local]),
+        ssl: None,
+        min_threads: None,
+        max_threads: None,
+        limits,
+    };
+    tiny_http::Server::from_listener(listener, tiny_http::ListenAddr::IP(local), tiny_config)
+        .map_err(|e| ServerError::Io(io::Error::other(e.to_string())))
+}
+
+fn worker_loop(server: &tiny_http::Server, app: &App, stopping: &AtomicBool) {
+    loop {
+        match server.recv_timeout(WORKER_POLL) {
+            Ok(Ok(Some(rq))) => serve_one(app, rq),
+            // Nothing queued: keep waiting, unless we are stopping (the queue is drained).
+            Ok(Ok(None)) => {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+            // A malformed request: tiny_http has already answered it (400/408/431).
+            Ok(Err(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads the body only when a handler asks, so a request answered without reading its body
+/// (e.g. 404) never triggers `100 Continue`.
+struct LazyBody<'a>(&'a mut tiny_http::Request);
+
+impl Read for LazyBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.as_reader().read(buf)
+    }
+}
+
+fn serve_one(app: &App, mut rq: tiny_http::Request) {
+    let started = Instant::now();
+    let remote_ip = rq
+        .remote_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let method = rq.method().as_str().to_string();
+    let url = rq.url().to_string();
+    let headers: Vec<(String, String)> = rq
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+
+    let (response, log_prefix) = {
+        let mut req = Request {
+            method,
+            url,
+            headers,
+            remote_ip,
+            body: Box::new(LazyBody(&mut rq)),
+        };
+        let response = catch_unwind(AssertUnwindSafe(|| app.handle(&mut req)))
+            .unwrap_or_else(|_| Response::text(500, "500 Internal Server Error"));
+        let prefix = format!(
+            "{} {} {}",
+            req.method,
+            req.header("host").unwrap_or("-"),
+            req.raw_path()
+        );
+        (response, prefix)
+    };
+
+    let status = response.status;
+    let bytes = if rq.method() == &tiny_http::Method::Head { 0 } else { response.body.len() };
+    let result = rq.respond(to_tiny(response));
+    let outcome = if result.is_err() { " (client gone)" } else { "" };
+    access_log(&format!(
+        "{log_prefix} {status} {bytes}B {:.2}ms{outcome}\n",
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+}
+
+/// One write per line, so lines from different workers never interleave.
+fn access_log(line: &str) {
+    let _ = io::stderr().lock().write_all(line.as_bytes());
+}
+
+fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
+    let mut headers = tiny_http::Headers::with_capacity(response.headers.len() + 1);
+    headers.push(header("Server", "cc-server"));
+    for (name, value) in &response.headers {
+        headers.push(header(name, value));
+    }
+    let (reader, len): (Box<dyn Read + Send>, u64) = match response.body {
+        Body::Empty => (Box::new(io::empty()), 0),
+        Body::Bytes(b) => {
+            let n = b.len() as u64;
+            (Box::new(io::Cursor::new(b)), n)
+        }
+        Body::File { file, len } => (Box::new(file.take(len)), len),
+    };
+    tiny_http::Response::new(
+        tiny_http::StatusCode(response.status),
+        headers,
+        reader,
+        Some(len as usize),
+        None,
+    )
+    // Always send Content-Length, never chunked: clients and caches like knowing the size.
+    .with_chunked_threshold(usize::MAX)
+}
+
+/// Our header names and values are ASCII by construction; a non-ASCII value (e.g. from a file
+/// name) is replaced rather than dropping the response.
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_str(name, value)
+        .or_else(|_| tiny_http::Header::from_str(name, &value.replace(|c: char| !c.is_ascii(), "?")))
+        .unwrap_or_else(|_| tiny_http::Header::from_str("X-Invalid-Header", "1").expect("ascii"))
+}

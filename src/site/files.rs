@@ -1,0 +1,220 @@
+//! Answering with one static file: Content-Type by extension, Content-Length, ETag and
+//! Last-Modified validators with 304s, and single byte ranges. The body is streamed from the
+//! open file, never read into memory.
+
+use std::fs::{File, Metadata};
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::http::{Body, Request, Response};
+
+/// Builds the answer for a file found by `path::lookup`, honouring conditional and range
+/// headers of `req`. `status` is 200 for a normal file, 404 for a site's `404.html`.
+pub fn serve(req: &Request, path: &Path, meta: &Metadata, status: u16) -> Response {
+    let len = meta.len();
+    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+    let etag = etag(len, modified);
+    let last_modified = httpdate::fmt_http_date(modified);
+    let with_validators = |r: Response| {
+        r.with_header("ETag", etag.clone())
+            .with_header("Last-Modified", last_modified.clone())
+            .with_header("Cache-Control", "no-cache")
+    };
+
+    if status == 200 && not_modified(req, &etag, modified) {
+        return with_validators(Response::new(304));
+    }
+
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(_) => return Response::text(404, "404 Not Found"),
+    };
+    let mut response = with_validators(
+        Response::new(status)
+            .with_header("Content-Type", content_type(path))
+            .with_header("Accept-Ranges", "bytes"),
+    );
+    let mut body_len = len;
+
+    let range = req
+        .header("range")
+        .filter(|_| status == 200 && if_range_matches(req, &etag))
+        .and_then(|h| parse_range(h, len));
+    match range {
+        Some(Ok((start, end))) => {
+            if file.seek(SeekFrom::Start(start)).is_err() {
+                return Response::text(500, "could not read the file");
+            }
+            body_len = end - start + 1;
+            response.status = 206;
+            response = response.with_header("Content-Range", format!("bytes {start}-{end}/{len}"));
+        }
+        Some(Err(())) => {
+            return Response::text(416, "Range Not Satisfiable")
+                .with_header("Content-Range", format!("bytes */{len}"));
+        }
+        None => {}
+    }
+    response.body = Body::File {
+        file,
+        len: body_len,
+    };
+    response
+}
+
+/// A strong validator from size and modification time (a redeploy changes both or either).
+fn etag(len: u64, modified: SystemTime) -> String {
+    let nanos = modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{len:x}-{nanos:x}\"")
+}
+
+/// RFC 9110 §13.1: If-None-Match wins over If-Modified-Since.
+fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
+    if let Some(inm) = req.header("if-none-match") {
+        return inm
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag);
+    }
+    match req
+        .header("if-modified-since")
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        // HTTP dates have whole seconds: compare at that precision.
+        Some(since) => secs(modified) <= secs(since),
+        None => false,
+    }
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A Range applies only while If-Range (when sent) still names this version.
+fn if_range_matches(req: &Request, etag: &str) -> bool {
+    req.header("if-range").is_none_or(|v| v.trim() == etag)
+}
+
+/// One `bytes=` range → inclusive `(start, end)`; `Some(Err)` when unsatisfiable (416);
+/// `None` for anything we ignore (other units, several ranges, junk) — then the whole file
+/// is sent, as RFC 9110 allows.
+pub fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        // bytes=-N: the last N bytes
+        let n: u64 = last.parse().ok()?;
+        if n == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = first.parse().ok()?;
+        let end = if last.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            let end: u64 = last.parse().ok()?;
+            if end < start {
+                return None;
+            }
+            end.min(len.saturating_sub(1))
+        };
+        if start >= len {
+            return Some(Err(()));
+        }
+        (start, end)
+    };
+    Some(Ok(range))
+}
+
+/// Content-Type by file extension; text types carry `charset=utf-8`.
+pub fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" | "map" => "application/json",
+        "webmanifest" => "application/manifest+json",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "ico" => "image/x-icon",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=50-500", 100), Some(Ok((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("bytes=9-1", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=a-b", 100), None);
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type(Path::new("a/INDEX.HTML")), "text/html; charset=utf-8");
+        assert_eq!(content_type(Path::new("x.woff2")), "font/woff2");
+        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+    }
+
+    #[test]
+    fn conditionals() {
+        let t = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500);
+        let tag = etag(10, t);
+        let date = httpdate::fmt_http_date(t);
+        let rq = |h: &[(&str, &str)]| Request::fake("GET", "/", h);
+        assert!(not_modified(&rq(&[("If-None-Match", &tag)]), &tag, t));
+        assert!(not_modified(&rq(&[("If-None-Match", &format!("\"x\", W/{tag}"))]), &tag, t));
+        assert!(!not_modified(&rq(&[("If-None-Match", "\"other\"")]), &tag, t));
+        assert!(not_modified(&rq(&[("If-Modified-Since", &date)]), &tag, t));
+        // If-None-Match decides alone when present.
+        assert!(!not_modified(
+            &rq(&[("If-None-Match", "\"other\""), ("If-Modified-Since", &date)]),
+            &tag,
+            t
+        ));
+        assert!(!not_modified(&rq(&[("If-Modified-Since", "yesterday")]), &tag, t));
+    }
+}

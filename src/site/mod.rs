@@ -1,0 +1,54 @@
+//! A request to a hosted site (CONTRACT §3): a static file, else the site's `404.html`, else a
+//! plain 404. (WebSocket and `main.js` handling join here in later issues.)
+
+pub mod files;
+pub mod path;
+
+use std::path::Path;
+
+use crate::http::{Request, Response};
+use path::Lookup;
+
+/// Answers `req` for site `site` whose files live in `sites_dir/<site>/`.
+pub fn handle(sites_dir: &Path, site: &str, req: &Request) -> Response {
+    let root = sites_dir.join(site);
+    if !(req.method == "GET" || req.is_head()) {
+        return Response::text(405, "405 Method Not Allowed: this site only serves files")
+            .with_header("Allow", "GET, HEAD");
+    }
+    let raw_path = req.raw_path();
+    let segments = match path::segments(raw_path) {
+        Ok(Some(s)) => s,
+        Ok(None) => return not_found(&root, req),
+        Err(path::BadPath(why)) => return Response::text(400, format!("400 Bad Request: {why}")),
+    };
+    match path::lookup(&root, &segments, raw_path.ends_with('/')) {
+        Lookup::File(file, meta) => files::serve(req, &file, &meta, 200),
+        Lookup::AddSlash => {
+            let location = match req.query() {
+                Some(q) => format!("{raw_path}/?{q}"),
+                None => format!("{raw_path}/"),
+            };
+            Response::text(301, format!("Moved to {location}")).with_header("Location", location)
+        }
+        Lookup::NotFound => not_found(&root, req),
+    }
+}
+
+/// True when `sites_dir/<site>/` is a folder (deployed or made by hand).
+pub fn exists(sites_dir: &Path, site: &str) -> bool {
+    sites_dir.join(site).is_dir()
+}
+
+/// The answer for a Host that names no site.
+pub fn site_not_found() -> Response {
+    Response::text(404, "404 Site Not Found")
+}
+
+/// The site's own `404.html` with status 404 when it has one, else a plain 404.
+fn not_found(root: &Path, req: &Request) -> Response {
+    match path::lookup(root, &["404.html".to_string()], false) {
+        Lookup::File(file, meta) => files::serve(req, &file, &meta, 404),
+        _ => Response::text(404, "404 Not Found"),
+    }
+}
