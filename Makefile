@@ -16,11 +16,11 @@ test:           ## unit tests and integration tests against the real binary
 	$(CARGO) test --locked
 
 lint:           ## formatting and clippy, warnings are errors
-	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 fmt:
-	$(CARGO) fmt --all
+	$(CARGO) fmt
 
 bench: release  ## wrk load test of the release binary (installs wrk if missing)
 	bash bench/run.sh

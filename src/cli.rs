@@ -41,6 +41,9 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --data-dir <DIR>         where cc.db and sites/ live             [CC_DATA_DIR, default ~/.config/cc]
     --workers <N>            request-handling threads                [CC_WORKERS, default 2 per core, min 4]
     --max-connections <N>    open connections at once                [CC_MAX_CONNECTIONS, default 1024]
+    --io-timeout <SECS>      a stalled read or write, or an idle
+                             keep-alive connection, is closed after  [CC_IO_TIMEOUT, default 15]
+    --head-timeout <SECS>    a request's headers must arrive within  [CC_HEAD_TIMEOUT, default 20]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
@@ -110,7 +113,11 @@ fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => {
-                return Ok(Command::Help(if command.is_some() { SERVE_HELP } else { HELP }));
+                return Ok(Command::Help(if command.is_some() {
+                    SERVE_HELP
+                } else {
+                    HELP
+                }));
             }
             Short('V') | Long("version") if command.is_none() => return Ok(Command::Version),
             Long("port") => flags.port = Some(string(parser.value()?, "--port")?),
@@ -120,6 +127,10 @@ fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             Long("workers") => flags.workers = Some(string(parser.value()?, "--workers")?),
             Long("max-connections") => {
                 flags.max_connections = Some(string(parser.value()?, "--max-connections")?)
+            }
+            Long("io-timeout") => flags.io_timeout = Some(string(parser.value()?, "--io-timeout")?),
+            Long("head-timeout") => {
+                flags.head_timeout = Some(string(parser.value()?, "--head-timeout")?)
             }
             Value(v) if command.is_none() => {
                 let name = string(v, "command")?;
@@ -158,13 +169,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(p(&["serve", "--bind", "::"]), Ok(Command::Serve(_))));
+        assert!(matches!(
+            p(&["serve", "--bind", "::"]),
+            Ok(Command::Serve(_))
+        ));
     }
 
     #[test]
     fn help_and_version() {
         assert!(matches!(p(&["--help"]), Ok(Command::Help(HELP))));
-        assert!(matches!(p(&["serve", "--help"]), Ok(Command::Help(SERVE_HELP))));
+        assert!(matches!(
+            p(&["serve", "--help"]),
+            Ok(Command::Help(SERVE_HELP))
+        ));
         assert!(matches!(p(&["-V"]), Ok(Command::Version)));
     }
 

@@ -61,6 +61,8 @@ pub struct ServeFlags {
     pub data_dir: Option<String>,
     pub workers: Option<String>,
     pub max_connections: Option<String>,
+    pub io_timeout: Option<String>,
+    pub head_timeout: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -84,7 +86,9 @@ impl ServeConfig {
 
         let port = match pick(&flags.port, "CC_PORT") {
             Some((v, src)) => v.parse::<u16>().map_err(|_| {
-                ConfigError(format!("{src}: '{v}' is not a port (0-65535; 0 picks a free one)"))
+                ConfigError(format!(
+                    "{src}: '{v}' is not a port (0-65535; 0 picks a free one)"
+                ))
             })?,
             None => DEFAULT_PORT,
         };
@@ -117,6 +121,12 @@ impl ServeConfig {
         let mut limits = Limits::default();
         if let Some((v, src)) = pick(&flags.max_connections, "CC_MAX_CONNECTIONS") {
             limits.max_connections = parse_count(&v, &src, 1, 1_000_000)?;
+        }
+        if let Some((v, src)) = pick(&flags.io_timeout, "CC_IO_TIMEOUT") {
+            limits.io_timeout = Duration::from_secs(parse_count(&v, &src, 1, 3600)? as u64);
+        }
+        if let Some((v, src)) = pick(&flags.head_timeout, "CC_HEAD_TIMEOUT") {
+            limits.head_timeout = Duration::from_secs(parse_count(&v, &src, 1, 3600)? as u64);
         }
         Ok(ServeConfig {
             bind,
@@ -195,14 +205,18 @@ mod tests {
 
     #[test]
     fn defaults_then_env_then_flags() {
-        let c = ServeConfig::resolve(&ServeFlags::default(), env_of(&[("HOME", "/home/pi")]))
-            .unwrap();
+        let c =
+            ServeConfig::resolve(&ServeFlags::default(), env_of(&[("HOME", "/home/pi")])).unwrap();
         assert_eq!(c.port, 4698);
         assert_eq!(c.bind.to_string(), "0.0.0.0");
         assert_eq!(c.domain, "localhost");
         assert_eq!(c.data_dir, PathBuf::from("/home/pi/.config/cc"));
 
-        let env = env_of(&[("HOME", "/h"), ("CC_PORT", "8080"), ("CC_DOMAIN", "CC.Lan.")]);
+        let env = env_of(&[
+            ("HOME", "/h"),
+            ("CC_PORT", "8080"),
+            ("CC_DOMAIN", "CC.Lan."),
+        ]);
         let c = ServeConfig::resolve(&ServeFlags::default(), &env).unwrap();
         assert_eq!((c.port, c.domain.as_str()), (8080, "cc.lan"));
 
@@ -232,7 +246,10 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(normalise_domain("Example.COM.").as_deref(), Some("example.com"));
+        assert_eq!(
+            normalise_domain("Example.COM.").as_deref(),
+            Some("example.com")
+        );
         for bad in ["", ".", "a..b", "-a.com", "a_b.com", "a b", "x:80"] {
             assert_eq!(normalise_domain(bad), None, "{bad}");
         }

@@ -61,7 +61,10 @@ pub enum Body {
     Empty,
     Bytes(Vec<u8>),
     /// `len` bytes read from `file` at its current position (streamed, never loaded whole).
-    File { file: File, len: u64 },
+    File {
+        file: File,
+        len: u64,
+    },
 }
 
 impl Body {

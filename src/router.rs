@@ -137,7 +137,11 @@ mod tests {
             (Some("blog.localhost\0"), "localhost", Route::Unknown),
         ];
         for (host, domain, want) in cases {
-            assert_eq!(&route(*host, domain), want, "host {host:?} on domain {domain}");
+            assert_eq!(
+                &route(*host, domain),
+                want,
+                "host {host:?} on domain {domain}"
+            );
         }
     }
 
@@ -148,7 +152,17 @@ mod tests {
         for ok in ["a", "blog", "my-site", "x1", "0", long.as_str()] {
             assert!(is_valid_site_name(ok), "{ok}");
         }
-        for bad in ["", "-a", "a-", "A", "a.b", "a_b", "a b", "é", too_long.as_str()] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a.b",
+            "a_b",
+            "a b",
+            "é",
+            too_long.as_str(),
+        ] {
             assert!(!is_valid_site_name(bad), "{bad}");
         }
     }

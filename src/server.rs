@@ -70,9 +70,11 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let server = Arc::new(start_http(listener, local, &config)?);
 
     // Register before announcing, so a signal sent right after the line is never missed.
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-            .map_err(ServerError::Io)?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(ServerError::Io)?;
 
     println!("listening on http://{local}");
     let _ = io::stdout().flush();
@@ -99,7 +101,11 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let signal = signals.forever().next();
     eprintln!(
         "cc-server: {} received, finishing in-flight requests",
-        if signal == Some(signal_hook::consts::SIGINT) { "SIGINT" } else { "SIGTERM" }
+        if signal == Some(signal_hook::consts::SIGINT) {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        }
     );
     stopping.store(true, Ordering::SeqCst);
     // On Linux, shutdown() of a listening socket wakes the blocked accept() with EINVAL, which
@@ -222,8 +228,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
             remote_ip,
             body: Box::new(LazyBody(&mut rq)),
         };
-        let response = catch_unwind(AssertUnwindSafe(|| app.handle(&mut req)))
-            .unwrap_or_else(|_| Response::text(500, "500 Internal Server Error"));
+        let response = answer(|| app.handle(&mut req));
         let prefix = format!(
             "{} {} {}",
             req.method,
@@ -234,13 +239,28 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
     };
 
     let status = response.status;
-    let bytes = if rq.method() == &tiny_http::Method::Head { 0 } else { response.body.len() };
+    let bytes = if rq.method() == &tiny_http::Method::Head {
+        0
+    } else {
+        response.body.len()
+    };
     let result = rq.respond(to_tiny(response));
-    let outcome = if result.is_err() { " (client gone)" } else { "" };
+    let outcome = if result.is_err() {
+        " (client gone)"
+    } else {
+        ""
+    };
     access_log(&format!(
         "{log_prefix} {status} {bytes}B {:.2}ms{outcome}\n",
         started.elapsed().as_secs_f64() * 1000.0
     ));
+}
+
+/// Runs a handler; a panic becomes a 500 (the panic message goes to the log through the
+/// default hook) and the worker thread carries on with the next request.
+fn answer(handler: impl FnOnce() -> Response) -> Response {
+    catch_unwind(AssertUnwindSafe(handler))
+        .unwrap_or_else(|_| Response::text(500, "500 Internal Server Error"))
 }
 
 /// One write per line, so lines from different workers never interleave.
@@ -277,6 +297,21 @@ fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
 /// name) is replaced rather than dropping the response.
 fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_str(name, value)
-        .or_else(|_| tiny_http::Header::from_str(name, &value.replace(|c: char| !c.is_ascii(), "?")))
+        .or_else(|_| tiny_http::Header::from_str(name, value.replace(|c: char| !c.is_ascii(), "?")))
         .unwrap_or_else(|_| tiny_http::Header::from_str("X-Invalid-Header", "1").expect("ascii"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_thread_lives_on() {
+        let worker = std::thread::spawn(|| {
+            let first = answer(|| panic!("handler bug"));
+            let second = answer(|| Response::text(200, "fine"));
+            (first.status, second.status)
+        });
+        assert_eq!(worker.join().unwrap(), (500, 200));
+    }
 }

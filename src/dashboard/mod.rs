@@ -16,7 +16,10 @@ pub fn handle(req: &Request) -> Response {
     match path {
         "/" => Response::html(200, PLACEHOLDER)
             .with_header("X-Frame-Options", "DENY")
-            .with_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+            .with_header(
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'",
+            )
             .with_header("Referrer-Policy", "same-origin"),
         _ => Response::text(404, "404 Not Found"),
     }

@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type(Path::new("a/INDEX.HTML")), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a/INDEX.HTML")),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("x.woff2")), "font/woff2");
         assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
     }
@@ -206,8 +209,16 @@ mod tests {
         let date = httpdate::fmt_http_date(t);
         let rq = |h: &[(&str, &str)]| Request::fake("GET", "/", h);
         assert!(not_modified(&rq(&[("If-None-Match", &tag)]), &tag, t));
-        assert!(not_modified(&rq(&[("If-None-Match", &format!("\"x\", W/{tag}"))]), &tag, t));
-        assert!(!not_modified(&rq(&[("If-None-Match", "\"other\"")]), &tag, t));
+        assert!(not_modified(
+            &rq(&[("If-None-Match", &format!("\"x\", W/{tag}"))]),
+            &tag,
+            t
+        ));
+        assert!(!not_modified(
+            &rq(&[("If-None-Match", "\"other\"")]),
+            &tag,
+            t
+        ));
         assert!(not_modified(&rq(&[("If-Modified-Since", &date)]), &tag, t));
         // If-None-Match decides alone when present.
         assert!(!not_modified(
@@ -215,6 +226,10 @@ mod tests {
             &tag,
             t
         ));
-        assert!(!not_modified(&rq(&[("If-Modified-Since", "yesterday")]), &tag, t));
+        assert!(!not_modified(
+            &rq(&[("If-Modified-Since", "yesterday")]),
+            &tag,
+            t
+        ));
     }
 }

@@ -100,12 +100,24 @@ mod tests {
     #[test]
     fn plain_paths_become_segments() {
         assert_eq!(segs("/").unwrap(), Some(vec![]));
-        assert_eq!(segs("/a/b.html").unwrap(), Some(vec!["a".into(), "b.html".into()]));
-        assert_eq!(segs("//a/./b/").unwrap(), Some(vec!["a".into(), "b".into()]));
-        assert_eq!(segs("/hello%20world.txt").unwrap(), Some(vec!["hello world.txt".into()]));
+        assert_eq!(
+            segs("/a/b.html").unwrap(),
+            Some(vec!["a".into(), "b.html".into()])
+        );
+        assert_eq!(
+            segs("//a/./b/").unwrap(),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            segs("/hello%20world.txt").unwrap(),
+            Some(vec!["hello world.txt".into()])
+        );
         assert_eq!(segs("/caf%C3%A9").unwrap(), Some(vec!["café".into()]));
         // Double encoding decodes once: a literal file named "%2e%2e", which is harmless.
-        assert_eq!(segs("/%252e%252e/x").unwrap(), Some(vec!["%2e%2e".into(), "x".into()]));
+        assert_eq!(
+            segs("/%252e%252e/x").unwrap(),
+            Some(vec!["%2e%2e".into(), "x".into()])
+        );
     }
 
     #[test]

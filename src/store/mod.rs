@@ -26,8 +26,14 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     Io(std::io::Error),
     /// The database was written by a newer cc-server (more migrations than this binary has).
-    TooNew { found: u32, known: u32 },
-    Migration { name: &'static str, source: rusqlite::Error },
+    TooNew {
+        found: u32,
+        known: u32,
+    },
+    Migration {
+        name: &'static str,
+        source: rusqlite::Error,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -41,7 +47,10 @@ impl fmt::Display for StoreError {
                  upgrade cc-server, or restore a backup made by this version"
             ),
             StoreError::Migration { name, source } => {
-                write!(f, "migration {name} failed (nothing of it was applied): {source}")
+                write!(
+                    f,
+                    "migration {name} failed (nothing of it was applied): {source}"
+                )
             }
         }
     }
@@ -98,7 +107,10 @@ fn migrate_to(conn: &Connection, target: usize) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as u32;
     let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > known {
-        return Err(StoreError::TooNew { found: current, known });
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
     }
     for (index, (name, sql)) in MIGRATIONS
         .iter()
@@ -141,7 +153,12 @@ mod tests {
             )
             .unwrap();
         stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, normalise_sql(&r.get::<_, String>(3)?)))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                normalise_sql(&r.get::<_, String>(3)?),
+            ))
         })
         .unwrap()
         .map(Result::unwrap)
@@ -184,7 +201,8 @@ mod tests {
         )
         .unwrap();
         let version = |c: &Connection| -> u32 {
-            c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap()
         };
         assert_eq!(version(&conn), 1);
         assert!(!schema_of(&conn).iter().any(|o| o.1 == "api_keys"));
@@ -206,7 +224,10 @@ mod tests {
     fn a_newer_database_is_refused() {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
-        assert!(matches!(migrate(&conn), Err(StoreError::TooNew { found: 99, .. })));
+        assert!(matches!(
+            migrate(&conn),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
     }
 
     #[test]
@@ -215,7 +236,13 @@ mod tests {
         migrate_to(&conn, 1).unwrap();
         // Sabotage 002: a table it creates already exists, so its batch fails midway.
         conn.execute_batch("CREATE TABLE env_vars (x)").unwrap();
-        assert!(matches!(migrate(&conn), Err(StoreError::Migration { name: "002_paas", .. })));
+        assert!(matches!(
+            migrate(&conn),
+            Err(StoreError::Migration {
+                name: "002_paas",
+                ..
+            })
+        ));
         let version: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();

@@ -1,2 +1,12 @@
 //! Integration tests: every test starts the real `cc-server` binary on port 0 with a fresh data
-//! dir and talks HTTP to it.
+//! dir and talks HTTP to it over loopback.
+
+mod harness;
+
+mod analytics;
+mod cli;
+mod hostile_paths;
+mod limits;
+mod routing;
+mod static_files;
+mod store;

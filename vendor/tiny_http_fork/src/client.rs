@@ -51,6 +51,9 @@ pub struct ClientConnection {
     head_deadline: Instant,
     // cc-server patch: the first byte of a request, read ahead to tell a quiet close apart
     pending_byte: Option<u8>,
+    // cc-server patch: set when a handler left part of a request body unread; the rest of the
+    // stream is then not a request head, so the connection ends instead.
+    body_abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Error that can happen when reading a request.
@@ -124,6 +127,7 @@ impl ClientConnection {
             head_deadline: Instant::now() + limits.head_timeout,
             limits,
             pending_byte: None,
+            body_abandoned: Default::default(),
         }
     }
 
@@ -151,12 +155,12 @@ impl ClientConnection {
         loop 
         {
             // cc-server patch: bounded line length, and a deadline for the whole head that
-            // a client dripping one byte at a time cannot stretch (checked every 64 bytes).
+            // a client dripping one byte at a time cannot stretch (checked every 8 bytes).
             if buf.len() > self.limits.max_line_bytes
             {
                 return Err(ReadError::HeadTooLarge);
             }
-            if seen % 64 == 0 && Instant::now() > self.head_deadline
+            if seen % 8 == 0 && Instant::now() > self.head_deadline
             {
                 return Err(ReadError::HeadTimeout);
             }
@@ -226,12 +230,12 @@ impl ClientConnection {
         loop 
         {
             // cc-server patch: bounded line length, and a deadline for the whole head that
-            // a client dripping one byte at a time cannot stretch (checked every 64 bytes).
+            // a client dripping one byte at a time cannot stretch (checked every 8 bytes).
             if buf.len() > self.limits.max_line_bytes
             {
                 return Err(ReadError::HeadTooLarge);
             }
-            if seen % 64 == 0 && Instant::now() > self.head_deadline
+            if seen % 8 == 0 && Instant::now() > self.head_deadline
             {
                 return Err(ReadError::HeadTimeout);
             }
@@ -297,6 +301,10 @@ impl ClientConnection {
                     {
                         Some(Ok(first)) => self.pending_byte = Some(first),
                         _ => return Err(ReadError::Closed),
+                    }
+                    if self.body_abandoned.load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        return Err(ReadError::Closed);
                     }
                     self.head_deadline = Instant::now() + self.limits.head_timeout;
                     let line = self.read_next_line()?;
@@ -371,6 +379,7 @@ impl ClientConnection {
                 remote_addr,
                 data_source,
                 writer,
+                self.body_abandoned.clone(),
             )
             .map_err(|e| 
                 {

@@ -153,6 +153,7 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
+    body_abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
@@ -247,6 +248,8 @@ where
             else 
             {
                 let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+                // cc-server patch: an unread remainder closes the connection, see PATCHES.md.
+                let data_reader = data_reader.abandon_with(body_abandoned);
                 Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
             }
         } 

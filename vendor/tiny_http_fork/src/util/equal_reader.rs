@@ -2,6 +2,8 @@ use std::io::Read;
 use std::io::Result as IoResult;
 use std::sync::mpsc::channel;
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A `Reader` that reads exactly the number of bytes from a sub-reader.
 ///
@@ -15,6 +17,8 @@ where
     reader: R,
     size: usize,
     last_read_signal: Sender<IoResult<()>>,
+    // cc-server patch: when set, an unread remainder is not drained (see Drop).
+    abandoned: Option<Arc<AtomicBool>>,
 }
 
 impl<R> EqualReader<R>
@@ -28,9 +32,23 @@ where
             reader,
             size,
             last_read_signal: tx,
+            abandoned: None,
         };
 
         (r, rx)
+    }
+}
+
+impl<R> EqualReader<R>
+where
+    R: Read,
+{
+    /// cc-server patch: instead of draining an unread body when dropped — which blocks the
+    /// handler's thread for as long as a slow or lying client likes — set `flag`, so the
+    /// connection is closed rather than reused.
+    pub fn abandon_with(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.abandoned = Some(flag);
+        self
     }
 }
 
@@ -65,6 +83,14 @@ where
 {
     fn drop(&mut self) 
     {
+        if let Some(flag) = &self.abandoned
+        {
+            if self.size > 0
+            {
+                flag.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
         let mut remaining_to_read = self.size;
 
         // TODO: reimplement the whole sicket and thread system to use async/await for internal handling not

@@ -1,0 +1,276 @@
+//! Starting the real binary on port 0 with a temp data dir, and a raw HTTP/1.1 client that
+//! sends exactly the bytes a test wants (hostile paths must not be "fixed" by a client library).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cc-server");
+
+/// A running cc-server; killed on drop, even when the test panics.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    stderr: std::sync::Mutex<mpsc::Receiver<String>>,
+}
+
+pub struct Builder {
+    data_dir: Option<PathBuf>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Builder {
+    /// Reuse an existing data dir (e.g. to restart on the same database).
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let (temp, data_dir) = match self.data_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let d = t.path().join("data");
+                (Some(t), d)
+            }
+        };
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--port", "0", "--bind", "127.0.0.1", "--data-dir"])
+            .arg(&data_dir)
+            .args(&self.args)
+            .env_remove("CC_PORT")
+            .env_remove("CC_DOMAIN")
+            .env_remove("CC_BIND")
+            .env_remove("CC_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start cc-server");
+
+        // Read the announced port from stdout; give up after a generous deadline.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (etx, erx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let log: Vec<String> = erx.try_iter().collect();
+                panic!(
+                    "cc-server did not announce its port; stderr:\n{}",
+                    log.join("\n")
+                );
+            }
+        };
+        let port = line
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        Server {
+            child: Some(child),
+            port,
+            data_dir,
+            _temp: temp,
+            stderr: std::sync::Mutex::new(erx),
+        }
+    }
+}
+
+impl Server {
+    pub fn builder() -> Builder {
+        Builder {
+            data_dir: None,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn start() -> Server {
+        Server::builder().start()
+    }
+
+    pub fn sites_dir(&self) -> PathBuf {
+        self.data_dir.join("sites")
+    }
+
+    /// Writes `path` (relative to the site folder) with `content`, creating folders.
+    pub fn write_file(&self, site: &str, path: &str, content: impl AsRef<[u8]>) {
+        let p = self.sites_dir().join(site).join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// GET `path` on `host` with a fresh connection.
+    pub fn get(&self, host: &str, path: &str) -> HttpResponse {
+        self.request("GET", host, path, &[])
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        self.raw(raw.as_bytes())
+    }
+
+    /// Sends raw bytes on a new connection and parses the (single) response.
+    pub fn raw(&self, bytes: &[u8]) -> HttpResponse {
+        let mut s = self.connect();
+        s.write_all(bytes).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        HttpResponse::parse(&buf)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("already stopped");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().try_iter().collect()
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data_dir.join("cc.db")).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn parse(buf: &[u8]) -> HttpResponse {
+        let split = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
+        let head = String::from_utf8_lossy(&buf[..split]).to_string();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        HttpResponse {
+            status,
+            headers,
+            body: buf[split + 4..].to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+}
+
+/// Runs the binary with `args` to completion: (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("CC_PORT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Reads one response (head + Content-Length body) from a keep-alive connection.
+pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
+        }
+        buf.push(byte[0]);
+    }
+    let head = HttpResponse::parse(&buf);
+    let len: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok(HttpResponse { body, ..head })
+}

@@ -1,0 +1,266 @@
+//! Static hosting (CONTRACT §3): index files, types, validators, ranges, HEAD, 404 pages.
+
+use crate::harness::Server;
+
+fn site_server() -> Server {
+    let server = Server::start();
+    server.write_file("web", "index.html", "<h1>home</h1>");
+    server.write_file("web", "style.css", "body{}");
+    server.write_file("web", "docs/index.html", "<h1>docs</h1>");
+    server.write_file("web", "docs/page.html", "<p>page</p>");
+    server.write_file("web", "data/report.json", "{\"ok\":true}");
+    server.write_file("web", "hello world.txt", "spaced");
+    server.write_file("web", "main.js", "res.send('secret source')");
+    server.write_file("web", ".env", "API_KEY=hunter2");
+    server.write_file("web", ".git/config", "[core]");
+    server.write_file("web", "js/main.js", "console.log('front-end script')");
+    server
+}
+
+#[test]
+fn files_are_served_with_type_and_length() {
+    let s = site_server();
+    let cases = [
+        ("/", 200, "text/html; charset=utf-8", "<h1>home</h1>"),
+        (
+            "/index.html",
+            200,
+            "text/html; charset=utf-8",
+            "<h1>home</h1>",
+        ),
+        ("/style.css", 200, "text/css; charset=utf-8", "body{}"),
+        ("/docs/", 200, "text/html; charset=utf-8", "<h1>docs</h1>"),
+        (
+            "/docs/page.html",
+            200,
+            "text/html; charset=utf-8",
+            "<p>page</p>",
+        ),
+        (
+            "/data/report.json",
+            200,
+            "application/json",
+            "{\"ok\":true}",
+        ),
+        (
+            "/hello%20world.txt",
+            200,
+            "text/plain; charset=utf-8",
+            "spaced",
+        ),
+        (
+            "/index.html?v=3",
+            200,
+            "text/html; charset=utf-8",
+            "<h1>home</h1>",
+        ),
+        (
+            "/js/main.js",
+            200,
+            "text/javascript; charset=utf-8",
+            "console.log('front-end script')",
+        ),
+    ];
+    for (path, status, ctype, body) in cases {
+        let r = s.get("web.localhost", path);
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.header("content-type"), Some(ctype), "{path}");
+        assert_eq!(r.text(), body, "{path}");
+        assert_eq!(
+            r.header("content-length"),
+            Some(body.len().to_string().as_str()),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn main_js_and_dot_files_are_never_served() {
+    let s = site_server();
+    for path in [
+        "/main.js",
+        "/.env",
+        "/.git/config",
+        "/%2eenv",
+        "/docs/../.env",
+    ] {
+        let r = s.get("web.localhost", path);
+        assert!(r.status == 404 || r.status == 400, "{path}: {}", r.status);
+        let text = r.text();
+        assert!(
+            !text.contains("secret source") && !text.contains("hunter2"),
+            "{path}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_folder_without_slash_redirects() {
+    let s = site_server();
+    let r = s.get("web.localhost", "/docs?x=1");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/docs/?x=1"));
+}
+
+#[test]
+fn the_sites_404_page_or_a_plain_404() {
+    let s = site_server();
+    let r = s.get("web.localhost", "/missing");
+    assert_eq!((r.status, r.text().as_str()), (404, "404 Not Found"));
+    s.write_file("web", "404.html", "<h1>lost?</h1>");
+    let r = s.get("web.localhost", "/missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "<h1>lost?</h1>");
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+}
+
+#[test]
+fn etag_and_last_modified_give_304() {
+    let s = site_server();
+    let first = s.get("web.localhost", "/style.css");
+    let etag = first.header("etag").unwrap().to_string();
+    let modified = first.header("last-modified").unwrap().to_string();
+
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/style.css",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/style.css",
+        &[("If-Modified-Since", &modified)],
+    );
+    assert_eq!(r.status, 304);
+
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/style.css",
+        &[("If-None-Match", "\"stale\"")],
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "body{}"));
+
+    // A changed file gets a new validator.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    s.write_file("web", "style.css", "body{color:red}");
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/style.css",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "body{color:red}"));
+}
+
+#[test]
+fn head_has_headers_but_no_body() {
+    let s = site_server();
+    let r = s.request("HEAD", "web.localhost", "/index.html", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("13"));
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn byte_ranges() {
+    let s = site_server();
+    s.write_file("web", "abc.txt", "abcdefghij");
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/abc.txt",
+        &[("Range", "bytes=2-4")],
+    );
+    assert_eq!((r.status, r.text().as_str()), (206, "cde"));
+    assert_eq!(r.header("content-range"), Some("bytes 2-4/10"));
+    let r = s.request("GET", "web.localhost", "/abc.txt", &[("Range", "bytes=-3")]);
+    assert_eq!((r.status, r.text().as_str()), (206, "hij"));
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/abc.txt",
+        &[("Range", "bytes=50-")],
+    );
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some("bytes */10"));
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/abc.txt",
+        &[("Range", "bytes=0-1,4-5")],
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "abcdefghij"));
+}
+
+#[test]
+fn large_files_stream_with_content_length() {
+    let s = site_server();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    s.write_file("web", "big.bin", &big);
+    let r = s.get("web.localhost", "/big.bin");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("3000000"));
+    assert_eq!(r.header("transfer-encoding"), None);
+    assert!(r.body == big, "body differs");
+}
+
+#[test]
+fn only_get_and_head_on_a_static_site() {
+    let s = site_server();
+    let r = s.request("POST", "web.localhost", "/", &[("Content-Length", "0")]);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn a_folder_made_by_hand_appears_without_restart() {
+    let s = Server::start();
+    assert_eq!(s.get("later.localhost", "/").status, 404);
+    s.write_file("later", "index.html", "now here");
+    assert_eq!(s.get("later.localhost", "/").text(), "now here");
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    use std::io::{Read, Write};
+    let s = site_server();
+    let mut c = s.connect();
+    for _ in 0..3 {
+        c.write_all(b"GET /style.css HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("body{}") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"));
+    }
+}
+
+#[test]
+fn every_request_gets_an_access_log_line() {
+    let mut s = site_server();
+    s.get("web.localhost", "/style.css");
+    s.get("web.localhost", "/missing");
+    assert!(s.stop().success());
+    let log = s.log().join("\n");
+    for expected in [
+        "GET web.localhost /style.css 200 6B ",
+        "GET web.localhost /missing 404 13B ",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(expected))
+            .unwrap_or_else(|| panic!("no line starting {expected:?} in:\n{log}"));
+        assert!(line.ends_with("ms"), "{line}");
+    }
+}

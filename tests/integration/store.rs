@@ -1,0 +1,127 @@
+//! The data dir and cc.db through the real binary: layout, permissions, restarts.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::harness::Server;
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_fresh_data_dir_is_private_and_has_every_table() {
+    let s = Server::start();
+    assert_eq!(mode(&s.data_dir), 0o700);
+    assert_eq!(mode(&s.data_dir.join("cc.db")), 0o600);
+    assert!(s.sites_dir().is_dir());
+    let db = s.db();
+    let journal: String = db
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let mut stmt = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for t in [
+        "events",
+        "admin",
+        "sessions",
+        "settings",
+        "api_keys",
+        "kv_store",
+        "deployments",
+        "env_vars",
+    ] {
+        assert!(
+            tables.iter().any(|x| x == t),
+            "missing table {t} in {tables:?}"
+        );
+    }
+}
+
+#[test]
+fn restarting_keeps_data_and_changes_no_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let schema = |s: &Server| -> (Vec<String>, i64) {
+        let db = s.db();
+        let mut stmt = db
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        let sql = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let version = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        (sql, version)
+    };
+
+    let mut first = Server::builder().data_dir(&data).start();
+    first.write_file("blog", "index.html", "x");
+    first.get("blog.localhost", "/");
+    assert!(first.stop().success());
+    let before = schema(&first);
+    drop(first);
+
+    let mut second = Server::builder().data_dir(&data).start();
+    assert_eq!(schema(&second), before);
+    assert_eq!(second.get("blog.localhost", "/").text(), "x");
+    assert!(second.stop().success());
+    let events: i64 = second
+        .db()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 2);
+}
+
+#[test]
+fn an_old_database_is_upgraded_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    {
+        // A cc.db from before 002_paas: only the core migration applied.
+        let db = rusqlite::Connection::open(data.join("cc.db")).unwrap();
+        let core = include_str!("../../src/store/migrations/001_core.sql");
+        db.execute_batch(core).unwrap();
+        db.execute_batch("PRAGMA user_version = 1; INSERT INTO settings VALUES ('kept', 'yes');")
+            .unwrap();
+    }
+    let s = Server::builder().data_dir(&data).start();
+    let db = s.db();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let kept: String = db
+        .query_row("SELECT value FROM settings WHERE key = 'kept'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(kept, "yes");
+    db.query_row("SELECT count(*) FROM api_keys", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+}
+
+#[test]
+fn a_database_from_a_newer_version_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    rusqlite::Connection::open(data.join("cc.db"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
+    let (code, _, err) =
+        crate::harness::run_cli(&["serve", "--port", "0", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("upgrade cc-server"), "{err}");
+}
