@@ -51,31 +51,58 @@ pub fn segments(raw_path: &str) -> Result<Option<Vec<String>>, BadPath> {
 
 /// Finds what `segments` names under `site_root`, serving `index.html` for folders.
 pub fn lookup(site_root: &Path, segments: &[String], ends_with_slash: bool) -> Lookup {
+    if segments.len() == 1 && segments[0] == "main.js" {
+        return Lookup::NotFound; // the site's server code, never its content
+    }
     let mut candidate = site_root.to_path_buf();
-    candidate.extend(segments);
-    let Ok(meta) = std::fs::metadata(&candidate) else {
-        return Lookup::NotFound;
+    // One lstat per segment (usually one or two): without a symlink below the site root,
+    // plain segments cannot leave it, and the costly realpath check is skipped.
+    let mut via_symlink = false;
+    let mut last = None;
+    for seg in segments {
+        candidate.push(seg);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) => {
+                via_symlink |= m.file_type().is_symlink();
+                last = Some(m);
+            }
+            Err(_) => return Lookup::NotFound,
+        }
+    }
+    let meta = match last {
+        Some(m) if !m.file_type().is_symlink() => m,
+        _ => match std::fs::metadata(&candidate) {
+            Ok(m) => m,
+            Err(_) => return Lookup::NotFound,
+        },
     };
     let (file, meta) = if meta.is_dir() {
         if !ends_with_slash && !segments.is_empty() {
             return Lookup::AddSlash;
         }
         let index = candidate.join("index.html");
-        match std::fs::metadata(&index) {
+        match std::fs::symlink_metadata(&index) {
+            Ok(m) if m.file_type().is_symlink() => {
+                via_symlink = true;
+                match std::fs::metadata(&index) {
+                    Ok(m) => (index, m),
+                    Err(_) => return Lookup::NotFound,
+                }
+            }
             Ok(m) => (index, m),
             Err(_) => return Lookup::NotFound,
         }
     } else {
         (candidate, meta)
     };
-    if !meta.is_file() || !stays_inside(site_root, &file) {
+    if !meta.is_file() || (via_symlink && !stays_inside(site_root, &file)) {
         return Lookup::NotFound;
     }
     Lookup::File(file, meta)
 }
 
-/// True when the real path of `file` is inside the real `root` and names nothing hidden
-/// (no dot-file component, not the root `main.js`) once symlinks are resolved.
+/// For a path that went through a symlink: true when the real path of `file` is inside the
+/// real `root` and names nothing hidden (no dot-file component, not the root `main.js`).
 fn stays_inside(root: &Path, file: &Path) -> bool {
     let (Ok(root), Ok(real)) = (root.canonicalize(), file.canonicalize()) else {
         return false;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# `make bench`: load-tests the release binary with wrk on loopback and prints one table, each
+# number beside its floor from the issues. nginx (1 worker) serving the same file in the same
+# run is the reference. Not part of `make test`: numbers vary with the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-50}
+BIN=target/release/cc-server
+
+need() {
+  command -v "$1" >/dev/null && return
+  echo "installing $2 (apt-get)…" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  else sudo apt-get update -qq >/dev/null; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; fi
+}
+need wrk wrk
+command -v nginx >/dev/null || need nginx nginx-light || true
+
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${cc_pid:-}" ] && kill "$cc_pid" 2>/dev/null
+  for p in "$work"/nginx-*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+site="$work/data/sites/bench"
+mkdir -p "$site"
+head -c 2048 /dev/urandom | base64 -w 76 | head -c 2048 > "$site/2k.html"
+head -c 102400 /dev/urandom > "$site/100k.bin"
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# cc-server: access log to /dev/null (a terminal would be the bottleneck, not the server).
+"$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" >"$work/out" 2>/dev/null &
+cc_pid=$!
+for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/out" | head -1)
+curl -fsS -o /dev/null -H 'Host: bench.localhost' "http://127.0.0.1:$port/2k.html"
+sleep 1
+idle_rss=$(rss_kb $cc_pid)
+
+# wrk → "req/s p50 p99" (latencies in ms)
+load() {
+  wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "Host: $2" "$1" | awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    / Non-2xx/ { bad = $NF }
+    END { printf "%.0f %.2f %.2f %s\n", rps, p50, p99, (bad ? bad : 0) }'
+}
+
+read -r s2_rps s2_p50 s2_p99 s2_bad < <(load "http://127.0.0.1:$port/2k.html" bench.localhost)
+read -r s100_rps s100_p50 s100_p99 s100_bad < <(load "http://127.0.0.1:$port/100k.bin" bench.localhost)
+loaded_rss=$(hwm_kb $cc_pid)
+
+# nginx, 1 worker, on the same files: once as tuned as it gets (no access log), once as
+# Debian ships it (an access log line per request, as cc-server writes one and an event).
+nginx_run() { # $1 = port, $2 = access_log directive → "rps p50 p99 bad"
+  cat > "$work/nginx-$1.conf" <<CONF
+worker_processes 1; pid $work/nginx-$1.pid; error_log $work/nginx.err; daemon on;
+events { worker_connections 1024; }
+http { $2 sendfile on; tcp_nopush on;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+  server { listen 127.0.0.1:$1; root $site; } }
+CONF
+  nginx -c "$work/nginx-$1.conf" 2>/dev/null || return 1
+  sleep 0.3
+  load "http://127.0.0.1:$1/2k.html" localhost
+  kill "$(cat "$work/nginx-$1.pid")"
+}
+have_nginx=no
+if command -v nginx >/dev/null; then
+  read -r n_rps n_p50 n_p99 _ < <(nginx_run $((port + 1)) "access_log off;") && have_nginx=yes
+  read -r nl_rps nl_p50 nl_p99 _ < <(nginx_run $((port + 2)) "access_log $work/access.log;") || true
+fi
+
+size_kb=$(( $(stat -c %s "$BIN") / 1024 ))
+printf '\n%-34s %10s %9s %9s   %s\n' "case ($CONNS connections, $DURATION)" "req/s" "p50 ms" "p99 ms" "floor / reference"
+printf '%-34s %10s %9s %9s   %s\n' "static 2 KB (keep-alive)" "$s2_rps" "$s2_p50" "$s2_p99" "≥ 60% of nginx, p99 < 5 ms (non-2xx: $s2_bad)"
+printf '%-34s %10s %9s %9s   %s\n' "static 100 KB (keep-alive)" "$s100_rps" "$s100_p50" "$s100_p99" "(non-2xx: $s100_bad)"
+if [ "$have_nginx" = yes ]; then
+  pct=$(awk -v a="$s2_rps" -v b="$n_rps" 'BEGIN { printf "%.0f", 100*a/b }')
+  pctl=$(awk -v a="$s2_rps" -v b="${nl_rps:-0}" 'BEGIN { if (b > 0) printf "%.0f", 100*a/b; else print "?" }')
+  printf '%-34s %10s %9s %9s   %s\n' "nginx 1 worker, 2 KB, no log" "$n_rps" "$n_p50" "$n_p99" "cc-server is ${pct}% of this"
+  printf '%-34s %10s %9s %9s   %s\n' "nginx 1 worker, 2 KB, access log" "${nl_rps:-?}" "${nl_p50:-?}" "${nl_p99:-?}" "cc-server is ${pctl}% of this"
+else
+  printf '%-34s %s\n' "nginx reference" "(nginx not installed)"
+fi
+printf '%-34s %10s   %s\n' "idle RSS" "$((idle_rss / 1024)) MB" "≤ 15 MB"
+printf '%-34s %10s   %s\n' "peak RSS under load" "$((loaded_rss / 1024)) MB" ""
+printf '%-34s %10s   %s\n' "binary size (release, stripped)" "$((size_kb / 1024)) MB" ""
