@@ -35,8 +35,6 @@ pub struct Limits {
     pub max_headers: usize,
     /// Connections open at once; more are closed at accept.
     pub max_connections: usize,
-    /// Largest request body read by any endpoint that reads one.
-    pub max_body: u64,
 }
 
 impl Default for Limits {
@@ -47,7 +45,6 @@ impl Default for Limits {
             max_header_line: 8 * 1024,
             max_headers: 100,
             max_connections: 1024,
-            max_body: 1024 * 1024,
         }
     }
 }
