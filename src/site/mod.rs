@@ -25,9 +25,11 @@ pub fn handle(sites_dir: &Path, site: &str, req: &Request) -> Response {
     match path::lookup(&root, &segments, raw_path.ends_with('/')) {
         Lookup::File(file, meta) => files::serve(req, &file, &meta, 200),
         Lookup::AddSlash => {
+            // One leading slash only: "//host/x" would be a redirect to another host.
+            let path = format!("/{}/", raw_path.trim_matches('/'));
             let location = match req.query() {
-                Some(q) => format!("{raw_path}/?{q}"),
-                None => format!("{raw_path}/"),
+                Some(q) => format!("{path}?{q}"),
+                None => path,
             };
             Response::text(301, format!("Moved to {location}")).with_header("Location", location)
         }

@@ -107,3 +107,17 @@ fn no_raw_ip_is_stored_and_one_visitor_has_one_hash() {
         assert!(!row.contains("127.0.0.1"), "raw IP stored: {row}");
     }
 }
+
+#[test]
+fn sigint_stops_as_cleanly_as_sigterm() {
+    let mut s = Server::start();
+    s.write_file("blog", "index.html", "hi");
+    s.get("blog.localhost", "/");
+    let status = s.signal("-INT");
+    assert!(status.success(), "exit status {status:?}");
+    let rows: i64 = s
+        .db()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+}

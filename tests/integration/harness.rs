@@ -170,9 +170,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) -> ExitStatus {
+        self.signal("-TERM")
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and waits for the process to exit.
+    pub fn signal(&mut self, which: &str) -> ExitStatus {
         let mut child = self.child.take().expect("already stopped");
         Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([which, &child.id().to_string()])
             .status()
             .unwrap();
         child.wait().unwrap()

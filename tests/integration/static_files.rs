@@ -100,6 +100,11 @@ fn a_folder_without_slash_redirects() {
     let r = s.get("web.localhost", "/docs?x=1");
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("/docs/?x=1"));
+    // A folder named like a host must not turn into a redirect to that host.
+    s.write_file("web", "evil.example/index.html", "x");
+    let r = s.get("web.localhost", "//evil.example");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/evil.example/"));
 }
 
 #[test]
