@@ -28,6 +28,19 @@ fn assert_still_serving(s: &Server) {
     assert_eq!((r.status, r.text().as_str()), (200, "ok"));
 }
 
+/// `n` keep-alive connections that have each been served once and now sit idle.
+fn idle_connections(s: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
+                .unwrap();
+            assert_eq!(read_response(&mut c).unwrap().status, 200);
+            c
+        })
+        .collect()
+}
+
 #[test]
 fn a_huge_unread_content_length_costs_nothing() {
     // io-timeout 60: a worker stuck draining the body would block the next request past the
@@ -150,15 +163,7 @@ fn idle_keep_alive_connections_are_closed_after_the_io_timeout() {
 #[test]
 fn many_idle_keep_alive_connections_do_not_block_others() {
     let s = one_worker(&[]);
-    let idle: Vec<TcpStream> = (0..300)
-        .map(|_| {
-            let mut c = s.connect();
-            c.write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
-                .unwrap();
-            assert_eq!(read_response(&mut c).unwrap().status, 200);
-            c
-        })
-        .collect();
+    let idle = idle_connections(&s, 300);
     for _ in 0..20 {
         assert_still_serving(&s);
     }
@@ -168,15 +173,7 @@ fn many_idle_keep_alive_connections_do_not_block_others() {
 #[test]
 fn a_full_connection_table_turns_newcomers_away_until_room_frees() {
     let s = one_worker(&["--max-connections", "10"]);
-    let idle: Vec<TcpStream> = (0..10)
-        .map(|_| {
-            let mut c = s.connect();
-            c.write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
-                .unwrap();
-            assert_eq!(read_response(&mut c).unwrap().status, 200);
-            c
-        })
-        .collect();
+    let idle = idle_connections(&s, 10);
     let mut extra = s.connect();
     let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n");
     assert!(
