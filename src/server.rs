@@ -10,8 +10,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -20,9 +19,6 @@ use crate::app::App;
 use crate::config::ServeConfig;
 use crate::http::{Body, Request, Response};
 use crate::store;
-
-/// How often an idle worker looks up from the queue to notice a shutdown.
-const WORKER_POLL: Duration = Duration::from_millis(200);
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -87,13 +83,12 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         config.workers
     );
 
-    let stopping = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..config.workers)
         .map(|i| {
-            let (server, app, stopping) = (server.clone(), app.clone(), stopping.clone());
+            let (server, app) = (server.clone(), app.clone());
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || worker_loop(&server, &app, &stopping))
+                .spawn(move || worker_loop(&server, &app))
                 .map_err(ServerError::Io)
         })
         .collect::<Result<_, _>>()?;
@@ -107,10 +102,13 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
             "SIGTERM"
         }
     );
-    stopping.store(true, Ordering::SeqCst);
     // On Linux, shutdown() of a listening socket wakes the blocked accept() with EINVAL, which
     // ends tiny_http's accept loop: no new connections from here on.
     let _ = stopper.shutdown(std::net::Shutdown::Both);
+    // One stop mark per worker, behind the requests already queued: those are still served.
+    for _ in &workers {
+        let _ = server.unblock();
+    }
     for w in workers {
         let _ = w.join();
     }
@@ -175,18 +173,13 @@ fn start_http(
         .map_err(|e| ServerError::Io(io::Error::other(e.to_string())))
 }
 
-fn worker_loop(server: &tiny_http::Server, app: &App, stopping: &AtomicBool) {
+fn worker_loop(server: &tiny_http::Server, app: &App) {
     loop {
-        match server.recv_timeout(WORKER_POLL) {
-            Ok(Ok(Some(rq))) => serve_one(app, rq),
-            // Nothing queued: keep waiting, unless we are stopping (the queue is drained).
-            Ok(Ok(None)) => {
-                if stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-            }
+        match server.recv() {
+            Ok(Ok(rq)) => serve_one(app, rq),
             // A malformed request: tiny_http has already answered it (400/408/431).
             Ok(Err(_)) => {}
+            // `unblock()` at shutdown, queued behind every request already received.
             Err(_) => return,
         }
     }
