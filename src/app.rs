@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::analytics::{self, Recorder, Visit};
+use crate::api::Api;
 use crate::config::ServeConfig;
 use crate::http::{Request, Response};
 use crate::router::{self, Route};
@@ -12,20 +13,23 @@ use crate::{dashboard, site};
 pub struct App {
     domain: String,
     sites_dir: PathBuf,
+    api: Api,
     pub recorder: Recorder,
 }
 
 impl App {
-    pub fn new(config: &ServeConfig, recorder: Recorder) -> App {
+    pub fn new(config: &ServeConfig, api: Api, recorder: Recorder) -> App {
         App {
             domain: config.domain.clone(),
             sites_dir: config.sites_dir(),
+            api,
             recorder,
         }
     }
 
     pub fn handle(&self, req: &mut Request) -> Response {
         match router::route(req.header("host"), &self.domain) {
+            Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
             Route::Dashboard => dashboard::handle(req),
             Route::Site(name) if site::exists(&self.sites_dir, &name) => {
                 let response = site::handle(&self.sites_dir, &name, req);
@@ -44,4 +48,8 @@ impl App {
             Route::Site(_) | Route::Unknown => site::site_not_found(),
         }
     }
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
 }

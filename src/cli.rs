@@ -2,9 +2,12 @@
 //! the exit code in one place — 0 success, 1 a failure while running, 2 a usage error.
 
 use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{ServeConfig, ServeFlags};
+use crate::client::{self, Remote};
+use crate::config::{self, ServeConfig, ServeFlags};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -19,13 +22,18 @@ USAGE:
     cc-server <command> --help       help for one command
 
 COMMANDS:
-    serve       run the web server
+    serve                            run the web server
+    deploy <site> [--dir .]          zip a folder and publish it as <site>
+    sites                            list the sites your token may manage
+    rollback <site>                  go back to the previous deployment
+    teardown <site>                  delete a site
+    keys create --name NAME [--scope SCOPE]...
+                                     make a deploy key (on the server's machine)
+    keys list | keys revoke ID       list or revoke deploy keys
 
 OPTIONS:
     -h, --help       print this help
     -V, --version    print the version
-
-Run 'cc-server serve --help' for the server's options and environment variables.
 ";
 
 const SERVE_HELP: &str = "\
@@ -44,10 +52,66 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --io-timeout <SECS>      a stalled read or write, or an idle
                              keep-alive connection, is closed after  [CC_IO_TIMEOUT, default 15]
     --head-timeout <SECS>    a request's headers must arrive within  [CC_HEAD_TIMEOUT, default 20]
+    --max-upload-mb <N>      largest deploy upload                   [CC_MAX_UPLOAD_MB, default 100]
+    --max-unpacked-mb <N>    largest unpacked deploy                 [CC_MAX_UNPACKED_MB, default 500]
+    --max-files <N>          most files in one deploy                [CC_MAX_FILES, default 20000]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
 Ctrl-C or SIGTERM: in-flight requests finish and analytics are written first.
+";
+
+const DEPLOY_HELP: &str = "\
+cc-server deploy — zip a folder and publish it as a site
+
+USAGE:
+    cc-server deploy <site> [--dir .] [--server URL] [--token TOKEN] [--yes]
+
+Zips the folder (skipping dot-files, .git, node_modules and what .ccignore lists, in
+.gitignore syntax), uploads it, and prints 'Deployment successful: <url>'. The site is
+swapped in atomically: visitors see the old site or the new one, never a mix.
+
+OPTIONS:
+    --dir <DIR>          the folder to deploy (default: the current folder)
+    --server <URL>       the cc-server to deploy to     [CC_SERVER, default http://localhost:4698]
+    --token <TOKEN>      a deploy key's token           [CC_TOKEN, then the first line of ~/.cc-token]
+    --yes                deploy even an empty folder or your home folder
+    -h, --help           print this help
+";
+
+const REMOTE_HELP: &str = "\
+cc-server sites | rollback <site> | teardown <site> — manage sites on a server
+
+USAGE:
+    cc-server sites [--server URL] [--token TOKEN]
+    cc-server rollback <site> [--server URL] [--token TOKEN]
+    cc-server teardown <site> [--keep-data] [--yes] [--server URL] [--token TOKEN]
+
+sites      lists the sites the token may manage: files, size, last deploy, URL.
+rollback   swaps the live site with its previous deployment (run it again to undo).
+teardown   deletes the site's files and previous deployment, and its key-value data and
+           env vars unless --keep-data is given. Asks first on a terminal unless --yes.
+
+OPTIONS:
+    --server <URL>       [CC_SERVER, default http://localhost:4698]
+    --token <TOKEN>      [CC_TOKEN, then the first line of ~/.cc-token]
+";
+
+const KEYS_HELP: &str = "\
+cc-server keys — deploy keys, managed on the server's own data dir (works over SSH)
+
+USAGE:
+    cc-server keys create --name NAME [--scope SCOPE]... [--data-dir DIR]
+    cc-server keys list [--data-dir DIR]
+    cc-server keys revoke ID [--data-dir DIR]
+
+SCOPES (repeat --scope; default deploy:*):
+    deploy:*         deploy, roll back and tear down every site
+    deploy:<site>    only that site (e.g. for a friend)
+    read:stats       read analytics
+
+'keys create' prints the token alone on its last line; it is shown only once.
+Only its SHA-256 is stored. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
 ";
 
 /// What the user asked for.
@@ -56,6 +120,33 @@ enum Command {
     Help(&'static str),
     Version,
     Serve(ServeFlags),
+    Deploy {
+        site: String,
+        dir: PathBuf,
+        remote: RemoteFlags,
+        yes: bool,
+    },
+    Sites(RemoteFlags),
+    Rollback(String, RemoteFlags),
+    Teardown {
+        site: String,
+        remote: RemoteFlags,
+        keep_data: bool,
+        yes: bool,
+    },
+    KeysCreate {
+        name: String,
+        scopes: Vec<String>,
+        data_dir: Option<String>,
+    },
+    KeysList(Option<String>),
+    KeysRevoke(i64, Option<String>),
+}
+
+#[derive(Debug, Default)]
+struct RemoteFlags {
+    server: Option<String>,
+    token: Option<String>,
 }
 
 /// A mistake in the arguments: printed as one line, exit code 2.
@@ -76,74 +167,359 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("cc-server: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(msg)) => {
+            eprintln!("cc-server: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<client::ClientError> for Failure {
+    fn from(e: client::ClientError) -> Self {
+        if e.usage {
+            Failure::Usage(e.message)
+        } else {
+            Failure::Run(e.message)
+        }
+    }
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Help(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Command::Version => {
-            println!("cc-server {VERSION}");
-            ExitCode::SUCCESS
-        }
+        Command::Help(text) => print!("{text}"),
+        Command::Version => println!("cc-server {VERSION}"),
         Command::Serve(flags) => {
-            let config = match ServeConfig::resolve(&flags, |k| std::env::var(k).ok()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("cc-server: {} (see 'cc-server serve --help')", e.0);
-                    return ExitCode::from(2);
-                }
+            let config = ServeConfig::resolve(&flags, env)
+                .map_err(|e| Failure::Usage(format!("{} (see 'cc-server serve --help')", e.0)))?;
+            crate::server::run(config).map_err(|e| Failure::Run(e.to_string()))?;
+        }
+        Command::Deploy {
+            site,
+            dir,
+            remote,
+            yes,
+        } => {
+            let remote = Remote::resolve(remote.server, remote.token)?;
+            let url = client::deploy(&remote, &site, &dir, yes)?;
+            println!("Deployment successful: {url}");
+        }
+        Command::Sites(remote) => {
+            print!(
+                "{}",
+                client::sites(&Remote::resolve(remote.server, remote.token)?)?
+            );
+        }
+        Command::Rollback(site, remote) => {
+            println!(
+                "{}",
+                client::rollback(&Remote::resolve(remote.server, remote.token)?, &site)?
+            );
+        }
+        Command::Teardown {
+            site,
+            remote,
+            keep_data,
+            yes,
+        } => {
+            let remote = Remote::resolve(remote.server, remote.token)?;
+            if !yes && std::io::stdin().is_terminal() && !confirm_teardown(&site, keep_data) {
+                return Err(Failure::Run("teardown cancelled".into()));
+            }
+            println!("{}", client::teardown(&remote, &site, keep_data)?);
+        }
+        Command::KeysCreate {
+            name,
+            scopes,
+            data_dir,
+        } => {
+            let conn = open_store(data_dir)?;
+            let scopes = if scopes.is_empty() {
+                vec!["deploy:*".to_string()]
+            } else {
+                scopes
             };
-            match crate::server::run(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("cc-server: error: {e}");
-                    ExitCode::from(1)
+            let (id, token) = crate::keys::create(&conn, &name, &scopes).map_err(Failure::Usage)?;
+            println!(
+                "Created key {id} '{}' with scopes {}.",
+                name.trim(),
+                scopes.join(", ")
+            );
+            println!("Keep the token secret; it is shown only this once:");
+            println!("{token}");
+        }
+        Command::KeysList(data_dir) => {
+            let conn = open_store(data_dir)?;
+            let keys = crate::store::keys::list(&conn).map_err(|e| Failure::Run(e.to_string()))?;
+            println!(
+                "{:<5} {:<20} {:<28} {:<20} {:<20} STATUS",
+                "ID", "NAME", "SCOPES", "CREATED", "LAST USED"
+            );
+            for k in keys {
+                println!(
+                    "{:<5} {:<20} {:<28} {:<20} {:<20} {}",
+                    k.id,
+                    k.name,
+                    k.scopes.join(","),
+                    k.created_at,
+                    k.last_used_at.as_deref().unwrap_or("never"),
+                    if k.revoked { "revoked" } else { "active" }
+                );
+            }
+        }
+        Command::KeysRevoke(id, data_dir) => {
+            let conn = open_store(data_dir)?;
+            match crate::store::keys::revoke(&conn, id) {
+                Ok(true) => println!("Revoked key {id}: its token no longer works."),
+                Ok(false) => {
+                    return Err(Failure::Run(format!(
+                        "there is no active key with id {id} (see 'cc-server keys list')"
+                    )));
                 }
+                Err(e) => return Err(Failure::Run(e.to_string())),
             }
         }
     }
+    Ok(())
+}
+
+fn open_store(data_dir: Option<String>) -> Result<rusqlite::Connection, Failure> {
+    let dir = config::resolve_data_dir(data_dir, &env).map_err(|e| Failure::Usage(e.0))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode_private()
+        .create(&dir)
+        .map_err(|e| Failure::Run(format!("cannot use data dir {}: {e}", dir.display())))?;
+    crate::store::open(&dir.join("cc.db")).map_err(|e| Failure::Run(e.to_string()))
+}
+
+trait PrivateDir {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateDir for std::fs::DirBuilder {
+    fn mode_private(&mut self) -> &mut Self {
+        std::os::unix::fs::DirBuilderExt::mode(self, 0o700)
+    }
+}
+
+fn confirm_teardown(site: &str, keep_data: bool) -> bool {
+    eprint!(
+        "This deletes the site '{site}'{}. Type the site name to confirm: ",
+        if keep_data {
+            ""
+        } else {
+            " with its key-value data and env vars"
+        }
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == site
 }
 
 fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
-    let mut command: Option<String> = None;
-    let mut flags = ServeFlags::default();
+    // The first word picks the command; with none (or a flag first), it is `serve`.
+    let first = match parser.next()? {
+        Some(Value(v)) => Some(string(v, "command")?),
+        Some(Short('h') | Long("help")) => return Ok(Command::Help(HELP)),
+        Some(Short('V') | Long("version")) => return Ok(Command::Version),
+        Some(other) => {
+            // A serve flag: hand the whole line to the serve parser.
+            let first = owned_arg(other);
+            return parse_serve(&mut parser, Some(first));
+        }
+        None => return Ok(Command::Serve(ServeFlags::default())),
+    };
+    match first.as_deref().unwrap_or("serve") {
+        "serve" => parse_serve(&mut parser, None),
+        "help" => Ok(Command::Help(HELP)),
+        "deploy" => parse_deploy(&mut parser),
+        "sites" => {
+            let Some((remote, _, _, positional)) = parse_remote(&mut parser)? else {
+                return Ok(Command::Help(REMOTE_HELP));
+            };
+            if let Some(p) = positional {
+                return Err(UsageError(format!(
+                    "'sites' takes no site name (got '{p}')"
+                )));
+            }
+            Ok(Command::Sites(remote))
+        }
+        cmd @ ("rollback" | "teardown") => {
+            let Some((remote, keep_data, yes, site)) = parse_remote(&mut parser)? else {
+                return Ok(Command::Help(REMOTE_HELP));
+            };
+            let site = site.ok_or_else(|| UsageError(format!("'{cmd}' needs a site name")))?;
+            if cmd == "rollback" {
+                if keep_data || yes {
+                    return Err(UsageError("--keep-data and --yes are for teardown".into()));
+                }
+                Ok(Command::Rollback(site, remote))
+            } else {
+                Ok(Command::Teardown {
+                    site,
+                    remote,
+                    keep_data,
+                    yes,
+                })
+            }
+        }
+        "keys" => parse_keys(&mut parser),
+        other => Err(UsageError(format!("unknown command '{other}'"))),
+    }
+}
 
+fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Command, UsageError> {
+    let mut flags = ServeFlags::default();
+    let mut pending = first;
+    loop {
+        let arg = match pending.take() {
+            Some(a) => a,
+            None => match parser.next()? {
+                Some(a) => owned_arg(a),
+                None => break,
+            },
+        };
+        let slot = match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(SERVE_HELP)),
+            "--port" => &mut flags.port,
+            "--bind" => &mut flags.bind,
+            "--domain" => &mut flags.domain,
+            "--data-dir" => &mut flags.data_dir,
+            "--workers" => &mut flags.workers,
+            "--max-connections" => &mut flags.max_connections,
+            "--io-timeout" => &mut flags.io_timeout,
+            "--head-timeout" => &mut flags.head_timeout,
+            "--max-upload-mb" => &mut flags.max_upload_mb,
+            "--max-unpacked-mb" => &mut flags.max_unpacked_mb,
+            "--max-files" => &mut flags.max_files,
+            other if other.starts_with('-') => {
+                return Err(UsageError(format!("invalid option '{other}'")));
+            }
+            other => return Err(UsageError(format!("unexpected argument '{other}'"))),
+        };
+        *slot = Some(string(parser.value()?, &arg)?);
+    }
+    Ok(Command::Serve(flags))
+}
+
+/// A lexopt argument as text: `--name`, `-x`, or a plain value.
+fn owned_arg(arg: lexopt::Arg) -> String {
+    match arg {
+        lexopt::Arg::Short(c) => format!("-{c}"),
+        lexopt::Arg::Long(l) => format!("--{l}"),
+        lexopt::Arg::Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+fn parse_deploy(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let (mut site, mut dir, mut remote, mut yes) =
+        (None, PathBuf::from("."), RemoteFlags::default(), false);
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('h') | Long("help") => {
-                return Ok(Command::Help(if command.is_some() {
-                    SERVE_HELP
-                } else {
-                    HELP
-                }));
-            }
-            Short('V') | Long("version") if command.is_none() => return Ok(Command::Version),
-            Long("port") => flags.port = Some(string(parser.value()?, "--port")?),
-            Long("bind") => flags.bind = Some(string(parser.value()?, "--bind")?),
-            Long("domain") => flags.domain = Some(string(parser.value()?, "--domain")?),
-            Long("data-dir") => flags.data_dir = Some(string(parser.value()?, "--data-dir")?),
-            Long("workers") => flags.workers = Some(string(parser.value()?, "--workers")?),
-            Long("max-connections") => {
-                flags.max_connections = Some(string(parser.value()?, "--max-connections")?)
-            }
-            Long("io-timeout") => flags.io_timeout = Some(string(parser.value()?, "--io-timeout")?),
-            Long("head-timeout") => {
-                flags.head_timeout = Some(string(parser.value()?, "--head-timeout")?)
-            }
-            Value(v) if command.is_none() => {
-                let name = string(v, "command")?;
-                match name.as_str() {
-                    "serve" => command = Some(name),
-                    "help" => return Ok(Command::Help(HELP)),
-                    other => return Err(UsageError(format!("unknown command '{other}'"))),
-                }
+            Short('h') | Long("help") => return Ok(Command::Help(DEPLOY_HELP)),
+            Long("dir") => dir = PathBuf::from(parser.value()?),
+            Long("server") => remote.server = Some(string(parser.value()?, "--server")?),
+            Long("token") => remote.token = Some(string(parser.value()?, "--token")?),
+            Long("yes") => yes = true,
+            Value(v) if site.is_none() => site = Some(string(v, "site")?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let site = site
+        .ok_or_else(|| UsageError("'deploy' needs a site name: cc-server deploy <site>".into()))?;
+    Ok(Command::Deploy {
+        site,
+        dir,
+        remote,
+        yes,
+    })
+}
+
+/// Flags shared by sites/rollback/teardown: (remote, --keep-data, --yes, the site);
+/// `None` for `--help`.
+type RemoteArgs = (RemoteFlags, bool, bool, Option<String>);
+
+fn parse_remote(parser: &mut lexopt::Parser) -> Result<Option<RemoteArgs>, UsageError> {
+    use lexopt::prelude::*;
+    let (mut remote, mut keep, mut yes, mut site) = (RemoteFlags::default(), false, false, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("server") => remote.server = Some(string(parser.value()?, "--server")?),
+            Long("token") => remote.token = Some(string(parser.value()?, "--token")?),
+            Long("keep-data") => keep = true,
+            Long("yes") => yes = true,
+            Value(v) if site.is_none() => site = Some(string(v, "site")?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Some((remote, keep, yes, site)))
+}
+
+fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let action = match parser.next()? {
+        Some(Value(v)) => string(v, "keys action")?,
+        Some(Short('h') | Long("help")) | None => return Ok(Command::Help(KEYS_HELP)),
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    let (mut name, mut scopes, mut data_dir, mut id) = (None, Vec::new(), None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(KEYS_HELP)),
+            Long("name") if action == "create" => name = Some(string(parser.value()?, "--name")?),
+            Long("scope") if action == "create" => scopes.push(string(parser.value()?, "--scope")?),
+            Long("data-dir") => data_dir = Some(string(parser.value()?, "--data-dir")?),
+            Value(v) if action == "revoke" && id.is_none() => {
+                let text = string(v, "id")?;
+                id = Some(text.parse::<i64>().map_err(|_| {
+                    UsageError(format!(
+                        "'{text}' is not a key id (see 'cc-server keys list')"
+                    ))
+                })?);
             }
             other => return Err(other.unexpected().into()),
         }
     }
-    Ok(Command::Serve(flags))
+    match action.as_str() {
+        "create" => {
+            let name = name.ok_or_else(|| UsageError("'keys create' needs --name NAME".into()))?;
+            for s in &scopes {
+                crate::keys::check_scope(s).map_err(UsageError)?;
+            }
+            Ok(Command::KeysCreate {
+                name,
+                scopes,
+                data_dir,
+            })
+        }
+        "list" => Ok(Command::KeysList(data_dir)),
+        "revoke" => Ok(Command::KeysRevoke(
+            id.ok_or_else(|| UsageError("'keys revoke' needs a key id".into()))?,
+            data_dir,
+        )),
+        other => Err(UsageError(format!(
+            "unknown keys action '{other}' (create, list or revoke)"
+        ))),
+    }
 }
 
 fn string(v: OsString, what: &str) -> Result<String, UsageError> {
@@ -182,7 +558,42 @@ mod tests {
             p(&["serve", "--help"]),
             Ok(Command::Help(SERVE_HELP))
         ));
+        assert!(matches!(
+            p(&["deploy", "--help"]),
+            Ok(Command::Help(DEPLOY_HELP))
+        ));
+        assert!(matches!(
+            p(&["keys", "--help"]),
+            Ok(Command::Help(KEYS_HELP))
+        ));
         assert!(matches!(p(&["-V"]), Ok(Command::Version)));
+    }
+
+    #[test]
+    fn other_commands() {
+        assert!(matches!(
+            p(&["deploy", "blog", "--dir", "x", "--yes"]),
+            Ok(Command::Deploy { yes: true, .. })
+        ));
+        assert!(matches!(
+            p(&["keys", "create", "--name", "bob", "--scope", "deploy:blog"]),
+            Ok(Command::KeysCreate { .. })
+        ));
+        assert!(matches!(
+            p(&["keys", "revoke", "3"]),
+            Ok(Command::KeysRevoke(3, None))
+        ));
+        assert!(matches!(
+            p(&["teardown", "blog", "--keep-data"]),
+            Ok(Command::Teardown {
+                keep_data: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            p(&["rollback", "blog"]),
+            Ok(Command::Rollback(..))
+        ));
     }
 
     #[test]
@@ -193,6 +604,13 @@ mod tests {
             &["frobnicate"],
             &["serve", "extra"],
             &["-x"],
+            &["deploy"],
+            &["keys", "create"],
+            &["keys", "create", "--name", "x", "--scope", "root"],
+            &["keys", "revoke", "abc"],
+            &["keys", "frob"],
+            &["rollback"],
+            &["sites", "extra"],
         ] {
             assert!(p(args).is_err(), "{args:?}");
         }

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::deploy::DeployLimits;
+
 pub const DEFAULT_PORT: u16 = 4698;
 pub const DEFAULT_BIND: &str = "0.0.0.0";
 pub const DEFAULT_DOMAIN: &str = "localhost";
@@ -20,6 +22,7 @@ pub struct ServeConfig {
     /// Threads that handle requests (tiny_http adds one reader thread per open connection).
     pub workers: usize,
     pub limits: Limits,
+    pub deploy: DeployLimits,
 }
 
 /// Limits that keep one client from holding the server (README "Limits" lists them).
@@ -60,6 +63,9 @@ pub struct ServeFlags {
     pub max_connections: Option<String>,
     pub io_timeout: Option<String>,
     pub head_timeout: Option<String>,
+    pub max_upload_mb: Option<String>,
+    pub max_unpacked_mb: Option<String>,
+    pub max_files: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -105,12 +111,7 @@ impl ServeConfig {
             })?,
             None => DEFAULT_DOMAIN.to_string(),
         };
-        let data_dir = match pick(&flags.data_dir, "CC_DATA_DIR") {
-            Some((v, _)) => PathBuf::from(v),
-            None => default_data_dir(&env).ok_or_else(|| {
-                ConfigError("HOME is not set: give --data-dir or CC_DATA_DIR".to_string())
-            })?,
-        };
+        let data_dir = resolve_data_dir(flags.data_dir.clone(), &env)?;
         let workers = match pick(&flags.workers, "CC_WORKERS") {
             Some((v, src)) => parse_count(&v, &src, 1, 1024)?,
             None => default_workers(),
@@ -125,6 +126,17 @@ impl ServeConfig {
         if let Some((v, src)) = pick(&flags.head_timeout, "CC_HEAD_TIMEOUT") {
             limits.head_timeout = Duration::from_secs(parse_count(&v, &src, 1, 3600)? as u64);
         }
+        let mut deploy = DeployLimits::default();
+        const MIB: u64 = 1024 * 1024;
+        if let Some((v, src)) = pick(&flags.max_upload_mb, "CC_MAX_UPLOAD_MB") {
+            deploy.max_upload = parse_count(&v, &src, 1, 1_000_000)? as u64 * MIB;
+        }
+        if let Some((v, src)) = pick(&flags.max_unpacked_mb, "CC_MAX_UNPACKED_MB") {
+            deploy.max_unpacked = parse_count(&v, &src, 1, 10_000_000)? as u64 * MIB;
+        }
+        if let Some((v, src)) = pick(&flags.max_files, "CC_MAX_FILES") {
+            deploy.max_files = parse_count(&v, &src, 1, 10_000_000)? as u64;
+        }
         Ok(ServeConfig {
             bind,
             port,
@@ -132,6 +144,7 @@ impl ServeConfig {
             data_dir,
             workers,
             limits,
+            deploy,
         })
     }
 
@@ -141,6 +154,19 @@ impl ServeConfig {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("cc.db")
+    }
+}
+
+/// `--data-dir` > `CC_DATA_DIR` > `~/.config/cc` (also for `keys`, which work on it directly).
+pub fn resolve_data_dir(
+    flag: Option<String>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<PathBuf, ConfigError> {
+    match flag.or_else(|| env("CC_DATA_DIR").filter(|v| !v.is_empty())) {
+        Some(v) => Ok(PathBuf::from(v)),
+        None => default_data_dir(env).ok_or_else(|| {
+            ConfigError("HOME is not set: give --data-dir or CC_DATA_DIR".to_string())
+        }),
     }
 }
 

@@ -15,7 +15,7 @@ pub struct Request<'a> {
     /// `(lower-case name, value)` in the order received.
     pub headers: Vec<(String, String)>,
     pub remote_ip: IpAddr,
-    pub body: Box<dyn Read + 'a>,
+    pub body: Box<dyn Read + Send + 'a>,
 }
 
 impl<'a> Request<'a> {

@@ -4,11 +4,15 @@
 //! `site` (static files) → `store` (SQLite). `analytics` records site visits off the hot path.
 
 pub mod analytics; // visit events: queued by requests, written in batches by one thread
+pub mod api; // the token API: deploy, sites, rollback, teardown
 pub mod app; // the request handler: Host routing, site vs dashboard, analytics hook
 pub mod cli; // argument parsing, help text, exit codes
+pub mod client; // deploy, sites, rollback, teardown over HTTP with a token
 pub mod config; // checked settings from flags > environment > defaults
 pub mod dashboard; // the admin host (placeholder until the dashboard lands)
+pub mod deploy; // unpacking zips, atomic swaps, rollback, teardown on disk
 pub mod http; // owned request/response values, independent of tiny_http
+pub mod keys; // deploy keys: tokens, scopes, authentication
 pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown

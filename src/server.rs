@@ -15,8 +15,10 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::analytics;
+use crate::api::Api;
 use crate::app::App;
 use crate::config::ServeConfig;
+use crate::deploy::Sites;
 use crate::http::{Body, Request, Response};
 use crate::store;
 
@@ -55,12 +57,21 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     prepare_data_dir(&config.data_dir)?;
     // Open once here so a broken or too-new database stops the start with a clear message.
     drop(store::open(&config.db_path())?);
-    let (recorder, writer) = analytics::start(&config.db_path())?;
-    let app = Arc::new(App::new(&config, recorder));
+    let sites = Sites::open(&config.data_dir, config.deploy.clone())
+        .map_err(|e| ServerError::DataDir(config.data_dir.clone(), e))?;
 
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
     let local = listener.local_addr().map_err(ServerError::Io)?;
+
+    let (recorder, writer) = analytics::start(&config.db_path())?;
+    let api = Api {
+        db_path: config.db_path(),
+        sites,
+        domain: config.domain.clone(),
+        port: local.port(),
+    };
+    let app = Arc::new(App::new(&config, api, recorder));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
     let server = Arc::new(start_http(listener, local, &config)?);

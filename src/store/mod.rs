@@ -2,7 +2,9 @@
 //! in the submodules — every SQL statement cc-server runs. No other module writes SQL.
 
 pub mod analytics;
+pub mod keys;
 pub mod settings;
+pub mod sites;
 
 use std::fmt;
 use std::fs::OpenOptions;

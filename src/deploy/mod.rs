@@ -1,0 +1,267 @@
+//! Deploying, rolling back and tearing down sites on disk (CONTRACT §4). A deploy unpacks into
+//! a staging folder and swaps it in atomically; the replaced folder is kept for one rollback.
+//!
+//! ```text
+//! <data-dir>/sites/<site>/            live files
+//! <data-dir>/deploy/previous/<site>/  the deployment before (rollback target)
+//! <data-dir>/deploy/staging/          unpacking in progress (cleared at start)
+//! <data-dir>/deploy/uploads/          zips being received (cleared at start)
+//! ```
+
+pub mod swap;
+pub mod unpack;
+pub mod upload;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::secret;
+pub use unpack::Unpacked;
+
+/// Deploy limits (CONTRACT §4 defaults).
+#[derive(Debug, Clone)]
+pub struct DeployLimits {
+    pub max_upload: u64,
+    pub max_unpacked: u64,
+    pub max_files: u64,
+}
+
+impl Default for DeployLimits {
+    fn default() -> Self {
+        DeployLimits {
+            max_upload: 100 * 1024 * 1024,
+            max_unpacked: 500 * 1024 * 1024,
+            max_files: 20_000,
+        }
+    }
+}
+
+/// Everything that can go wrong, each with its HTTP status (`status`).
+#[derive(Debug)]
+pub enum DeployError {
+    Unauthorized(String),
+    Forbidden(String),
+    BadRequest(String),
+    NotFound(String),
+    Conflict(String),
+    TooLarge(String),
+    Io(io::Error),
+    Store(String),
+}
+
+impl DeployError {
+    pub fn status(&self) -> u16 {
+        match self {
+            DeployError::Unauthorized(_) => 401,
+            DeployError::Forbidden(_) => 403,
+            DeployError::BadRequest(_) => 400,
+            DeployError::NotFound(_) => 404,
+            DeployError::Conflict(_) => 409,
+            DeployError::TooLarge(_) => 413,
+            DeployError::Io(_) | DeployError::Store(_) => 500,
+        }
+    }
+}
+
+impl fmt::Display for DeployError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeployError::Unauthorized(m)
+            | DeployError::Forbidden(m)
+            | DeployError::BadRequest(m)
+            | DeployError::NotFound(m)
+            | DeployError::Conflict(m)
+            | DeployError::TooLarge(m)
+            | DeployError::Store(m) => f.write_str(m),
+            DeployError::Io(e) => write!(f, "server file error: {e}"),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DeployError {
+    fn from(e: rusqlite::Error) -> Self {
+        DeployError::Store(format!("database error: {e}"))
+    }
+}
+
+/// The site folders and the per-site lock that keeps two changes of one site apart.
+pub struct Sites {
+    sites_dir: PathBuf,
+    deploy_dir: PathBuf,
+    pub limits: DeployLimits,
+    busy: Mutex<HashSet<String>>,
+}
+
+/// Held while a site is being changed; frees the site when dropped.
+pub struct SiteLock<'a> {
+    sites: &'a Sites,
+    site: String,
+}
+
+impl Drop for SiteLock<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.sites.busy.lock() {
+            busy.remove(&self.site);
+        }
+    }
+}
+
+impl Sites {
+    /// Prepares `<data-dir>/deploy/…` and removes what a crash left half-done.
+    pub fn open(data_dir: &Path, limits: DeployLimits) -> io::Result<Sites> {
+        let sites = Sites {
+            sites_dir: data_dir.join("sites"),
+            deploy_dir: data_dir.join("deploy"),
+            limits,
+            busy: Mutex::new(HashSet::new()),
+        };
+        for sub in ["staging", "uploads"] {
+            let dir = sites.deploy_dir.join(sub);
+            if dir.exists() {
+                fs::remove_dir_all(&dir)?;
+            }
+        }
+        for sub in ["staging", "uploads", "previous"] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(sites.deploy_dir.join(sub))?;
+        }
+        Ok(sites)
+    }
+
+    pub fn upload_dir(&self) -> PathBuf {
+        self.deploy_dir.join("uploads")
+    }
+
+    pub fn live_dir(&self, site: &str) -> PathBuf {
+        self.sites_dir.join(site)
+    }
+
+    fn previous_dir(&self, site: &str) -> PathBuf {
+        self.deploy_dir.join("previous").join(site)
+    }
+
+    /// Takes the site's lock, or answers 409 while another change of it is running.
+    pub fn lock(&self, site: &str) -> Result<SiteLock<'_>, DeployError> {
+        let mut busy = self
+            .busy
+            .lock()
+            .map_err(|_| DeployError::Store("lock poisoned".into()))?;
+        if !busy.insert(site.to_string()) {
+            return Err(DeployError::Conflict(format!(
+                "another deploy, rollback or teardown of '{site}' is in progress; try again when it ends"
+            )));
+        }
+        Ok(SiteLock {
+            sites: self,
+            site: site.to_string(),
+        })
+    }
+
+    /// Unpacks `zip` and makes it the live site. Needs the site's lock.
+    pub fn deploy(&self, lock: &SiteLock<'_>, zip: &Path) -> Result<Unpacked, DeployError> {
+        let staging = self.deploy_dir.join("staging").join(format!(
+            "{}-{}",
+            lock.site,
+            secret::hex(&secret::random_bytes::<6>())
+        ));
+        let result = unpack::unpack(zip, &staging, &self.limits).and_then(|unpacked| {
+            swap::publish(
+                &staging,
+                &self.live_dir(&lock.site),
+                &self.previous_dir(&lock.site),
+            )
+            .map_err(DeployError::Io)?;
+            Ok(unpacked)
+        });
+        if result.is_err() {
+            let _ = swap::remove_any(&staging);
+        }
+        result
+    }
+
+    /// Swaps the live site with the previous deployment (a second rollback undoes the first).
+    pub fn rollback(&self, lock: &SiteLock<'_>) -> Result<Unpacked, DeployError> {
+        let (live, previous) = (self.live_dir(&lock.site), self.previous_dir(&lock.site));
+        if !previous.is_dir() {
+            return Err(DeployError::NotFound(format!(
+                "'{}' has no previous deployment to roll back to",
+                lock.site
+            )));
+        }
+        if fs::symlink_metadata(&live).is_ok() {
+            swap::exchange(&previous, &live).map_err(DeployError::Io)?;
+        } else {
+            fs::rename(&previous, &live).map_err(DeployError::Io)?;
+        }
+        Ok(measure(&live))
+    }
+
+    /// Removes the live files and the previous deployment. The live folder is first renamed
+    /// away in one step, so requests see the whole site or none of it.
+    pub fn teardown(&self, lock: &SiteLock<'_>) -> Result<(), DeployError> {
+        let live = self.live_dir(&lock.site);
+        if fs::symlink_metadata(&live).is_err() {
+            return Err(DeployError::NotFound(format!(
+                "there is no site '{}'",
+                lock.site
+            )));
+        }
+        let doomed = self.deploy_dir.join("staging").join(format!(
+            "teardown-{}-{}",
+            lock.site,
+            secret::hex(&secret::random_bytes::<6>())
+        ));
+        fs::rename(&live, &doomed).map_err(DeployError::Io)?;
+        swap::remove_any(&doomed).map_err(DeployError::Io)?;
+        swap::remove_any(&self.previous_dir(&lock.site)).map_err(DeployError::Io)
+    }
+
+    /// Every site folder with a valid name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.sites_dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| crate::router::is_valid_site_name(n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn measure(&self, site: &str) -> Unpacked {
+        measure(&self.live_dir(site))
+    }
+}
+
+/// Files and bytes under a folder (symlinks are not followed).
+fn measure(dir: &Path) -> Unpacked {
+    let mut total = Unpacked { files: 0, bytes: 0 };
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => {
+                    total.files += 1;
+                    total.bytes += e.metadata().map_or(0, |m| m.len());
+                }
+                _ => {}
+            }
+        }
+    }
+    total
+}

@@ -1,0 +1,228 @@
+//! Checking and unpacking an uploaded zip into a fresh staging folder. Every entry is checked
+//! before anything is written — no absolute paths, no `..`, no symlinks or device files, and
+//! limits on count, size and compression ratio — and sizes are enforced again while writing,
+//! because a zip's own size fields can lie.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::{DeployError, DeployLimits};
+
+/// What a zip held once unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unpacked {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Above this size, an entry may not be more than `MAX_RATIO` times smaller compressed.
+const RATIO_FLOOR: u64 = 1024 * 1024;
+const MAX_RATIO: u64 = 1000;
+
+/// Unpacks `zip_path` into `dest` (which must not exist yet).
+pub fn unpack(
+    zip_path: &Path,
+    dest: &Path,
+    limits: &DeployLimits,
+) -> Result<Unpacked, DeployError> {
+    let file = File::open(zip_path).map_err(DeployError::Io)?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| {
+        DeployError::BadRequest(format!("'file' is not a readable zip archive: {e}"))
+    })?;
+    let plan = check_entries(&mut archive, limits)?;
+
+    fs::create_dir(dest).map_err(DeployError::Io)?;
+    let mut written = Unpacked { files: 0, bytes: 0 };
+    for entry in plan {
+        let target = dest.join(&entry.path);
+        if entry.is_dir {
+            fs::create_dir_all(&target).map_err(DeployError::Io)?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(DeployError::Io)?;
+        }
+        let mut zipped = archive.by_index(entry.index).map_err(|e| {
+            DeployError::BadRequest(format!("entry '{}' cannot be read: {e}", entry.name))
+        })?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true) // a duplicate entry name is an error, not an overwrite
+            .open(&target)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => DeployError::BadRequest(format!(
+                    "entry '{}' appears twice in the zip",
+                    entry.name
+                )),
+                _ => DeployError::BadRequest(format!(
+                    "entry '{}' cannot be written: {e}",
+                    entry.name
+                )),
+            })?;
+        // Read at most one byte more than claimed: a lying size field is caught, not obeyed.
+        let n = copy_limited(&mut (&mut zipped).take(entry.size + 1), &mut out).map_err(|e| {
+            DeployError::BadRequest(format!("entry '{}' is corrupt: {e}", entry.name))
+        })?;
+        if n > entry.size {
+            return Err(DeployError::BadRequest(format!(
+                "entry '{}' holds more data than its header says",
+                entry.name
+            )));
+        }
+        written.files += 1;
+        written.bytes += n;
+        if written.bytes > limits.max_unpacked {
+            return Err(too_big_unpacked(limits));
+        }
+    }
+    Ok(written)
+}
+
+fn copy_limited(from: &mut impl Read, to: &mut File) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+struct PlannedEntry {
+    index: usize,
+    name: String,
+    path: PathBuf,
+    is_dir: bool,
+    size: u64,
+}
+
+/// Checks every entry's name, type and claimed sizes; returns what to write.
+fn check_entries(
+    archive: &mut zip::ZipArchive<File>,
+    limits: &DeployLimits,
+) -> Result<Vec<PlannedEntry>, DeployError> {
+    let mut plan = Vec::with_capacity(archive.len());
+    let mut files = 0u64;
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index).map_err(|e| {
+            DeployError::BadRequest(format!("zip entry #{index} cannot be read: {e}"))
+        })?;
+        let name = entry
+            .name()
+            .map_err(|e| {
+                DeployError::BadRequest(format!("zip entry #{index} has an unreadable name: {e}"))
+            })?
+            .to_string();
+        let path = safe_entry_path(&name)?;
+        let kind = entry.unix_mode().map(|m| m & 0o170000);
+        if entry.is_symlink() || kind == Some(0o120000) {
+            return Err(DeployError::BadRequest(format!(
+                "entry '{name}' is a symlink; symlinks are not allowed"
+            )));
+        }
+        if matches!(kind, Some(k) if k != 0o100000 && k != 0o040000 && k != 0) {
+            return Err(DeployError::BadRequest(format!(
+                "entry '{name}' is a device, pipe or socket; only files and folders are allowed"
+            )));
+        }
+        let is_dir = entry.is_dir();
+        let size = entry.size();
+        if !is_dir {
+            files += 1;
+            total = total.saturating_add(size);
+            if files > limits.max_files {
+                return Err(DeployError::TooLarge(format!(
+                    "the zip has more than {} files (the limit)",
+                    limits.max_files
+                )));
+            }
+            if total > limits.max_unpacked {
+                return Err(too_big_unpacked(limits));
+            }
+            if size > RATIO_FLOOR && size / entry.compressed_size().max(1) > MAX_RATIO {
+                return Err(DeployError::TooLarge(format!(
+                    "entry '{name}' unpacks to more than {MAX_RATIO} times its packed size (a zip bomb?)"
+                )));
+            }
+        }
+        plan.push(PlannedEntry {
+            index,
+            name,
+            path,
+            is_dir,
+            size,
+        });
+    }
+    Ok(plan)
+}
+
+fn too_big_unpacked(limits: &DeployLimits) -> DeployError {
+    DeployError::TooLarge(format!(
+        "the zip unpacks to more than {} MiB (the limit)",
+        limits.max_unpacked / (1024 * 1024)
+    ))
+}
+
+/// The relative path an entry name may be written to, or a 400 naming the entry.
+pub fn safe_entry_path(name: &str) -> Result<PathBuf, DeployError> {
+    let bad = |why: &str| {
+        Err(DeployError::BadRequest(format!(
+            "entry '{name}' {why}; nothing was written"
+        )))
+    };
+    if name.is_empty() || name.contains('\0') {
+        return bad("has an empty or invalid name");
+    }
+    if name.starts_with('/') || name.starts_with('\\') || name.as_bytes().get(1) == Some(&b':') {
+        return bad("is an absolute path");
+    }
+    if name.contains('\\') {
+        return bad("contains a backslash");
+    }
+    let mut path = PathBuf::new();
+    for seg in name.split('/') {
+        match seg {
+            "" | "." => continue,
+            ".." => return bad("contains '..'"),
+            s if s.chars().any(char::is_control) => return bad("contains control characters"),
+            s => path.push(s),
+        }
+    }
+    if path.as_os_str().is_empty() {
+        return bad("names no file");
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(
+            safe_entry_path("a/b.html").unwrap(),
+            PathBuf::from("a/b.html")
+        );
+        assert_eq!(safe_entry_path("./a//b/").unwrap(), PathBuf::from("a/b"));
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "\\x",
+            "C:/x",
+            "a\\..\\x",
+            "",
+            "a/\0",
+            ".",
+            "a/\n",
+        ] {
+            assert!(safe_entry_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}
