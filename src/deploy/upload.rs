@@ -51,12 +51,22 @@ pub fn read_form(
             bad("the body must be multipart/form-data with fields 'site_name' and 'file'")
         })?;
 
-    let stream = futures_util::stream::poll_fn(move |_| {
+    // multer pulls from its stream until the stream says Pending, so a stream that is always
+    // ready would be read to the end into memory before any parsing. Saying Pending (and
+    // waking at once) after each chunk makes multer parse — and us write — chunk by chunk.
+    let mut just_yielded = false;
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        if just_yielded {
+            just_yielded = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let mut buf = vec![0u8; CHUNK];
         match body.read(&mut buf) {
             Ok(0) => Poll::Ready(None),
             Ok(n) => {
                 buf.truncate(n);
+                just_yielded = true;
                 Poll::Ready(Some(Ok::<Bytes, std::io::Error>(Bytes::from(buf))))
             }
             Err(e) => Poll::Ready(Some(Err(e))),
@@ -163,8 +173,9 @@ fn multipart_error(e: multer::Error, max_upload: u64) -> DeployError {
     }
 }
 
-/// Runs a future to completion on this thread. Our body stream never returns `Pending` (its
-/// reads block instead), so no real waker is needed.
+/// Runs a future to completion on this thread. Our body stream only returns `Pending` as a
+/// pause between chunks (its reads block instead), so polling again at once is right and no
+/// real waker is needed.
 fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let mut cx = Context::from_waker(Waker::noop());
@@ -172,6 +183,5 @@ fn block_on<F: Future>(fut: F) -> F::Output {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        std::thread::yield_now();
     }
 }

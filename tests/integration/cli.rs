@@ -83,3 +83,57 @@ fn a_port_in_use_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("in use"), "{err}");
 }
+
+#[test]
+fn keys_are_created_listed_and_revoked_on_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let (code, out, err) = run_cli(&[
+        "keys",
+        "create",
+        "--name",
+        "Friend Bob",
+        "--scope",
+        "deploy:blog",
+        "--scope",
+        "read:stats",
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let token = out.lines().last().unwrap();
+    assert!(token.starts_with("cc_") && token.len() == 67, "{out}");
+
+    let (code, out, _) = run_cli(&["keys", "list", "--data-dir", d]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Friend Bob")
+            && out.contains("deploy:blog,read:stats")
+            && out.contains("active"),
+        "{out}"
+    );
+    assert!(!out.contains(&token[3..]), "list must never show the token");
+
+    assert_eq!(run_cli(&["keys", "revoke", "1", "--data-dir", d]).0, 0);
+    let (_, out, _) = run_cli(&["keys", "list", "--data-dir", d]);
+    assert!(out.contains("revoked"), "{out}");
+    let (code, _, err) = run_cli(&["keys", "revoke", "1", "--data-dir", d]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no active key with id 1"), "{err}");
+
+    let (code, _, err) = run_cli(&[
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--scope",
+        "deploy:../etc",
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a scope"), "{err}");
+    let (code, _, _) = run_cli(&["keys", "create", "--data-dir", d]);
+    assert_eq!(code, 2);
+}

@@ -183,6 +183,13 @@ impl Server {
         child.wait().unwrap()
     }
 
+    /// kill -9: no graceful shutdown at all.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("already stopped");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// Everything the server has logged so far.
     pub fn log(&self) -> Vec<String> {
         self.stderr.lock().unwrap().try_iter().collect()
@@ -278,4 +285,82 @@ pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
     let mut body = vec![0u8; len];
     s.read_exact(&mut body)?;
     Ok(HttpResponse { body, ..head })
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a deploy key with the real CLI on this server's data dir; returns the token.
+    pub fn create_key(&self, name: &str, scopes: &[&str]) -> String {
+        let mut args = vec!["keys", "create", "--name", name];
+        for s in scopes {
+            args.extend(["--scope", s]);
+        }
+        let data_dir = self.data_dir.to_str().unwrap().to_string();
+        args.extend(["--data-dir", &data_dir]);
+        let (code, out, err) = run_cli(&args);
+        assert_eq!(code, 0, "keys create failed: {err}");
+        out.lines().last().unwrap().trim().to_string()
+    }
+
+    /// POSTs a deploy form (site_name first, then the zip) with a raw connection.
+    pub fn deploy_raw(&self, token: Option<&str>, site: &str, zip: &[u8]) -> HttpResponse {
+        let boundary = "XtestBoundaryX";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"site_name\"\r\n\r\n{site}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.zip\"\r\n\
+             Content-Type: application/zip\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(zip);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut head = format!(
+            "POST /api/deploy HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(t) = token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut s = self.connect();
+        s.write_all(head.as_bytes()).unwrap();
+        // The server may answer (and close) before the whole body is sent.
+        let _ = s.write_all(&body);
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        HttpResponse::parse(&buf)
+    }
+}
+
+/// Runs the binary with `args`, extra environment, and a working directory.
+pub fn run_cli_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("CC_TOKEN")
+        .env_remove("CC_SERVER")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A zip built in memory: `(name, content)` files, deflated.
+pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (name, content) in files {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(content).unwrap();
+    }
+    w.finish().unwrap().into_inner()
 }

@@ -5,6 +5,7 @@ mod harness;
 
 mod analytics;
 mod cli;
+mod deploy;
 mod hostile_paths;
 mod limits;
 mod routing;
