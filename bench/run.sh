@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
-BIN=target/release/cc-server
+BIN=$PWD/target/release/cc-server
 
 need() {
   command -v "$1" >/dev/null && return
@@ -35,7 +35,8 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # cc-server: access log to /dev/null (a terminal would be the bottleneck, not the server).
-"$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" >"$work/out" 2>/dev/null &
+"$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-upload-mb 300 --max-unpacked-mb 1000 \
+  >"$work/out" 2>/dev/null &
 cc_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/out" | head -1)
@@ -79,6 +80,24 @@ if command -v nginx >/dev/null; then
   read -r nl_rps nl_p50 nl_p99 _ < <(nginx_run $((port + 2)) "access_log $work/access.log;") || true
 fi
 
+# Deploys through the real CLI: a 1 000-file, 20 MB site, then a 200 MB upload while
+# watching the server's peak RSS (reset first through clear_refs).
+token=$("$BIN" keys create --name bench --data-dir "$work/data" | tail -1)
+mkdir -p "$work/site1000"
+for i in $(seq 1000); do head -c 20480 /dev/urandom > "$work/site1000/f$i.bin"; done
+t0=$(date +%s.%N)
+(cd "$work/site1000" && "$BIN" deploy many --server "http://127.0.0.1:$port" --token "$token" >/dev/null 2>&1)
+t1=$(date +%s.%N)
+deploy_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+mkdir -p "$work/big" && head -c $((200 * 1024 * 1024)) /dev/urandom > "$work/big/blob.bin"
+echo 5 > "/proc/$cc_pid/clear_refs" 2>/dev/null || true
+before_kb=$(rss_kb $cc_pid)
+t0=$(date +%s.%N)
+(cd "$work/big" && "$BIN" deploy big --server "http://127.0.0.1:$port" --token "$token" >/dev/null 2>&1) || echo "big deploy failed" >&2
+t1=$(date +%s.%N)
+big_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+growth_mb=$(( ($(hwm_kb $cc_pid) - before_kb) / 1024 ))
+
 size_kb=$(( $(stat -c %s "$BIN") / 1024 ))
 printf '\n%-34s %10s %9s %9s   %s\n' "case ($CONNS connections, $DURATION)" "req/s" "p50 ms" "p99 ms" "floor / reference"
 printf '%-34s %10s %9s %9s   %s\n' "static 2 KB (keep-alive)" "$s2_rps" "$s2_p50" "$s2_p99" "≥ 60% of nginx, p99 < 5 ms (non-2xx: $s2_bad)"
@@ -93,4 +112,7 @@ else
 fi
 printf '%-34s %10s   %s\n' "idle RSS" "$((idle_rss / 1024)) MB" "≤ 15 MB"
 printf '%-34s %10s   %s\n' "peak RSS under load" "$((loaded_rss / 1024)) MB" ""
+printf '%-34s %10s   %s\n' "deploy 1 000 files, 20 MB (CLI)" "${deploy_s} s" "zip + upload + unpack + swap"
+printf '%-34s %10s   %s\n' "deploy 200 MB upload (CLI)" "${big_s} s" ""
+printf '%-34s %10s   %s\n' "server RSS growth during it" "${growth_mb} MB" "< 30 MB (streamed)"
 printf '%-34s %10s   %s\n' "binary size (release, stripped)" "$((size_kb / 1024)) MB" ""
