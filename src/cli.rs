@@ -55,6 +55,10 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --max-upload-mb <N>      largest deploy upload                   [CC_MAX_UPLOAD_MB, default 100]
     --max-unpacked-mb <N>    largest unpacked deploy                 [CC_MAX_UNPACKED_MB, default 500]
     --max-files <N>          most files in one deploy                [CC_MAX_FILES, default 20000]
+    --js-workers <N>         main.js worker processes                [CC_JS_WORKERS, default 3]
+    --script-timeout-ms <MS> run time per main.js request            [CC_SCRIPT_TIMEOUT_MS, default 100]
+    --script-memory-mb <MB>  address space per script worker         [CC_SCRIPT_MEMORY_MB, default 512]
+    --max-keys <N>           db keys per site                        [CC_MAX_KEYS, default 10000]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
@@ -119,7 +123,7 @@ Only its SHA-256 is stored. --data-dir defaults to CC_DATA_DIR, then ~/.config/c
 enum Command {
     Help(&'static str),
     Version,
-    Serve(ServeFlags),
+    Serve(Box<ServeFlags>),
     Deploy {
         site: String,
         dir: PathBuf,
@@ -140,6 +144,11 @@ enum Command {
         data_dir: Option<String>,
     },
     KeysList(Option<String>),
+    JsWorker {
+        data_dir: PathBuf,
+        limits: crate::js::engine::EngineLimits,
+        memory_mb: u64,
+    },
     KeysRevoke(i64, Option<String>),
 }
 
@@ -262,6 +271,15 @@ fn run(command: Command) -> Result<(), Failure> {
             println!("Keep the token secret; it is shown only this once:");
             println!("{token}");
         }
+        Command::JsWorker {
+            data_dir,
+            limits,
+            memory_mb,
+        } => {
+            if crate::js::worker::main(&data_dir, limits, memory_mb) != ExitCode::SUCCESS {
+                return Err(Failure::Run("script worker failed".into()));
+            }
+        }
         Command::KeysList(data_dir) => {
             let conn = open_store(data_dir)?;
             let keys = crate::store::keys::list(&conn).map_err(|e| Failure::Run(e.to_string()))?;
@@ -344,7 +362,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             let first = owned_arg(other);
             return parse_serve(&mut parser, Some(first));
         }
-        None => return Ok(Command::Serve(ServeFlags::default())),
+        None => return Ok(Command::Serve(Box::default())),
     };
     match first.as_deref().unwrap_or("serve") {
         "serve" => parse_serve(&mut parser, None),
@@ -381,6 +399,8 @@ fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             }
         }
         "keys" => parse_keys(&mut parser),
+        // Internal: a script worker process started by the server (src/js/worker.rs).
+        "__js-worker" => parse_worker(&mut parser),
         other => Err(UsageError(format!("unknown command '{other}'"))),
     }
 }
@@ -409,6 +429,10 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--max-upload-mb" => &mut flags.max_upload_mb,
             "--max-unpacked-mb" => &mut flags.max_unpacked_mb,
             "--max-files" => &mut flags.max_files,
+            "--js-workers" => &mut flags.js_workers,
+            "--script-timeout-ms" => &mut flags.script_timeout_ms,
+            "--script-memory-mb" => &mut flags.script_memory_mb,
+            "--max-keys" => &mut flags.max_keys,
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("invalid option '{other}'")));
             }
@@ -416,7 +440,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
         };
         *slot = Some(string(parser.value()?, &arg)?);
     }
-    Ok(Command::Serve(flags))
+    Ok(Command::Serve(Box::new(flags)))
 }
 
 /// A lexopt argument as text: `--name`, `-x`, or a plain value.
@@ -520,6 +544,34 @@ fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             "unknown keys action '{other}' (create, list or revoke)"
         ))),
     }
+}
+
+fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let (mut data_dir, mut timeout_ms, mut memory_mb, mut max_keys) =
+        (None, 100u64, 512u64, 10_000u64);
+    let number = |v: OsString, what: &str| -> Result<u64, UsageError> {
+        string(v, what)?
+            .parse()
+            .map_err(|_| UsageError(format!("{what} must be a number")))
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("data-dir") => data_dir = Some(PathBuf::from(parser.value()?)),
+            Long("timeout-ms") => timeout_ms = number(parser.value()?, "--timeout-ms")?,
+            Long("memory-mb") => memory_mb = number(parser.value()?, "--memory-mb")?,
+            Long("max-keys") => max_keys = number(parser.value()?, "--max-keys")?,
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Command::JsWorker {
+        data_dir: data_dir.ok_or_else(|| UsageError("__js-worker needs --data-dir".into()))?,
+        limits: crate::js::engine::EngineLimits {
+            timeout: std::time::Duration::from_millis(timeout_ms),
+            max_keys,
+        },
+        memory_mb,
+    })
 }
 
 fn string(v: OsString, what: &str) -> Result<String, UsageError> {

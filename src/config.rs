@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::deploy::DeployLimits;
+use crate::js::pool::PoolConfig;
 
 pub const DEFAULT_PORT: u16 = 4698;
 pub const DEFAULT_BIND: &str = "0.0.0.0";
@@ -23,6 +24,7 @@ pub struct ServeConfig {
     pub workers: usize,
     pub limits: Limits,
     pub deploy: DeployLimits,
+    pub scripts: PoolConfig,
 }
 
 /// Limits that keep one client from holding the server (README "Limits" lists them).
@@ -66,6 +68,10 @@ pub struct ServeFlags {
     pub max_upload_mb: Option<String>,
     pub max_unpacked_mb: Option<String>,
     pub max_files: Option<String>,
+    pub js_workers: Option<String>,
+    pub script_timeout_ms: Option<String>,
+    pub script_memory_mb: Option<String>,
+    pub max_keys: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -137,6 +143,19 @@ impl ServeConfig {
         if let Some((v, src)) = pick(&flags.max_files, "CC_MAX_FILES") {
             deploy.max_files = parse_count(&v, &src, 1, 10_000_000)? as u64;
         }
+        let mut scripts = PoolConfig::new(data_dir.clone());
+        if let Some((v, src)) = pick(&flags.js_workers, "CC_JS_WORKERS") {
+            scripts.workers = parse_count(&v, &src, 1, 256)?;
+        }
+        if let Some((v, src)) = pick(&flags.script_timeout_ms, "CC_SCRIPT_TIMEOUT_MS") {
+            scripts.timeout = Duration::from_millis(parse_count(&v, &src, 1, 600_000)? as u64);
+        }
+        if let Some((v, src)) = pick(&flags.script_memory_mb, "CC_SCRIPT_MEMORY_MB") {
+            scripts.memory_mb = parse_count(&v, &src, 64, 1_000_000)? as u64;
+        }
+        if let Some((v, src)) = pick(&flags.max_keys, "CC_MAX_KEYS") {
+            scripts.max_keys = parse_count(&v, &src, 1, 100_000_000)? as u64;
+        }
         Ok(ServeConfig {
             bind,
             port,
@@ -145,6 +164,7 @@ impl ServeConfig {
             workers,
             limits,
             deploy,
+            scripts,
         })
     }
 

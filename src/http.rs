@@ -2,6 +2,7 @@
 //! only `server` converts them to and from tiny_http, so everything else is testable without
 //! a socket (`Request::fake`).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
@@ -84,7 +85,8 @@ impl Body {
 /// An outgoing response, built by chaining: `Response::text(404, "…").with_header(…)`.
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Names are usually literals; a script's own header names are owned.
+    pub headers: Vec<(Cow<'static, str>, String)>,
     pub body: Body,
 }
 
@@ -120,8 +122,12 @@ impl Response {
         Response::json(status, &serde_json::json!({ "error": message }))
     }
 
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
-        self.headers.push((name, value.into()));
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Response {
+        self.headers.push((name.into(), value.into()));
         self
     }
 

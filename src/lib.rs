@@ -12,6 +12,7 @@ pub mod config; // checked settings from flags > environment > defaults
 pub mod dashboard; // the admin host (placeholder until the dashboard lands)
 pub mod deploy; // unpacking zips, atomic swaps, rollback, teardown on disk
 pub mod http; // owned request/response values, independent of tiny_http
+pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
 pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex

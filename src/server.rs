@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::config::ServeConfig;
 use crate::deploy::Sites;
 use crate::http::{Body, Request, Response};
+use crate::js::pool::ScriptPool;
 use crate::store;
 
 /// Why the server could not start.
@@ -71,7 +72,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         domain: config.domain.clone(),
         port: local.port(),
     };
-    let app = Arc::new(App::new(&config, api, recorder));
+    let scripts = ScriptPool::start(config.scripts.clone()).map_err(ServerError::Io)?;
+    let app = Arc::new(App::new(&config, api, scripts, recorder));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
     let server = Arc::new(start_http(listener, local, &config)?);

@@ -9,32 +9,46 @@ use std::path::Path;
 use crate::http::{Request, Response};
 use path::Lookup;
 
-/// Answers `req` for site `site` whose files live in `sites_dir/<site>/`.
-pub fn handle(sites_dir: &Path, site: &str, req: &Request) -> Response {
+/// Runs a site's `main.js`; implemented by the script pool, kept abstract so this module
+/// knows nothing of how scripts run.
+pub trait Scripts {
+    fn run(&self, site: &str, root: &Path, req: &mut Request) -> Response;
+}
+
+/// Answers `req` for site `site` whose files live in `sites_dir/<site>/`: a static file for
+/// GET/HEAD, else the site's `main.js` if it has one, else a 404 (or 405).
+pub fn handle(sites_dir: &Path, site: &str, req: &mut Request, scripts: &dyn Scripts) -> Response {
     let root = sites_dir.join(site);
-    if !(req.method == "GET" || req.is_head()) {
+    let raw_path = req.raw_path().to_string();
+    let segments = match path::segments(&raw_path) {
+        Ok(s) => s,
+        Err(path::BadPath(why)) => return Response::text(400, format!("400 Bad Request: {why}")),
+    };
+    let reads = req.method == "GET" || req.is_head();
+    if reads && let Some(segments) = &segments {
+        match path::lookup(&root, segments, raw_path.ends_with('/')) {
+            Lookup::File(file, meta) => return files::serve(req, &file, &meta, 200),
+            Lookup::AddSlash => {
+                // One leading slash only: "//host/x" would be a redirect to another host.
+                let path = format!("/{}/", raw_path.trim_matches('/'));
+                let location = match req.query() {
+                    Some(q) => format!("{path}?{q}"),
+                    None => path,
+                };
+                return Response::text(301, format!("Moved to {location}"))
+                    .with_header("Location", location);
+            }
+            Lookup::NotFound => {}
+        }
+    }
+    if root.join("main.js").is_file() {
+        return scripts.run(site, &root, req);
+    }
+    if !reads {
         return Response::text(405, "405 Method Not Allowed: this site only serves files")
             .with_header("Allow", "GET, HEAD");
     }
-    let raw_path = req.raw_path();
-    let segments = match path::segments(raw_path) {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(&root, req),
-        Err(path::BadPath(why)) => return Response::text(400, format!("400 Bad Request: {why}")),
-    };
-    match path::lookup(&root, &segments, raw_path.ends_with('/')) {
-        Lookup::File(file, meta) => files::serve(req, &file, &meta, 200),
-        Lookup::AddSlash => {
-            // One leading slash only: "//host/x" would be a redirect to another host.
-            let path = format!("/{}/", raw_path.trim_matches('/'));
-            let location = match req.query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path,
-            };
-            Response::text(301, format!("Moved to {location}")).with_header("Location", location)
-        }
-        Lookup::NotFound => not_found(&root, req),
-    }
+    not_found(&root, req)
 }
 
 /// True when `sites_dir/<site>/` is a folder (deployed or made by hand).

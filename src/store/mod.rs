@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod keys;
+pub mod kv;
 pub mod settings;
 pub mod sites;
 

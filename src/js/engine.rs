@@ -1,0 +1,479 @@
+//! Running one site's `main.js` for one request, inside a script worker process: warm boa
+//! contexts per site (compiled once per deploy), the globals of CONTRACT §7, a run-time budget
+//! for plain loops, and `db` writes buffered and committed only if nothing read has changed —
+//! else the script runs again. Never sees sockets or tiny_http: a request comes in as JSON and
+//! a reply goes out as JSON.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::Path;
+use std::pin::pin;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use boa_engine::builtins::promise::PromiseState;
+use boa_engine::object::builtins::JsArray;
+use boa_engine::{
+    Context, JsError, JsNativeError, JsResult, JsString, JsValue, NativeFunction, Script, Source,
+    js_string,
+};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+use crate::store::kv::{self, Changes};
+
+const PRELUDE: &str = include_str!("prelude.js");
+/// Instructions between deadline checks.
+const BUDGET: u32 = 10_000;
+/// Iterations one loop may make: stops loops inside callbacks (forEach, sort) that the budget
+/// cannot interrupt.
+const LOOP_LIMIT: u64 = 10_000_000;
+/// How often a run is retried when what it read changed before it could commit.
+const MAX_ATTEMPTS: usize = 8;
+/// Warm contexts kept per worker; the least recently used goes beyond this.
+const MAX_CONTEXTS: usize = 32;
+pub const MAX_KEY_BYTES: usize = 512;
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+const MAX_LOG_LINES: usize = 100;
+const MAX_LOG_LINE: usize = 4096;
+const MAX_BROADCASTS: usize = 100;
+const MAX_BROADCAST_BYTES: usize = 64 * 1024;
+
+/// Limits a worker enforces on every run.
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    pub timeout: Duration,
+    pub max_keys: u64,
+}
+
+thread_local! {
+    /// The worker's connection to cc.db (scripts run on one thread per worker process).
+    static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    /// The state of the run in progress, reached by the native `__cc_*` functions.
+    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+}
+
+/// One script run: what it read and wrote in `db`, what it logged and broadcast.
+#[derive(Default)]
+struct Run {
+    site: String,
+    max_keys: u64,
+    reads: HashMap<String, Option<String>>,
+    lists: Vec<(String, Vec<String>)>,
+    writes: BTreeMap<String, Option<String>>,
+    key_count: Option<u64>,
+    logs: Vec<(String, String)>,
+    broadcasts: Vec<String>,
+}
+
+struct SiteRuntime {
+    ctx: Context,
+    main: Script,
+    setup: Script,
+    stamp: (SystemTime, u64),
+    last_used: Instant,
+}
+
+pub struct Engine {
+    sites: HashMap<String, SiteRuntime>,
+    limits: EngineLimits,
+}
+
+/// Why a run did not produce a response.
+enum Failure {
+    /// Thrown error or syntax error: message for the site log.
+    Error(String),
+    /// The run-time budget ran out: the context is unusable and is dropped.
+    Timeout,
+}
+
+impl Engine {
+    pub fn new(conn: Connection, limits: EngineLimits) -> Engine {
+        CONN.with(|c| *c.borrow_mut() = Some(conn));
+        Engine {
+            sites: HashMap::new(),
+            limits,
+        }
+    }
+
+    /// Handles one request frame and returns the reply frame.
+    pub fn handle(&mut self, request: &Value) -> Value {
+        let site = request["site"].as_str().unwrap_or_default().to_string();
+        let root = Path::new(request["root"].as_str().unwrap_or_default()).to_path_buf();
+        let script_path = root.join("main.js");
+        let stamp = match std::fs::metadata(&script_path) {
+            Ok(m) => (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()),
+            Err(_) => return reply_failure("no_script", "the site has no main.js", Vec::new()),
+        };
+        if self.sites.get(&site).is_none_or(|rt| rt.stamp != stamp) {
+            self.sites.remove(&site);
+            match load(&script_path, stamp) {
+                Ok(rt) => {
+                    self.evict_if_full();
+                    self.sites.insert(site.clone(), rt);
+                }
+                Err(message) => return reply_failure("error", &message, Vec::new()),
+            }
+        }
+
+        let mut incoming = request.clone();
+        incoming["env"] = env_object(&site);
+        let mut logs = Vec::new();
+        for _ in 0..MAX_ATTEMPTS {
+            RUN.with(|r| {
+                *r.borrow_mut() = Some(Run {
+                    site: site.clone(),
+                    max_keys: self.limits.max_keys,
+                    ..Run::default()
+                })
+            });
+            let rt = self.sites.get_mut(&site).expect("loaded above");
+            rt.last_used = Instant::now();
+            let result = run_once(rt, &incoming, self.limits.timeout);
+            let run = RUN.with(|r| r.borrow_mut().take()).unwrap_or_default();
+            logs.extend(run.logs.iter().cloned());
+            let out = match result {
+                Ok(out) => out,
+                Err(Failure::Timeout) => {
+                    // Frames of the aborted run stay on this context's VM stack: drop it.
+                    self.sites.remove(&site);
+                    let message = format!(
+                        "main.js ran longer than its {} ms limit",
+                        self.limits.timeout.as_millis()
+                    );
+                    return reply_failure("timeout", &message, logs);
+                }
+                Err(Failure::Error(message)) => return reply_failure("error", &message, logs),
+            };
+            let changes = Changes {
+                reads: run.reads.into_iter().collect(),
+                lists: run.lists,
+                writes: run.writes.into_iter().collect(),
+            };
+            let committed = CONN.with(|c| {
+                let mut c = c.borrow_mut();
+                let conn = c.as_mut().expect("connection set in Engine::new");
+                kv::commit(conn, &site, &changes)
+            });
+            match committed {
+                Ok(true) => {
+                    if out["done"] != Value::Bool(true) {
+                        return reply_failure(
+                            "no_response",
+                            "main.js finished without a response: call res.send(), res.json() or res.redirect()",
+                            logs,
+                        );
+                    }
+                    return json!({
+                        "outcome": "ok",
+                        "status": out["status"],
+                        "headers": out["headers"],
+                        "body": out["body"],
+                        "logs": logs_json(&logs),
+                        "broadcasts": run.broadcasts,
+                    });
+                }
+                Ok(false) => continue, // someone changed what we read: run again on fresh data
+                Err(e) => return reply_failure("error", &format!("db: {e}"), logs),
+            }
+        }
+        reply_failure(
+            "conflict",
+            "db: too many concurrent changes to the same keys; try again",
+            logs,
+        )
+    }
+
+    fn evict_if_full(&mut self) {
+        if self.sites.len() >= MAX_CONTEXTS
+            && let Some(oldest) = self
+                .sites
+                .iter()
+                .min_by_key(|(_, rt)| rt.last_used)
+                .map(|(name, _)| name.clone())
+        {
+            self.sites.remove(&oldest);
+        }
+    }
+}
+
+fn reply_failure(outcome: &str, message: &str, logs: Vec<(String, String)>) -> Value {
+    json!({ "outcome": outcome, "error": message, "logs": logs_json(&logs), "broadcasts": [] })
+}
+
+fn logs_json(logs: &[(String, String)]) -> Value {
+    Value::Array(logs.iter().map(|(l, m)| json!([l, m])).collect())
+}
+
+fn env_object(site: &str) -> Value {
+    let vars = CONN.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|conn| kv::env_vars(conn, site).unwrap_or_default())
+            .unwrap_or_default()
+    });
+    Value::Object(
+        vars.into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
+/// A fresh context for a site: limits, native helpers, the prelude, and the compiled script.
+fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, String> {
+    let source =
+        std::fs::read_to_string(script_path).map_err(|e| format!("cannot read main.js: {e}"))?;
+    let mut ctx = Context::default();
+    ctx.runtime_limits_mut()
+        .set_loop_iteration_limit(LOOP_LIMIT);
+    let natives: [(&str, usize, NativeFunction); 6] = [
+        ("__cc_db_get", 1, NativeFunction::from_fn_ptr(db_get)),
+        ("__cc_db_set", 2, NativeFunction::from_fn_ptr(db_set)),
+        ("__cc_db_delete", 1, NativeFunction::from_fn_ptr(db_delete)),
+        ("__cc_db_list", 1, NativeFunction::from_fn_ptr(db_list)),
+        ("__cc_log", 2, NativeFunction::from_fn_ptr(log)),
+        ("__cc_broadcast", 1, NativeFunction::from_fn_ptr(broadcast)),
+    ];
+    for (name, len, f) in natives {
+        ctx.register_global_callable(JsString::from(name), len, f)
+            .map_err(|e| format!("internal: {e}"))?;
+    }
+    ctx.eval(Source::from_bytes(PRELUDE))
+        .map_err(|e| format!("internal prelude: {e}"))?;
+    // Wrapped on the same line so line numbers in errors match the file; a function body so
+    // that running it again per request does not re-declare top-level let/const; async so
+    // that top-level await works.
+    let wrapped = format!("(async function () {{{source}\n}})()");
+    let main = Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx)
+        .map_err(|e| format!("main.js does not parse: {e}"))?;
+    let setup = Script::parse(
+        Source::from_bytes("__cc_setup(__ccIncoming)"),
+        None,
+        &mut ctx,
+    )
+    .map_err(|e| format!("internal: {e}"))?;
+    Ok(SiteRuntime {
+        ctx,
+        main,
+        setup,
+        stamp,
+        last_used: Instant::now(),
+    })
+}
+
+fn run_once(rt: &mut SiteRuntime, incoming: &Value, timeout: Duration) -> Result<Value, Failure> {
+    let ctx = &mut rt.ctx;
+    let error = |e: JsError| Failure::Error(describe(e));
+    let value = JsValue::from_json(incoming, ctx).map_err(error)?;
+    ctx.global_object()
+        .set(js_string!("__ccIncoming"), value, false, ctx)
+        .map_err(error)?;
+    rt.setup.evaluate(ctx).map_err(error)?;
+
+    let deadline = Instant::now() + timeout;
+    let result = {
+        let mut fut = pin!(rt.main.evaluate_async_with_budget(ctx, BUDGET));
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+                break r;
+            }
+            if Instant::now() > deadline {
+                return Err(Failure::Timeout);
+            }
+        }
+    };
+    let promise = result.map_err(error)?;
+    // Settle promise jobs (async functions, .then): they run without the budget; the pool's
+    // watchdog kills the worker if they never end.
+    ctx.run_jobs().map_err(error)?;
+    if let Some(p) = promise.as_promise()
+        && let PromiseState::Rejected(reason) = p.state()
+    {
+        return Err(Failure::Error(describe(JsError::from_opaque(reason))));
+    }
+    let out = ctx
+        .global_object()
+        .get(js_string!("__ccOut"), ctx)
+        .map_err(error)?;
+    out.to_json(ctx)
+        .map_err(error)
+        .map(|v| v.unwrap_or(Value::Null))
+}
+
+/// An error for the site log: "TypeError: x is not a function".
+fn describe(e: JsError) -> String {
+    e.to_string()
+}
+
+fn with_run<T>(f: impl FnOnce(&mut Run) -> JsResult<T>) -> JsResult<T> {
+    RUN.with(|r| match r.borrow_mut().as_mut() {
+        Some(run) => f(run),
+        None => Err(JsNativeError::error()
+            .with_message("no request is running")
+            .into()),
+    })
+}
+
+fn with_conn<T>(f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> JsResult<T> {
+    CONN.with(|c| match c.borrow().as_ref() {
+        Some(conn) => f(conn).map_err(|e| {
+            JsNativeError::error()
+                .with_message(format!("db: {e}"))
+                .into()
+        }),
+        None => Err(JsNativeError::error()
+            .with_message("db is not available")
+            .into()),
+    })
+}
+
+fn arg_string(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<String> {
+    Ok(args
+        .get(i)
+        .cloned()
+        .unwrap_or_default()
+        .to_string(ctx)?
+        .to_std_string_escaped())
+}
+
+fn check_key(key: &str) -> JsResult<()> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(JsNativeError::range()
+            .with_message(format!("db: a key must be 1 to {MAX_KEY_BYTES} bytes"))
+            .into());
+    }
+    Ok(())
+}
+
+fn db_get(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let key = arg_string(args, 0, ctx)?;
+    check_key(&key)?;
+    let value = with_run(|run| {
+        if let Some(v) = run.writes.get(&key) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = run.reads.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = with_conn(|c| kv::get(c, &run.site, &key))?;
+        run.reads.insert(key, v.clone());
+        Ok(v)
+    })?;
+    Ok(value.map_or(JsValue::null(), |v| {
+        JsValue::from(JsString::from(v.as_str()))
+    }))
+}
+
+fn db_set(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let key = arg_string(args, 0, ctx)?;
+    let value = arg_string(args, 1, ctx)?;
+    check_key(&key)?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(JsNativeError::range()
+            .with_message(format!(
+                "db.set: a value may be at most {} KiB of JSON",
+                MAX_VALUE_BYTES / 1024
+            ))
+            .into());
+    }
+    with_run(|run| {
+        let exists = match run.writes.get(&key).or_else(|| run.reads.get(&key)) {
+            Some(v) => v.is_some(),
+            None => with_conn(|c| kv::get(c, &run.site, &key))?.is_some(),
+        };
+        if !exists {
+            let count = match run.key_count {
+                Some(n) => n,
+                None => with_conn(|c| kv::count(c, &run.site))?,
+            };
+            if count >= run.max_keys {
+                return Err(JsNativeError::range()
+                    .with_message(format!(
+                        "db.set: this site already has {} keys (the limit)",
+                        run.max_keys
+                    ))
+                    .into());
+            }
+            run.key_count = Some(count + 1);
+        }
+        run.writes.insert(key, Some(value));
+        Ok(JsValue::undefined())
+    })
+}
+
+fn db_delete(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let key = arg_string(args, 0, ctx)?;
+    check_key(&key)?;
+    with_run(|run| {
+        run.writes.insert(key, None);
+        Ok(JsValue::undefined())
+    })
+}
+
+fn db_list(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let prefix = arg_string(args, 0, ctx)?;
+    let keys = with_run(|run| {
+        let stored = with_conn(|c| kv::list(c, &run.site, &prefix))?;
+        run.lists.push((prefix.clone(), stored.clone()));
+        let mut keys: std::collections::BTreeSet<String> = stored.into_iter().collect();
+        for (k, v) in run.writes.range(prefix.clone()..) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            match v {
+                Some(_) => keys.insert(k.clone()),
+                None => keys.remove(k),
+            };
+        }
+        Ok(keys)
+    })?;
+    let values: Vec<JsValue> = keys
+        .iter()
+        .map(|k| JsValue::from(JsString::from(k.as_str())))
+        .collect();
+    Ok(JsArray::from_iter(values, ctx).into())
+}
+
+fn log(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let level = arg_string(args, 0, ctx)?;
+    let mut message = arg_string(args, 1, ctx)?;
+    if message.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    with_run(|run| {
+        if run.logs.len() < MAX_LOG_LINES {
+            run.logs.push((level, message));
+        }
+        Ok(JsValue::undefined())
+    })
+}
+
+fn broadcast(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let message = arg_string(args, 0, ctx)?;
+    if message.len() > MAX_BROADCAST_BYTES {
+        return Err(JsNativeError::range()
+            .with_message(format!(
+                "socket.broadcast: a message may be at most {} KiB",
+                MAX_BROADCAST_BYTES / 1024
+            ))
+            .into());
+    }
+    with_run(|run| {
+        if run.broadcasts.len() >= MAX_BROADCASTS {
+            return Err(JsNativeError::range()
+                .with_message(format!(
+                    "socket.broadcast: at most {MAX_BROADCASTS} messages per request"
+                ))
+                .into());
+        }
+        run.broadcasts.push(message);
+        Ok(JsValue::undefined())
+    })
+}

@@ -1,0 +1,82 @@
+// The JS side of main.js's globals (CONTRACT §7), evaluated once in each site's context.
+// Native helpers (__cc_*) are bound by src/js/engine.rs; everything a script sees is built here.
+(function () {
+  "use strict";
+  const g = globalThis;
+  const text = (v) => (typeof v === "string" ? v : v === undefined ? "undefined" : JSON.stringify(v));
+
+  g.db = Object.freeze({
+    get(key) {
+      const stored = __cc_db_get(String(key));
+      return stored === null ? null : JSON.parse(stored);
+    },
+    set(key, value) {
+      if (value === undefined) throw new TypeError("db.set: value is undefined (use db.delete to remove a key)");
+      __cc_db_set(String(key), JSON.stringify(value));
+    },
+    delete(key) {
+      __cc_db_delete(String(key));
+    },
+    list(prefix) {
+      return __cc_db_list(prefix === undefined ? "" : String(prefix));
+    },
+  });
+
+  const log = (level) => (...args) => __cc_log(level, args.map(text).join(" "));
+  g.console = Object.freeze({ log: log("log"), info: log("info"), warn: log("warn"), error: log("error"), debug: log("debug") });
+
+  g.__cc_setup = function (incoming) {
+    const out = { status: 200, headers: {}, body: "", done: false };
+    g.__ccOut = out;
+    g.req = Object.freeze({
+      method: incoming.method,
+      path: incoming.path,
+      query: Object.freeze(incoming.query),
+      headers: Object.freeze(incoming.headers),
+      body: incoming.body,
+      ip: incoming.ip,
+      json() {
+        return JSON.parse(incoming.body);
+      },
+    });
+    const res = {
+      status(code) {
+        out.status = Number(code) | 0;
+        return res;
+      },
+      header(name, value) {
+        out.headers[String(name).toLowerCase()] = String(value);
+        return res;
+      },
+      send(body) {
+        out.body = body === undefined ? "" : text(body);
+        out.done = true;
+        return res;
+      },
+      json(value) {
+        if (!("content-type" in out.headers)) out.headers["content-type"] = "application/json";
+        out.body = JSON.stringify(value === undefined ? null : value);
+        out.done = true;
+        return res;
+      },
+      redirect(url, code) {
+        out.status = code === undefined ? 302 : Number(code) | 0;
+        out.headers["location"] = String(url);
+        out.body = "";
+        out.done = true;
+        return res;
+      },
+    };
+    g.res = Object.freeze(res);
+    g.process = Object.freeze({ env: Object.freeze(incoming.env) });
+    g.socket = Object.freeze({
+      broadcast(message) {
+        __cc_broadcast(text(message));
+      },
+      clients() {
+        return incoming.clients;
+      },
+      on() {},
+    });
+  };
+})();

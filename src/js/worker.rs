@@ -1,0 +1,56 @@
+//! The script worker process (`cc-server __js-worker`, started by `pool`): sets its own memory
+//! limit, opens cc.db, and answers request frames on stdin with reply frames on stdout until
+//! stdin closes. Its stderr is the server's log.
+
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+use std::process::ExitCode;
+
+use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
+
+use super::engine::{Engine, EngineLimits};
+use super::protocol::{read_frame, write_frame};
+
+/// Scripts run on a thread with a large stack: parsing deeply nested code or a deep
+/// JSON.stringify overflows the default 2 MiB and would kill the worker for no good reason.
+const JS_STACK: usize = 64 * 1024 * 1024;
+
+pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
+    // Die with the server, even if it is killed without a chance to close our stdin.
+    let _ = set_parent_process_death_signal(Some(Signal::KILL));
+    let bytes = memory_mb.saturating_mul(1024 * 1024);
+    if let Err(e) = setrlimit(
+        Resource::As,
+        Rlimit {
+            current: Some(bytes),
+            maximum: Some(bytes),
+        },
+    ) {
+        eprintln!("js worker: cannot set the memory limit: {e}");
+    }
+    let conn = match crate::store::open(&data_dir.join("cc.db")) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("js worker: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runner = std::thread::Builder::new()
+        .name("js".into())
+        .stack_size(JS_STACK)
+        .spawn(move || {
+            let mut engine = Engine::new(conn, limits);
+            let mut input = BufReader::new(std::io::stdin().lock());
+            let mut output = BufWriter::new(std::io::stdout().lock());
+            while let Ok(Some(request)) = read_frame(&mut input) {
+                let reply = engine.handle(&request);
+                if write_frame(&mut output, &reply).is_err() {
+                    break;
+                }
+            }
+        });
+    match runner.map(|t| t.join()) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}
