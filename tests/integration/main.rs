@@ -9,5 +9,6 @@ mod deploy;
 mod hostile_paths;
 mod limits;
 mod routing;
+mod scripts;
 mod static_files;
 mod store;

@@ -10,7 +10,6 @@ fn site_server() -> Server {
     server.write_file("web", "docs/page.html", "<p>page</p>");
     server.write_file("web", "data/report.json", "{\"ok\":true}");
     server.write_file("web", "hello world.txt", "spaced");
-    server.write_file("web", "main.js", "res.send('secret source')");
     server.write_file("web", ".env", "API_KEY=hunter2");
     server.write_file("web", ".git/config", "[core]");
     server.write_file("web", "js/main.js", "console.log('front-end script')");
@@ -77,12 +76,19 @@ fn files_are_served_with_type_and_length() {
 #[test]
 fn main_js_and_dot_files_are_never_served() {
     let s = site_server();
+    // With a main.js, paths that are not served as files go to the script instead.
+    s.write_file(
+        "web",
+        "main.js",
+        "// secret source\nres.status(404).send('from the script');",
+    );
     for path in [
         "/main.js",
         "/.env",
         "/.git/config",
         "/%2eenv",
         "/docs/../.env",
+        "/MAIN.JS",
     ] {
         let r = s.get("web.localhost", path);
         assert!(r.status == 404 || r.status == 400, "{path}: {}", r.status);
@@ -92,6 +98,12 @@ fn main_js_and_dot_files_are_never_served() {
             "{path}: {text}"
         );
     }
+    assert_eq!(s.get("web.localhost", "/main.js").text(), "from the script");
+    // A front-end script named main.js in a sub-folder is an ordinary file.
+    assert_eq!(
+        s.get("web.localhost", "/js/main.js").text(),
+        "console.log('front-end script')"
+    );
 }
 
 #[test]

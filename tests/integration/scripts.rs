@@ -1,0 +1,288 @@
+//! main.js through the real server (CONTRACT §7): the API, the counter under concurrency,
+//! isolation between sites, errors, and hostile scripts that must cost only their own site.
+
+use std::time::Duration;
+
+use crate::harness::Server;
+
+const COUNTER: &str = r#"let count = db.get("visits") || 0;
+count++;
+db.set("visits", count);
+res.json({ visits: count });
+"#;
+
+fn visits(s: &Server, site: &str) -> u64 {
+    let r = s.get(&format!("{site}.localhost"), "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["visits"].as_u64().unwrap()
+}
+
+#[test]
+fn the_counter_counts_exactly_under_concurrency() {
+    let s = Server::start();
+    s.write_file("counter", "main.js", COUNTER);
+    assert_eq!(visits(&s, "counter"), 1);
+    assert_eq!(visits(&s, "counter"), 2);
+    assert_eq!(visits(&s, "counter"), 3);
+    std::thread::scope(|scope| {
+        for _ in 0..20 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    let r = s.get("counter.localhost", "/");
+                    assert_eq!(r.status, 200, "{}", r.text());
+                }
+            });
+        }
+    });
+    assert_eq!(
+        visits(&s, "counter"),
+        204,
+        "200 concurrent requests must add exactly 200"
+    );
+}
+
+#[test]
+fn the_request_and_response_api() {
+    let s = Server::start();
+    s.write_file(
+        "api",
+        "main.js",
+        r#"
+        if (req.path === "/echo") {
+          res.status(201).header("X-Thing", "yes").json({
+            method: req.method, path: req.path, query: req.query, ua: req.headers["user-agent"],
+            body: req.body, parsed: req.method === "POST" ? req.json() : null, ip: req.ip,
+          });
+        } else if (req.path === "/go") {
+          res.redirect("/elsewhere", 307);
+        } else if (req.path === "/text") {
+          res.send("plain words");
+        } else if (req.path === "/async") {
+          const v = await Promise.resolve(41);
+          res.json({ v: v + 1 });
+        } else {
+          res.status(404).send("no route " + req.path);
+        }
+        "#,
+    );
+    s.write_file("api", "index.html", "static wins");
+    assert_eq!(s.get("api.localhost", "/").text(), "static wins");
+
+    let body = r#"{"a":[1,2]}"#;
+    let raw = format!(
+        "POST /echo?x=1&y=hello%20world HTTP/1.1\r\nHost: api.localhost\r\nUser-Agent: tester\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let r = s.raw(raw.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("x-thing"), Some("yes"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/echo");
+    assert_eq!(v["query"]["y"], "hello world");
+    assert_eq!(v["ua"], "tester");
+    assert_eq!(v["body"], body);
+    assert_eq!(v["parsed"]["a"][1], 2);
+    assert_eq!(v["ip"], "127.0.0.1");
+
+    let r = s.get("api.localhost", "/go");
+    assert_eq!((r.status, r.header("location")), (307, Some("/elsewhere")));
+    let r = s.get("api.localhost", "/text");
+    assert_eq!((r.status, r.text().as_str()), (200, "plain words"));
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(s.get("api.localhost", "/async").text(), r#"{"v":42}"#);
+    let r = s.get("api.localhost", "/nothing");
+    assert_eq!((r.status, r.text().as_str()), (404, "no route /nothing"));
+}
+
+#[test]
+fn sites_never_see_each_others_keys_or_env() {
+    let s = Server::start();
+    let script = r#"
+        if (req.query.set) db.set("shared-name", req.query.set);
+        res.json({ value: db.get("shared-name"), keys: db.list(""), secret: process.env.SECRET || null });
+    "#;
+    s.write_file("alice", "main.js", script);
+    s.write_file("bob", "main.js", script);
+    s.db()
+        .execute(
+            "INSERT INTO env_vars (site_id, key, value) VALUES ('alice', 'SECRET', 'alice-only')",
+            [],
+        )
+        .unwrap();
+    s.get("alice.localhost", "/?set=from-alice");
+    s.get("bob.localhost", "/?set=from-bob");
+    let json = |site: &str| -> serde_json::Value {
+        serde_json::from_slice(&s.get(&format!("{site}.localhost"), "/").body).unwrap()
+    };
+    let (a, b) = (json("alice"), json("bob"));
+    assert_eq!(a["value"], "from-alice");
+    assert_eq!(b["value"], "from-bob");
+    assert_eq!(a["keys"], serde_json::json!(["shared-name"]));
+    assert_eq!(a["secret"], "alice-only");
+    assert_eq!(b["secret"], serde_json::Value::Null);
+}
+
+#[test]
+fn db_list_delete_and_limits() {
+    let s = Server::start();
+    s.write_file(
+        "store",
+        "main.js",
+        r#"
+        const out = {};
+        if (req.path === "/fill") { db.set("user:1", {n: 1}); db.set("user:2", {n: 2}); db.set("other", true); }
+        if (req.path === "/drop") { db.delete("user:1"); }
+        if (req.path === "/bigkey") { try { db.set("k".repeat(600), 1); } catch (e) { out.error = String(e); } }
+        if (req.path === "/bigvalue") { try { db.set("v", "x".repeat(2 * 1024 * 1024)); } catch (e) { out.error = String(e); } }
+        if (req.path === "/undef") { try { db.set("u", undefined); } catch (e) { out.error = String(e); } }
+        out.users = db.list("user:");
+        out.one = db.get("user:1");
+        res.json(out);
+        "#,
+    );
+    let json = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&s.get("store.localhost", p).body).unwrap()
+    };
+    let v = json("/fill");
+    assert_eq!(v["users"], serde_json::json!(["user:1", "user:2"]));
+    assert_eq!(v["one"]["n"], 1);
+    let v = json("/drop");
+    assert_eq!(v["users"], serde_json::json!(["user:2"]));
+    assert_eq!(v["one"], serde_json::Value::Null);
+    assert!(
+        json("/bigkey")["error"]
+            .as_str()
+            .unwrap()
+            .contains("512 bytes")
+    );
+    assert!(
+        json("/bigvalue")["error"]
+            .as_str()
+            .unwrap()
+            .contains("1024 KiB")
+    );
+    assert!(
+        json("/undef")["error"]
+            .as_str()
+            .unwrap()
+            .contains("db.delete")
+    );
+}
+
+#[test]
+fn script_errors_get_clear_statuses_and_log_lines() {
+    let mut s = Server::start();
+    s.write_file("throws", "main.js", "console.log('before'); null.boom;");
+    s.write_file("syntax", "main.js", "let = = ;");
+    s.write_file("silent", "main.js", "const x = 1 + 1;");
+    s.write_file(
+        "rejects",
+        "main.js",
+        "await Promise.reject(new Error('async trouble'));",
+    );
+
+    let r = s.get("throws.localhost", "/");
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("main.js threw an error"), "{}", r.text());
+    let r = s.get("syntax.localhost", "/");
+    assert_eq!(r.status, 500);
+    let r = s.get("silent.localhost", "/");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text().contains("finished without a response"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.get("rejects.localhost", "/").status, 500);
+
+    assert!(s.stop().success());
+    let log = s.log().join("\n");
+    for expected in [
+        "site throws: [log] before",
+        "site throws: [error] main.js failed: TypeError",
+        "site syntax: [error] main.js failed: main.js does not parse",
+        "site silent: [error] main.js finished without a response",
+        "site rejects: [error] main.js failed: Error: async trouble",
+    ] {
+        assert!(log.contains(expected), "missing {expected:?} in:\n{log}");
+    }
+}
+
+#[test]
+fn a_redeploy_runs_the_new_main_js() {
+    let s = Server::start();
+    s.write_file("v", "main.js", "res.send('one')");
+    assert_eq!(s.get("v.localhost", "/").text(), "one");
+    std::thread::sleep(Duration::from_millis(20));
+    s.write_file("v", "main.js", "res.send('two, longer')");
+    assert_eq!(s.get("v.localhost", "/").text(), "two, longer");
+}
+
+/// Hostile scripts: each gets a 5xx, the server and the other site carry on.
+#[test]
+fn hostile_scripts_cost_only_their_own_site() {
+    let s = Server::start();
+    s.write_file("good", "index.html", "static ok");
+    s.write_file("good", "main.js", COUNTER);
+    let hostile = [
+        ("spin", "while (true) {}"),
+        (
+            "foreach",
+            "[1, 2, 3].forEach(() => { while (true) {} }); res.send('no');",
+        ),
+        (
+            "recurse",
+            "function f(n) { return f(n + 1) + 1; } f(0); res.send('no');",
+        ),
+        (
+            "regex",
+            r#"const ok = /(a+)+$/.test("a".repeat(40) + "b"); res.send(String(ok));"#,
+        ),
+        (
+            "repeat",
+            r#"let s = []; while (true) { s.push("x".repeat(2 ** 29)); } "#,
+        ),
+        (
+            "grow",
+            "const a = []; while (true) { a.push(new Array(1e6).fill(1)); }",
+        ),
+        (
+            "stringify",
+            "const o = []; for (let i = 0; i < 1e7; i++) o.push({ i, s: 'xxxxxxxxxxxxxxxx' }); res.send(JSON.stringify(o).length);",
+        ),
+        ("asyncspin", "await null; while (true) {}"),
+    ];
+    for (site, code) in hostile {
+        s.write_file(site, "main.js", code);
+    }
+    for (site, _) in hostile {
+        std::thread::scope(|scope| {
+            let attack = scope.spawn(|| {
+                let mut c = s.connect();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let r = s.get(&format!("{site}.localhost"), "/");
+                (r.status, r.text())
+            });
+            // The other site keeps serving its file and its script meanwhile.
+            for _ in 0..20 {
+                assert_eq!(
+                    s.get("good.localhost", "/").text(),
+                    "static ok",
+                    "during {site}"
+                );
+                let r = s.get("good.localhost", "/count");
+                assert_eq!(r.status, 200, "during {site}: {}", r.text());
+            }
+            let (status, text) = attack.join().unwrap();
+            assert!(status == 503 || status == 500, "{site}: {status} {text}");
+        });
+    }
+    // Every worker is usable afterwards.
+    for _ in 0..10 {
+        let r = s.get("good.localhost", "/count");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
