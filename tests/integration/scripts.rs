@@ -261,8 +261,6 @@ fn hostile_scripts_cost_only_their_own_site() {
     for (site, _) in hostile {
         std::thread::scope(|scope| {
             let attack = scope.spawn(|| {
-                let mut c = s.connect();
-                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
                 let r = s.get(&format!("{site}.localhost"), "/");
                 (r.status, r.text())
             });
