@@ -548,8 +548,8 @@ fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
 
 fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     use lexopt::prelude::*;
-    let (mut data_dir, mut timeout_ms, mut memory_mb, mut max_keys) =
-        (None, 100u64, 512u64, 10_000u64);
+    let (mut data_dir, mut timeout_ms, mut memory_mb, mut max_keys, mut server_port) =
+        (None, 100u64, 512u64, 10_000u64, 0u64);
     let number = |v: OsString, what: &str| -> Result<u64, UsageError> {
         string(v, what)?
             .parse()
@@ -561,6 +561,7 @@ fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("timeout-ms") => timeout_ms = number(parser.value()?, "--timeout-ms")?,
             Long("memory-mb") => memory_mb = number(parser.value()?, "--memory-mb")?,
             Long("max-keys") => max_keys = number(parser.value()?, "--max-keys")?,
+            Long("server-port") => server_port = number(parser.value()?, "--server-port")?,
             other => return Err(other.unexpected().into()),
         }
     }
@@ -569,6 +570,8 @@ fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         limits: crate::js::engine::EngineLimits {
             timeout: std::time::Duration::from_millis(timeout_ms),
             max_keys,
+            server_port: u16::try_from(server_port)
+                .map_err(|_| UsageError("--server-port is not a port".into()))?,
         },
         memory_mb,
     })

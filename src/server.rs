@@ -72,7 +72,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         domain: config.domain.clone(),
         port: local.port(),
     };
-    let scripts = ScriptPool::start(config.scripts.clone()).map_err(ServerError::Io)?;
+    let mut script_config = config.scripts.clone();
+    script_config.server_port = local.port();
+    let scripts = ScriptPool::start(script_config).map_err(ServerError::Io)?;
     let app = Arc::new(App::new(&config, api, scripts, recorder));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);

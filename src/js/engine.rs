@@ -45,13 +45,27 @@ const MAX_BROADCAST_BYTES: usize = 64 * 1024;
 pub struct EngineLimits {
     pub timeout: Duration,
     pub max_keys: u64,
+    /// The server's own port: `fetch` to it on a loopback address is refused (a script
+    /// calling its own server would wait on itself).
+    pub server_port: u16,
 }
+
+/// How long one `fetch` may take; this time does not count toward the run-time limit.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_FETCHES: usize = 20;
+
+/// Sends a frame to the server while a run is still going.
+pub type Notify = Box<dyn FnMut(&Value)>;
 
 thread_local! {
     /// The worker's connection to cc.db (scripts run on one thread per worker process).
     static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
     /// The state of the run in progress, reached by the native `__cc_*` functions.
     static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+    /// Sends a frame to the server in the middle of a run (to extend the watchdog's deadline
+    /// while `fetch` waits on the network).
+    static NOTIFY: RefCell<Option<Notify>> = const { RefCell::new(None) };
+    static FETCH: RefCell<Option<(ureq::Agent, u16)>> = const { RefCell::new(None) };
 }
 
 /// One script run: what it read and wrote in `db`, what it logged and broadcast.
@@ -65,6 +79,9 @@ struct Run {
     key_count: Option<u64>,
     logs: Vec<(String, String)>,
     broadcasts: Vec<String>,
+    /// Time spent waiting in `fetch`, added to the deadline.
+    waited: Duration,
+    fetches: usize,
 }
 
 struct SiteRuntime {
@@ -89,8 +106,15 @@ enum Failure {
 }
 
 impl Engine {
-    pub fn new(conn: Connection, limits: EngineLimits) -> Engine {
+    pub fn new(conn: Connection, limits: EngineLimits, notify: Notify) -> Engine {
         CONN.with(|c| *c.borrow_mut() = Some(conn));
+        NOTIFY.with(|n| *n.borrow_mut() = Some(notify));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(FETCH_TIMEOUT))
+            .build()
+            .into();
+        FETCH.with(|f| *f.borrow_mut() = Some((agent, limits.server_port)));
         Engine {
             sites: HashMap::new(),
             limits,
@@ -227,7 +251,8 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
     let mut ctx = Context::default();
     ctx.runtime_limits_mut()
         .set_loop_iteration_limit(LOOP_LIMIT);
-    let natives: [(&str, usize, NativeFunction); 6] = [
+    let natives: [(&str, usize, NativeFunction); 7] = [
+        ("__cc_fetch", 2, NativeFunction::from_fn_ptr(fetch)),
         ("__cc_db_get", 1, NativeFunction::from_fn_ptr(db_get)),
         ("__cc_db_set", 2, NativeFunction::from_fn_ptr(db_set)),
         ("__cc_db_delete", 1, NativeFunction::from_fn_ptr(db_delete)),
@@ -279,7 +304,8 @@ fn run_once(rt: &mut SiteRuntime, incoming: &Value, timeout: Duration) -> Result
             if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
                 break r;
             }
-            if Instant::now() > deadline {
+            let waited = RUN.with(|r| r.borrow().as_ref().map_or(Duration::ZERO, |run| run.waited));
+            if Instant::now() > deadline + waited {
                 return Err(Failure::Timeout);
             }
         }
@@ -476,4 +502,100 @@ fn broadcast(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsVal
         run.broadcasts.push(message);
         Ok(JsValue::undefined())
     })
+}
+
+/// `__cc_fetch(url, optionsJson)` → JSON `{status, url, headers, body}`; throws on network
+/// errors. Blocks this worker; the waiting time is excluded from the run-time limit.
+fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let url = arg_string(args, 0, ctx)?;
+    let options: Value = serde_json::from_str(&arg_string(args, 1, ctx)?).unwrap_or(Value::Null);
+    let fail = |m: String| -> JsError {
+        JsNativeError::typ()
+            .with_message(format!("fetch: {m}"))
+            .into()
+    };
+    with_run(|run| {
+        run.fetches += 1;
+        if run.fetches > MAX_FETCHES {
+            return Err(fail(format!("at most {MAX_FETCHES} requests per run")));
+        }
+        Ok(())
+    })?;
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| fail(format!("'{url}' is not a URL")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(fail(format!("'{url}' is not an http:// or https:// URL")));
+    }
+    let (agent, own_port) = FETCH
+        .with(|f| f.borrow().clone())
+        .ok_or_else(|| fail("not available".into()))?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    if loopback && port == own_port {
+        return Err(fail(
+            "requests to this cc-server itself are not allowed".into(),
+        ));
+    }
+
+    let method = options["method"]
+        .as_str()
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
+    let body = match &options["body"] {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let mut request = ureq::http::Request::builder()
+        .method(method.as_str())
+        .uri(uri);
+    for (name, value) in options["headers"].as_object().into_iter().flatten() {
+        if let Some(v) = value.as_str() {
+            request = request.header(name.as_str(), v);
+        }
+    }
+    let request = request
+        .body(body.unwrap_or_default())
+        .map_err(|e| fail(e.to_string()))?;
+
+    // Tell the server's watchdog to wait for the network too.
+    NOTIFY.with(|n| {
+        if let Some(notify) = n.borrow_mut().as_mut() {
+            notify(&json!({ "extend_ms": (FETCH_TIMEOUT + Duration::from_secs(1)).as_millis() as u64 }));
+        }
+    });
+    let started = Instant::now();
+    let result = agent.run(request);
+    let waited = started.elapsed();
+    with_run(|run| {
+        run.waited += waited;
+        Ok(())
+    })?;
+    let mut response = result.map_err(|e| fail(e.to_string()))?;
+    let status = response.status().as_u16();
+    let mut headers = serde_json::Map::new();
+    for (name, value) in response.headers() {
+        headers.insert(
+            name.as_str().to_string(),
+            Value::String(value.to_str().unwrap_or_default().to_string()),
+        );
+    }
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| fail(e.to_string()))?;
+    let reply = json!({ "status": status, "url": url, "headers": headers, "body": text });
+    Ok(JsValue::from(JsString::from(reply.to_string().as_str())))
 }

@@ -31,6 +31,8 @@ pub struct PoolConfig {
     pub memory_mb: u64,
     pub max_keys: u64,
     pub data_dir: PathBuf,
+    /// Set once the listener is bound.
+    pub server_port: u16,
 }
 
 impl PoolConfig {
@@ -41,6 +43,7 @@ impl PoolConfig {
             memory_mb: 512,
             max_keys: 10_000,
             data_dir,
+            server_port: 0,
         }
     }
 
@@ -330,8 +333,24 @@ impl ScriptPool {
                 fired: false,
             });
         }
-        let reply =
-            write_frame(&mut worker.stdin, frame).and_then(|()| read_frame(&mut worker.stdout));
+        let reply = write_frame(&mut worker.stdin, frame).and_then(|()| {
+            loop {
+                // A run may first ask for more time (while `fetch` waits on the network).
+                match read_frame(&mut worker.stdout)? {
+                    Some(v) if v.get("extend_ms").is_some() => {
+                        let extra = Duration::from_millis(v["extend_ms"].as_u64().unwrap_or(0));
+                        if let Ok(mut w) = slot.watch.lock()
+                            && let Some(watch) = w.as_mut()
+                        {
+                            watch.deadline = watch
+                                .deadline
+                                .max(Instant::now() + extra + self.config.hard_deadline());
+                        }
+                    }
+                    other => break Ok(other),
+                }
+            }
+        });
         let fired = slot
             .watch
             .lock()
@@ -359,6 +378,7 @@ impl ScriptPool {
             .args(["--timeout-ms", &c.timeout.as_millis().to_string()])
             .args(["--memory-mb", &c.memory_mb.to_string()])
             .args(["--max-keys", &c.max_keys.to_string()])
+            .args(["--server-port", &c.server_port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -25,6 +25,34 @@
   const log = (level) => (...args) => __cc_log(level, args.map(text).join(" "));
   g.console = Object.freeze({ log: log("log"), info: log("info"), warn: log("warn"), error: log("error"), debug: log("debug") });
 
+  g.fetch = function (url, options) {
+    return new Promise((resolve, reject) => {
+      let reply;
+      try {
+        reply = JSON.parse(__cc_fetch(String(url), JSON.stringify(options || {})));
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      const headers = Object.freeze({
+        get: (name) => {
+          const v = reply.headers[String(name).toLowerCase()];
+          return v === undefined ? null : v;
+        },
+        has: (name) => String(name).toLowerCase() in reply.headers,
+        entries: () => Object.entries(reply.headers),
+      });
+      resolve(Object.freeze({
+        status: reply.status,
+        ok: reply.status >= 200 && reply.status < 300,
+        url: reply.url,
+        headers,
+        text: async () => reply.body,
+        json: async () => JSON.parse(reply.body),
+      }));
+    });
+  };
+
   g.__cc_setup = function (incoming) {
     const out = { status: 200, headers: {}, body: "", done: false };
     g.__ccOut = out;

@@ -2,7 +2,7 @@
 //! limit, opens cc.db, and answers request frames on stdin with reply frames on stdout until
 //! stdin closes. Its stderr is the server's log.
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -39,12 +39,14 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
         .name("js".into())
         .stack_size(JS_STACK)
         .spawn(move || {
-            let mut engine = Engine::new(conn, limits);
+            let notify = Box::new(|frame: &serde_json::Value| {
+                let _ = write_frame(&mut std::io::stdout().lock(), frame);
+            });
+            let mut engine = Engine::new(conn, limits, notify);
             let mut input = BufReader::new(std::io::stdin().lock());
-            let mut output = BufWriter::new(std::io::stdout().lock());
             while let Ok(Some(request)) = read_frame(&mut input) {
                 let reply = engine.handle(&request);
-                if write_frame(&mut output, &reply).is_err() {
+                if write_frame(&mut std::io::stdout().lock(), &reply).is_err() {
                     break;
                 }
             }

@@ -284,3 +284,76 @@ fn hostile_scripts_cost_only_their_own_site() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
 }
+
+/// A one-thread HTTP server for `fetch` tests: answers every request with `body` after
+/// `delay`, and reports each request head it received.
+fn test_upstream(body: &'static str, delay: Duration) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(10) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = vec![0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).to_string());
+            std::thread::sleep(delay);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn fetch_reaches_other_servers_and_waiting_does_not_count() {
+    let s = Server::start();
+    // The upstream answers after 300 ms: three times the script's 100 ms limit.
+    let (port, heads) = test_upstream(r#"{"answer": 42}"#, Duration::from_millis(300));
+    s.write_file(
+        "proxy",
+        "main.js",
+        format!(
+            r#"
+            const r = await fetch("http://127.0.0.1:{port}/data?q=1", {{ method: "POST", headers: {{ "X-Key": "secret" }}, body: {{ hello: "world" }} }});
+            const data = await r.json();
+            let selfCall = null;
+            try {{ await fetch("http://127.0.0.1:{own}/"); }} catch (e) {{ selfCall = String(e); }}
+            let bad = null;
+            try {{ await fetch("ftp://example.com/"); }} catch (e) {{ bad = String(e); }}
+            res.json({{ status: r.status, ok: r.ok, type: r.headers.get("content-type"), data, selfCall, bad }});
+            "#,
+            own = s.port
+        ),
+    );
+    let r = s.get("proxy.localhost", "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["type"], "application/json");
+    assert_eq!(v["data"]["answer"], 42);
+    assert!(
+        v["selfCall"]
+            .as_str()
+            .unwrap()
+            .contains("this cc-server itself"),
+        "{v}"
+    );
+    assert!(v["bad"].as_str().unwrap().contains("not an http"), "{v}");
+    let head = heads.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(head.starts_with("POST /data?q=1 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-key: secret"),
+        "{head}"
+    );
+    // The JSON body (sent after the head, maybe in a second packet) is 17 bytes.
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: 17"),
+        "{head}"
+    );
+}
