@@ -36,7 +36,7 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # cc-server: access log to /dev/null (a terminal would be the bottleneck, not the server).
 "$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-upload-mb 300 --max-unpacked-mb 1000 \
-  >"$work/out" 2>/dev/null &
+  >"$work/out" 2>"$work/err" &
 cc_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/out" | head -1)
@@ -98,7 +98,28 @@ t1=$(date +%s.%N)
 big_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 growth_mb=$(( ($(hwm_kb $cc_pid) - before_kb) / 1024 ))
 
+# main.js: the CONTRACT §7 counter; then the same load on another site's script while a
+# `while(true){}` site is hit continuously.
+mkdir -p "$work/data/sites/counter" "$work/data/sites/spin" "$work/data/sites/other"
+cat > "$work/data/sites/counter/main.js" <<'JS'
+let count = db.get("visits") || 0;
+count++;
+db.set("visits", count);
+res.json({ visits: count });
+JS
+cp "$work/data/sites/counter/main.js" "$work/data/sites/other/main.js"
+echo 'while (true) {}' > "$work/data/sites/spin/main.js"
+curl -fsS -o /dev/null -H 'Host: counter.localhost' "http://127.0.0.1:$port/"
+read -r c_rps c_p50 c_p99 c_bad < <(load "http://127.0.0.1:$port/" counter.localhost)
+( end=$((SECONDS + ${DURATION%s} + 2)); while [ $SECONDS -lt $end ]; do
+    curl -s -o /dev/null -H 'Host: spin.localhost' "http://127.0.0.1:$port/"; done ) &
+attacker=$!
+read -r a_rps a_p50 a_p99 a_bad < <(load "http://127.0.0.1:$port/" other.localhost)
+kill $attacker 2>/dev/null; wait $attacker 2>/dev/null || true
+
 size_kb=$(( $(stat -c %s "$BIN") / 1024 ))
+kill -TERM $cc_pid; wait $cc_pid 2>/dev/null || true; cc_pid=
+js_us=$(sed -n 's/.* \([0-9]*\) µs each.*/\1/p' "$work/err" | tail -1)
 printf '\n%-34s %10s %9s %9s   %s\n' "case ($CONNS connections, $DURATION)" "req/s" "p50 ms" "p99 ms" "floor / reference"
 printf '%-34s %10s %9s %9s   %s\n' "static 2 KB (keep-alive)" "$s2_rps" "$s2_p50" "$s2_p99" "≥ 60% of nginx, p99 < 5 ms (non-2xx: $s2_bad)"
 printf '%-34s %10s %9s %9s   %s\n' "static 100 KB (keep-alive)" "$s100_rps" "$s100_p50" "$s100_p99" "(non-2xx: $s100_bad)"
@@ -110,6 +131,9 @@ if [ "$have_nginx" = yes ]; then
 else
   printf '%-34s %s\n' "nginx reference" "(nginx not installed)"
 fi
+printf '%-34s %10s %9s %9s   %s\n' "main.js counter (db get+set)" "$c_rps" "$c_p50" "$c_p99" "≥ 3 000 req/s, p99 < 30 ms (non-2xx: $c_bad)"
+printf '%-34s %10s %9s %9s   %s\n' "  same, while(true) site attacked" "$a_rps" "$a_p50" "$a_p99" "other site's p99 < 50 ms (non-2xx: $a_bad)"
+printf '%-34s %10s   %s\n' "  time inside the JS worker" "${js_us:-?} µs" "per main.js run, averaged over the run"
 printf '%-34s %10s   %s\n' "idle RSS" "$((idle_rss / 1024)) MB" "≤ 15 MB"
 printf '%-34s %10s   %s\n' "peak RSS under load" "$((loaded_rss / 1024)) MB" ""
 printf '%-34s %10s   %s\n' "deploy 1 000 files, 20 MB (CLI)" "${deploy_s} s" "zip + upload + unpack + swap"

@@ -75,7 +75,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let mut script_config = config.scripts.clone();
     script_config.server_port = local.port();
     let scripts = ScriptPool::start(script_config).map_err(ServerError::Io)?;
-    let app = Arc::new(App::new(&config, api, scripts, recorder));
+    let app = Arc::new(App::new(&config, api, scripts.clone(), recorder));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
     let server = Arc::new(start_http(listener, local, &config)?);
@@ -128,6 +128,12 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         let _ = w.join();
     }
     writer.finish(&app.recorder);
+    let (runs, micros) = scripts.stats();
+    if runs > 0 {
+        eprintln!(
+            "cc-server: main.js ran {runs} times, {micros} µs each on average inside its worker"
+        );
+    }
     eprintln!("cc-server: stopped");
     Ok(())
 }

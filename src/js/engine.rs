@@ -123,6 +123,13 @@ impl Engine {
 
     /// Handles one request frame and returns the reply frame.
     pub fn handle(&mut self, request: &Value) -> Value {
+        let started = Instant::now();
+        let mut reply = self.handle_inner(request);
+        reply["run_us"] = json!(started.elapsed().as_micros() as u64);
+        reply
+    }
+
+    fn handle_inner(&mut self, request: &Value) -> Value {
         let site = request["site"].as_str().unwrap_or_default().to_string();
         let root = Path::new(request["root"].as_str().unwrap_or_default()).to_path_buf();
         let script_path = root.join("main.js");

@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,9 @@ pub struct ScriptPool {
     dispatch: Mutex<Dispatch>,
     freed: Condvar,
     logs: Mutex<HashMap<String, VecDeque<LogLine>>>,
+    /// Runs answered by a worker, and the microseconds they spent in the worker.
+    runs: AtomicU64,
+    run_micros: AtomicU64,
 }
 
 /// How a run ended, as the worker (or the watchdog) tells it.
@@ -119,6 +123,8 @@ impl ScriptPool {
             }),
             freed: Condvar::new(),
             logs: Mutex::new(HashMap::new()),
+            runs: AtomicU64::new(0),
+            run_micros: AtomicU64::new(0),
             config,
         });
         let weak = Arc::downgrade(&pool);
@@ -190,7 +196,16 @@ impl ScriptPool {
         }
     }
 
+    /// `(runs, average microseconds in the worker)` since start: the server logs it at exit.
+    pub fn stats(&self) -> (u64, u64) {
+        let runs = self.runs.load(Ordering::Relaxed);
+        (runs, self.run_micros.load(Ordering::Relaxed) / runs.max(1))
+    }
+
     fn answer(&self, site: &str, reply: Value) -> Response {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.run_micros
+            .fetch_add(reply["run_us"].as_u64().unwrap_or(0), Ordering::Relaxed);
         for line in reply["logs"].as_array().into_iter().flatten() {
             self.log(
                 site,
