@@ -3,11 +3,13 @@
 //! a scope for the site; every answer is JSON, errors as `{"error": "…"}`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::deploy::{DeployError, Sites, upload};
 use crate::http::{Request, Response};
+use crate::js::pool::ScriptPool;
 use crate::keys;
 use crate::router::is_valid_site_name;
 use crate::store::{self, keys::KeyRow};
@@ -15,6 +17,7 @@ use crate::store::{self, keys::KeyRow};
 pub struct Api {
     pub db_path: PathBuf,
     pub sites: Sites,
+    pub scripts: Arc<ScriptPool>,
     pub domain: String,
     pub port: u16,
 }
@@ -41,12 +44,18 @@ impl Api {
             ("GET", ["sites"]) => self.list_sites(req),
             ("DELETE", ["sites", site]) => self.teardown(req, site),
             ("POST", ["sites", site, "rollback"]) => self.rollback(req, site),
-            (_, ["deploy"] | ["whoami"] | ["sites"] | ["sites", _] | ["sites", _, "rollback"]) => {
-                Err(DeployError::BadRequest(format!(
-                    "{} is not allowed on {path}",
-                    req.method
-                )))
-            }
+            ("GET", ["sites", site, "logs"]) => self.logs(req, site),
+            (
+                _,
+                ["deploy"]
+                | ["whoami"]
+                | ["sites"]
+                | ["sites", _]
+                | ["sites", _, "rollback" | "logs"],
+            ) => Err(DeployError::BadRequest(format!(
+                "{} is not allowed on {path}",
+                req.method
+            ))),
             _ => Err(DeployError::NotFound(format!("no API endpoint {path}"))),
         }
     }
@@ -165,6 +174,19 @@ impl Api {
             200,
             &json!({ "site": site, "url": self.site_url(site), "files": now.files, "bytes": now.bytes, "deployment_id": id }),
         ))
+    }
+
+    /// The site's recent main.js log lines (console.*, errors, limits), oldest first.
+    fn logs(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
+        let (_, key) = self.authenticate(req)?;
+        check_site_access(&key, site)?;
+        let lines: Vec<_> = self
+            .scripts
+            .logs(site)
+            .into_iter()
+            .map(|l| json!({ "time": l.unix_time, "level": l.level, "message": l.message }))
+            .collect();
+        Ok(Response::json(200, &json!({ "site": site, "logs": lines })))
     }
 
     fn teardown(&self, req: &Request, site: &str) -> Result<Response, DeployError> {

@@ -66,15 +66,16 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Io)?;
 
     let (recorder, writer) = analytics::start(&config.db_path())?;
-    let api = Api {
-        db_path: config.db_path(),
-        sites,
-        domain: config.domain.clone(),
-        port: local.port(),
-    };
     let mut script_config = config.scripts.clone();
     script_config.server_port = local.port();
     let scripts = ScriptPool::start(script_config).map_err(ServerError::Io)?;
+    let api = Api {
+        db_path: config.db_path(),
+        sites,
+        scripts: scripts.clone(),
+        domain: config.domain.clone(),
+        port: local.port(),
+    };
     let app = Arc::new(App::new(&config, api, scripts.clone(), recorder));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);

@@ -198,6 +198,32 @@ fn script_errors_get_clear_statuses_and_log_lines() {
     );
     assert_eq!(s.get("rejects.localhost", "/").status, 500);
 
+    // The site's log ring, through the token API.
+    let token = s.create_key("me", &["deploy:throws"]);
+    let auth = format!("Bearer {token}");
+    let r = s.request(
+        "GET",
+        "localhost",
+        "/api/sites/throws/logs",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let lines = v["logs"].as_array().unwrap();
+    assert_eq!(lines[0]["level"], "log");
+    assert_eq!(lines[0]["message"], "before");
+    assert!(
+        lines[1]["message"].as_str().unwrap().contains("TypeError"),
+        "{v}"
+    );
+    let r = s.request(
+        "GET",
+        "localhost",
+        "/api/sites/silent/logs",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.status, 403, "another site's log needs its scope");
+
     assert!(s.stop().success());
     let log = s.log().join("\n");
     for expected in [
@@ -356,4 +382,25 @@ fn fetch_reaches_other_servers_and_waiting_does_not_count() {
         head.to_ascii_lowercase().contains("content-length: 17"),
         "{head}"
     );
+}
+
+#[test]
+fn the_keys_per_site_limit_is_configurable() {
+    let s = Server::builder().arg("--max-keys").arg("3").start();
+    s.write_file(
+        "few",
+        "main.js",
+        r#"try { db.set(req.query.k, 1); res.send("ok"); } catch (e) { res.status(507).send(String(e)); }"#,
+    );
+    for k in ["a", "b", "c"] {
+        assert_eq!(s.get("few.localhost", &format!("/?k={k}")).text(), "ok");
+    }
+    assert_eq!(
+        s.get("few.localhost", "/?k=a").text(),
+        "ok",
+        "overwriting is not a new key"
+    );
+    let r = s.get("few.localhost", "/?k=d");
+    assert_eq!(r.status, 507);
+    assert!(r.text().contains("already has 3 keys"), "{}", r.text());
 }
