@@ -304,11 +304,15 @@ fn hostile_scripts_cost_only_their_own_site() {
             assert!(status == 503 || status == 500, "{site}: {status} {text}");
         });
     }
-    // Every worker is usable afterwards.
+    // Every worker is usable afterwards, killed ones were reaped (no zombies) and replaced
+    // by at most the configured number of workers.
     for _ in 0..10 {
         let r = s.get("good.localhost", "/count");
         assert_eq!(r.status, 200, "{}", r.text());
     }
+    let children = s.children();
+    assert!(!children.is_empty() && children.len() <= 3, "{children:?}");
+    assert!(children.iter().all(|(_, state)| *state != 'Z'), "zombie workers: {children:?}");
 }
 
 /// A one-thread HTTP server for `fetch` tests: answers every request with `body` after
