@@ -59,6 +59,8 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --script-timeout-ms <MS> run time per main.js request            [CC_SCRIPT_TIMEOUT_MS, default 100]
     --script-memory-mb <MB>  address space per script worker         [CC_SCRIPT_MEMORY_MB, default 512]
     --max-keys <N>           db keys per site                        [CC_MAX_KEYS, default 10000]
+    --fetch-deny-private     main.js fetch() may not reach loopback or
+                             private addresses                       [CC_FETCH_DENY_PRIVATE=1]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
@@ -433,6 +435,10 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--script-timeout-ms" => &mut flags.script_timeout_ms,
             "--script-memory-mb" => &mut flags.script_memory_mb,
             "--max-keys" => &mut flags.max_keys,
+            "--fetch-deny-private" => {
+                flags.fetch_deny_private = true;
+                continue;
+            }
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("invalid option '{other}'")));
             }
@@ -550,6 +556,7 @@ fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     use lexopt::prelude::*;
     let (mut data_dir, mut timeout_ms, mut memory_mb, mut max_keys, mut server_port) =
         (None, 100u64, 512u64, 10_000u64, 0u64);
+    let mut deny_private = false;
     let number = |v: OsString, what: &str| -> Result<u64, UsageError> {
         string(v, what)?
             .parse()
@@ -562,6 +569,7 @@ fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("memory-mb") => memory_mb = number(parser.value()?, "--memory-mb")?,
             Long("max-keys") => max_keys = number(parser.value()?, "--max-keys")?,
             Long("server-port") => server_port = number(parser.value()?, "--server-port")?,
+            Long("fetch-deny-private") => deny_private = true,
             other => return Err(other.unexpected().into()),
         }
     }
@@ -572,6 +580,7 @@ fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             max_keys,
             server_port: u16::try_from(server_port)
                 .map_err(|_| UsageError("--server-port is not a port".into()))?,
+            deny_private,
         },
         memory_mb,
     })

@@ -72,6 +72,7 @@ pub struct ServeFlags {
     pub script_timeout_ms: Option<String>,
     pub script_memory_mb: Option<String>,
     pub max_keys: Option<String>,
+    pub fetch_deny_private: bool,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -156,6 +157,9 @@ impl ServeConfig {
         if let Some((v, src)) = pick(&flags.max_keys, "CC_MAX_KEYS") {
             scripts.max_keys = parse_count(&v, &src, 1, 100_000_000)? as u64;
         }
+        scripts.fetch_deny_private = flags.fetch_deny_private
+            || env("CC_FETCH_DENY_PRIVATE")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         Ok(ServeConfig {
             bind,
             port,

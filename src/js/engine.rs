@@ -48,6 +48,8 @@ pub struct EngineLimits {
     /// The server's own port: `fetch` to it on a loopback address is refused (a script
     /// calling its own server would wait on itself).
     pub server_port: u16,
+    /// Refuse `fetch` to loopback, private, link-local and unique-local addresses entirely.
+    pub deny_private: bool,
 }
 
 /// How long one `fetch` may take; this time does not count toward the run-time limit.
@@ -65,7 +67,7 @@ thread_local! {
     /// Sends a frame to the server in the middle of a run (to extend the watchdog's deadline
     /// while `fetch` waits on the network).
     static NOTIFY: RefCell<Option<Notify>> = const { RefCell::new(None) };
-    static FETCH: RefCell<Option<(ureq::Agent, u16)>> = const { RefCell::new(None) };
+    static FETCH: RefCell<Option<(ureq::Agent, u16, bool)>> = const { RefCell::new(None) };
 }
 
 /// One script run: what it read and wrote in `db`, what it logged and broadcast.
@@ -114,7 +116,7 @@ impl Engine {
             .timeout_global(Some(FETCH_TIMEOUT))
             .build()
             .into();
-        FETCH.with(|f| *f.borrow_mut() = Some((agent, limits.server_port)));
+        FETCH.with(|f| *f.borrow_mut() = Some((agent, limits.server_port, limits.deny_private)));
         Engine {
             sites: HashMap::new(),
             limits,
@@ -534,7 +536,7 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(fail(format!("'{url}' is not an http:// or https:// URL")));
     }
-    let (agent, own_port) = FETCH
+    let (agent, own_port, deny_private) = FETCH
         .with(|f| f.borrow().clone())
         .ok_or_else(|| fail("not available".into()))?;
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
@@ -554,6 +556,17 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
         return Err(fail(
             "requests to this cc-server itself are not allowed".into(),
         ));
+    }
+    if deny_private {
+        use std::net::ToSocketAddrs;
+        let addrs = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| fail(format!("cannot resolve '{host}': {e}")))?;
+        if loopback || addrs.into_iter().any(|a| is_private(a.ip())) {
+            return Err(fail(format!(
+                "'{host}' is a private address and this server refuses those"
+            )));
+        }
     }
 
     let method = options["method"]
@@ -605,4 +618,53 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
         .map_err(|e| fail(e.to_string()))?;
     let reply = json!({ "status": status, "url": url, "headers": headers, "body": text });
     Ok(JsValue::from(JsString::from(reply.to_string().as_str())))
+}
+
+/// Loopback, unspecified, RFC 1918, link-local, CGNAT and IPv6 unique-local addresses.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(std::net::IpAddr::V4(v4)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses() {
+        for p in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(is_private(p.parse().unwrap()), "{p}");
+        }
+        for p in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_private(p.parse().unwrap()), "{p}");
+        }
+    }
 }

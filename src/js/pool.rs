@@ -34,6 +34,8 @@ pub struct PoolConfig {
     pub data_dir: PathBuf,
     /// Set once the listener is bound.
     pub server_port: u16,
+    /// `--fetch-deny-private`: fetch() may not reach loopback or private addresses.
+    pub fetch_deny_private: bool,
 }
 
 impl PoolConfig {
@@ -45,6 +47,7 @@ impl PoolConfig {
             max_keys: 10_000,
             data_dir,
             server_port: 0,
+            fetch_deny_private: false,
         }
     }
 
@@ -394,6 +397,11 @@ impl ScriptPool {
             .args(["--memory-mb", &c.memory_mb.to_string()])
             .args(["--max-keys", &c.max_keys.to_string()])
             .args(["--server-port", &c.server_port.to_string()])
+            .args(if c.fetch_deny_private {
+                &["--fetch-deny-private"][..]
+            } else {
+                &[]
+            })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -188,12 +188,20 @@ impl Server {
         let me = self.child.as_ref().expect("running").id();
         let mut out = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
             // pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
-            let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
             let fields: Vec<&str> = rest.split_whitespace().collect();
             if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(me) {
-                let pid = head.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let pid = head
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
                 out.push((pid, fields[0].chars().next().unwrap_or('?')));
             }
         }

@@ -312,7 +312,10 @@ fn hostile_scripts_cost_only_their_own_site() {
     }
     let children = s.children();
     assert!(!children.is_empty() && children.len() <= 3, "{children:?}");
-    assert!(children.iter().all(|(_, state)| *state != 'Z'), "zombie workers: {children:?}");
+    assert!(
+        children.iter().all(|(_, state)| *state != 'Z'),
+        "zombie workers: {children:?}"
+    );
 }
 
 /// A one-thread HTTP server for `fetch` tests: answers every request with `body` after
@@ -407,4 +410,19 @@ fn the_keys_per_site_limit_is_configurable() {
     let r = s.get("few.localhost", "/?k=d");
     assert_eq!(r.status, 507);
     assert!(r.text().contains("already has 3 keys"), "{}", r.text());
+}
+
+#[test]
+fn fetch_to_private_addresses_can_be_refused() {
+    let s = Server::builder().arg("--fetch-deny-private").start();
+    let (port, _heads) = test_upstream("{}", Duration::ZERO);
+    s.write_file(
+        "strict",
+        "main.js",
+        format!(
+            r#"try {{ await fetch("http://127.0.0.1:{port}/"); res.send("reached"); }} catch (e) {{ res.send(String(e)); }}"#
+        ),
+    );
+    let text = s.get("strict.localhost", "/").text();
+    assert!(text.contains("private address"), "{text}");
 }
