@@ -31,11 +31,22 @@ pub fn publish(staged: &Path, live: &Path, previous: &Path) -> io::Result<()> {
         return fs::rename(staged, live);
     }
     exchange(staged, live)?;
-    // `staged` now holds the old site: keep it as the rollback target.
-    if fs::symlink_metadata(previous).is_ok() {
-        remove_any(previous)?;
+    // The new site is live from here on, and `staged` holds the old one. Keeping it as the
+    // rollback target is best effort: a failure must neither undo the deploy nor delete the
+    // old files (they stay in staging until the next start).
+    let keep = || -> io::Result<()> {
+        if fs::symlink_metadata(previous).is_ok() {
+            remove_any(previous)?;
+        }
+        fs::rename(staged, previous)
+    };
+    if let Err(e) = keep() {
+        eprintln!(
+            "deploy: the previous version could not be kept for rollback ({e}); it stays in {}",
+            staged.display()
+        );
     }
-    fs::rename(staged, previous)
+    Ok(())
 }
 
 /// Removes a folder tree, or a symlink itself (never what it points to).

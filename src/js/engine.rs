@@ -113,6 +113,9 @@ impl Engine {
         NOTIFY.with(|n| *n.borrow_mut() = Some(notify));
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // Redirects are handed to the script, not followed: a redirect must not lead
+            // past the address checks below (fetch's `redirect: "manual"`).
+            .max_redirects(0)
             .timeout_global(Some(FETCH_TIMEOUT))
             .build()
             .into();
@@ -152,6 +155,8 @@ impl Engine {
 
         let mut incoming = request.clone();
         incoming["env"] = env_object(&site);
+        // One time limit for all attempts: retries after a conflict do not get fresh budgets.
+        let deadline = Instant::now() + self.limits.timeout;
         let mut logs = Vec::new();
         for _ in 0..MAX_ATTEMPTS {
             RUN.with(|r| {
@@ -163,7 +168,7 @@ impl Engine {
             });
             let rt = self.sites.get_mut(&site).expect("loaded above");
             rt.last_used = Instant::now();
-            let result = run_once(rt, &incoming, self.limits.timeout);
+            let result = run_once(rt, &incoming, deadline);
             let run = RUN.with(|r| r.borrow_mut().take()).unwrap_or_default();
             logs.extend(run.logs.iter().cloned());
             let out = match result {
@@ -296,7 +301,7 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
     })
 }
 
-fn run_once(rt: &mut SiteRuntime, incoming: &Value, timeout: Duration) -> Result<Value, Failure> {
+fn run_once(rt: &mut SiteRuntime, incoming: &Value, deadline: Instant) -> Result<Value, Failure> {
     let ctx = &mut rt.ctx;
     let error = |e: JsError| Failure::Error(describe(e));
     let value = JsValue::from_json(incoming, ctx).map_err(error)?;
@@ -305,7 +310,6 @@ fn run_once(rt: &mut SiteRuntime, incoming: &Value, timeout: Duration) -> Result
         .map_err(error)?;
     rt.setup.evaluate(ctx).map_err(error)?;
 
-    let deadline = Instant::now() + timeout;
     let result = {
         let mut fut = pin!(rt.main.evaluate_async_with_budget(ctx, BUDGET));
         let mut cx = TaskContext::from_waker(Waker::noop());
@@ -544,6 +548,7 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
         || host.ends_with(".localhost")
         || host
             .parse::<std::net::IpAddr>()
+            .map(|ip| ip.to_canonical())
             .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
     let port = uri
         .port_u16()
@@ -590,15 +595,19 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
         .body(body.unwrap_or_default())
         .map_err(|e| fail(e.to_string()))?;
 
-    // Tell the server's watchdog to wait for the network too.
-    NOTIFY.with(|n| {
-        if let Some(notify) = n.borrow_mut().as_mut() {
-            notify(&json!({ "extend_ms": (FETCH_TIMEOUT + Duration::from_secs(1)).as_millis() as u64 }));
-        }
-    });
+    // Tell the server's watchdog to wait for the network too, for as long as it takes.
+    let notify = |phase: &str| {
+        NOTIFY.with(|n| {
+            if let Some(notify) = n.borrow_mut().as_mut() {
+                notify(&json!({ "fetch": phase }));
+            }
+        })
+    };
+    notify("start");
     let started = Instant::now();
     let result = agent.run(request);
     let waited = started.elapsed();
+    notify("end");
     with_run(|run| {
         run.waited += waited;
         Ok(())

@@ -22,6 +22,8 @@ pub const MAX_SCRIPT_BODY: u64 = 1024 * 1024;
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A site whose script hit a limit gets 503s at once for this long.
 const COOL_DOWN: Duration = Duration::from_secs(1);
+/// The watchdog's patience while a `fetch` is in flight (its own timeout, plus a margin).
+const FETCH_ALLOWANCE: Duration = Duration::from_secs(11);
 /// Lines kept per site for the dashboard.
 const LOG_LINES: usize = 200;
 
@@ -76,6 +78,8 @@ struct WorkerProcess {
 /// A run being watched: when it must end, and whether the watchdog has killed it.
 struct Watch {
     deadline: Instant,
+    /// While a `fetch` waits on the network: the deadline to return to, moved by the wait.
+    paused: Option<(Instant, Instant)>,
     pid: u32,
     fired: bool,
 }
@@ -221,7 +225,8 @@ impl ScriptPool {
             "ok" => {
                 let status = reply["status"]
                     .as_u64()
-                    .filter(|s| (100..=599).contains(s))
+                    // No 1xx: an interim status would leave the client without an answer.
+                    .filter(|s| (200..=599).contains(s))
                     .unwrap_or(200) as u16;
                 let mut response = Response::new(status).with_body(
                     reply["body"]
@@ -349,20 +354,29 @@ impl ScriptPool {
                 deadline: Instant::now() + self.config.hard_deadline(),
                 pid: worker.child.id(),
                 fired: false,
+                paused: None,
             });
         }
         let reply = write_frame(&mut worker.stdin, frame).and_then(|()| {
             loop {
-                // A run may first ask for more time (while `fetch` waits on the network).
+                // While `fetch` waits on the network the run says so: the deadline then moves
+                // by exactly the time waited.
                 match read_frame(&mut worker.stdout)? {
-                    Some(v) if v.get("extend_ms").is_some() => {
-                        let extra = Duration::from_millis(v["extend_ms"].as_u64().unwrap_or(0));
+                    Some(v) if v.get("fetch").is_some() => {
                         if let Ok(mut w) = slot.watch.lock()
                             && let Some(watch) = w.as_mut()
                         {
-                            watch.deadline = watch
-                                .deadline
-                                .max(Instant::now() + extra + self.config.hard_deadline());
+                            let now = Instant::now();
+                            match (v["fetch"].as_str(), watch.paused.take()) {
+                                (Some("start"), None) => {
+                                    watch.paused = Some((watch.deadline, now));
+                                    watch.deadline = now + FETCH_ALLOWANCE;
+                                }
+                                (Some("end"), Some((before, since))) => {
+                                    watch.deadline = before + (now - since);
+                                }
+                                (_, kept) => watch.paused = kept,
+                            }
                         }
                     }
                     other => break Ok(other),
@@ -376,7 +390,16 @@ impl ScriptPool {
             .and_then(|mut w| w.take())
             .is_some_and(|w| w.fired);
         match reply {
-            Ok(Some(v)) => Outcome::Reply(v),
+            // The watchdog may have fired just after the reply arrived: the reply stands, but
+            // the killed process must not stay in the slot.
+            Ok(Some(v)) if !fired => Outcome::Reply(v),
+            Ok(Some(v)) => {
+                if let Some(mut dead) = process.take() {
+                    let _ = dead.child.kill();
+                    let _ = dead.child.wait();
+                }
+                Outcome::Reply(v)
+            }
             _ => {
                 if let Some(mut dead) = process.take() {
                     let _ = dead.child.kill();
@@ -424,6 +447,14 @@ impl ScriptPool {
     }
 
     fn log(&self, site: &str, level: &str, message: &str) {
+        // A script chooses both: keep them to known levels and one line each, so it cannot
+        // forge other lines of the server log.
+        let level = match level {
+            "log" | "info" | "warn" | "error" | "debug" => level,
+            _ => "log",
+        };
+        let message: String = message.escape_debug().collect();
+        let message = message.as_str();
         eprintln!("site {site}: [{level}] {message}");
         if let Ok(mut logs) = self.logs.lock() {
             let ring = logs.entry(site.to_string()).or_default();
@@ -469,11 +500,27 @@ fn watchdog(pool: Weak<ScriptPool>) {
 }
 
 /// Only header names that are safe to send (letters, digits, '-').
+/// Headers that frame the HTTP message or the connection: the server sets them, never a
+/// script (a script's Content-Length could split one response into two).
+const RESERVED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+    "date",
+    "server",
+];
+
 fn header_name(name: &str) -> Option<String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    ok.then(|| name.to_ascii_lowercase())
+    let name = name.to_ascii_lowercase();
+    (ok && !RESERVED_HEADERS.contains(&name.as_str())).then_some(name)
 }
 
 fn request_frame(site: &str, root: &Path, req: &Request, body: &[u8]) -> Value {

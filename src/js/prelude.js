@@ -12,7 +12,9 @@
     },
     set(key, value) {
       if (value === undefined) throw new TypeError("db.set: value is undefined (use db.delete to remove a key)");
-      __cc_db_set(String(key), JSON.stringify(value));
+      const json = JSON.stringify(value);
+      if (json === undefined) throw new TypeError("db.set: value has no JSON form (a function or a symbol?)");
+      __cc_db_set(String(key), json);
     },
     delete(key) {
       __cc_db_delete(String(key));

@@ -2,7 +2,7 @@
 //! Last-Modified validators with 304s, and single byte ranges. The body is streamed from the
 //! open file, never read into memory.
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,7 +11,15 @@ use crate::http::{Body, Request, Response};
 
 /// Builds the answer for a file found by `path::lookup`, honouring conditional and range
 /// headers of `req`. `status` is 200 for a normal file, 404 for a site's `404.html`.
-pub fn serve(req: &Request, path: &Path, meta: &Metadata, status: u16) -> Response {
+pub fn serve(req: &Request, path: &Path, status: u16) -> Response {
+    // Size, time and validators come from the opened file itself: a deploy swapping the site
+    // between a stat by name and the open must not pair one version's length with another's
+    // bytes.
+    let opened = File::open(path).and_then(|f| f.metadata().map(|m| (f, m)));
+    let (mut file, meta) = match opened {
+        Ok((f, m)) if m.is_file() => (f, m),
+        _ => return Response::text(404, "404 Not Found"),
+    };
     let len = meta.len();
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let etag = etag(len, modified);
@@ -26,10 +34,6 @@ pub fn serve(req: &Request, path: &Path, meta: &Metadata, status: u16) -> Respon
         return with_validators(Response::new(304));
     }
 
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(_) => return Response::text(404, "404 Not Found"),
-    };
     let mut response = with_validators(
         Response::new(status)
             .with_header("Content-Type", content_type(path))

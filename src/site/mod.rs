@@ -27,7 +27,7 @@ pub fn handle(sites_dir: &Path, site: &str, req: &mut Request, scripts: &dyn Scr
     let reads = req.method == "GET" || req.is_head();
     if reads && let Some(segments) = &segments {
         match path::lookup(&root, segments, raw_path.ends_with('/')) {
-            Lookup::File(file, meta) => return files::serve(req, &file, &meta, 200),
+            Lookup::File(file, _) => return files::serve(req, &file, 200),
             Lookup::AddSlash => {
                 // One leading slash only: "//host/x" would be a redirect to another host.
                 let path = format!("/{}/", raw_path.trim_matches('/'));
@@ -64,7 +64,7 @@ pub fn site_not_found() -> Response {
 /// The site's own `404.html` with status 404 when it has one, else a plain 404.
 fn not_found(root: &Path, req: &Request) -> Response {
     match path::lookup(root, &["404.html".to_string()], false) {
-        Lookup::File(file, meta) => files::serve(req, &file, &meta, 404),
+        Lookup::File(file, _) => files::serve(req, &file, 404),
         _ => Response::text(404, "404 Not Found"),
     }
 }

@@ -426,3 +426,44 @@ fn fetch_to_private_addresses_can_be_refused() {
     let text = s.get("strict.localhost", "/").text();
     assert!(text.contains("private address"), "{text}");
 }
+
+#[test]
+fn a_script_cannot_frame_the_http_response_itself() {
+    let s = Server::start();
+    s.write_file(
+        "framer",
+        "main.js",
+        r#"
+        if (req.path === "/interim") { res.status(101).send("x"); return; }
+        if (req.path === "/fn") { try { db.set("f", () => 1); res.send("stored"); } catch (e) { res.send(String(e)); } return; }
+        res.header("Content-Length", "2").header("Connection", "close").header("X-Ok", "1")
+           .send("ok" + "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsmuggled!");
+        "#,
+    );
+    // Two requests on one keep-alive connection: the second answer must be the real one.
+    use std::io::Write;
+    let mut c = s.connect();
+    let req = b"GET / HTTP/1.1\r\nHost: framer.localhost\r\n\r\n";
+    c.write_all(req).unwrap();
+    let first = crate::harness::read_response(&mut c).unwrap();
+    assert_eq!(first.header("x-ok"), Some("1"));
+    assert!(
+        first.text().starts_with("okHTTP/1.1 200 OK"),
+        "the whole body is one response: {}",
+        first.text()
+    );
+    c.write_all(req).unwrap();
+    let second = crate::harness::read_response(&mut c).unwrap();
+    assert_eq!(
+        second.header("x-ok"),
+        Some("1"),
+        "the second answer is the script's, not smuggled"
+    );
+
+    assert_eq!(s.get("framer.localhost", "/interim").status, 200);
+    assert!(
+        s.get("framer.localhost", "/fn")
+            .text()
+            .contains("no JSON form")
+    );
+}
