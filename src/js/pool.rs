@@ -392,6 +392,13 @@ impl ScriptPool {
         match reply {
             // The watchdog may have fired just after the reply arrived: the reply stands, but
             // the killed process must not stay in the slot.
+            // A worker retiring to free memory exits right after this reply.
+            Ok(Some(v)) if !fired && v["retire"] == Value::Bool(true) => {
+                if let Some(mut retired) = process.take() {
+                    let _ = retired.child.wait();
+                }
+                Outcome::Reply(v)
+            }
             Ok(Some(v)) if !fired => Outcome::Reply(v),
             Ok(Some(v)) => {
                 if let Some(mut dead) = process.take() {

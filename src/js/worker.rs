@@ -45,8 +45,13 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
             let mut engine = Engine::new(conn, limits, notify);
             let mut input = BufReader::new(std::io::stdin().lock());
             while let Ok(Some(request)) = read_frame(&mut input) {
-                let reply = engine.handle(&request);
-                if write_frame(&mut std::io::stdout().lock(), &reply).is_err() {
+                let mut reply = engine.handle(&request);
+                // Warm contexts keep what scripts leave in their globals. Past half the
+                // memory limit, retire (the pool starts a new worker) rather than let one
+                // site's leftovers make another site's run hit the limit.
+                let retire = resident_bytes() > bytes / 2;
+                reply["retire"] = serde_json::Value::Bool(retire);
+                if write_frame(&mut std::io::stdout().lock(), &reply).is_err() || retire {
                     break;
                 }
             }
@@ -55,4 +60,16 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     }
+}
+
+/// This process's resident memory, from /proc/self/statm.
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
 }

@@ -467,3 +467,23 @@ fn a_script_cannot_frame_the_http_response_itself() {
             .contains("no JSON form")
     );
 }
+
+#[test]
+fn a_site_hoarding_memory_in_globals_recycles_its_worker_instead_of_failing() {
+    let s = Server::start();
+    s.write_file(
+        "hog",
+        "main.js",
+        "globalThis.c ??= []; c.push(new Array(1e6).fill(Math.random())); res.send(String(c.length));",
+    );
+    let mut counts = Vec::new();
+    for _ in 0..60 {
+        let r = s.get("hog.localhost", "/");
+        assert_eq!(r.status, 200, "after {counts:?}: {}", r.text());
+        counts.push(r.text().parse::<u32>().unwrap());
+    }
+    assert!(
+        counts.windows(2).any(|w| w[1] < w[0]),
+        "the worker never retired: {counts:?}"
+    );
+}
