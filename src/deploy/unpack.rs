@@ -18,6 +18,9 @@ pub struct Unpacked {
 
 /// Above this size, an entry may not be more than `MAX_RATIO` times smaller compressed.
 const RATIO_FLOOR: u64 = 1024 * 1024;
+/// Deepest folder nesting and longest entry name accepted.
+const MAX_DEPTH: usize = 32;
+const MAX_NAME: usize = 1024;
 const MAX_RATIO: u64 = 1000;
 
 /// Unpacks `zip_path` into `dest` (which must not exist yet).
@@ -36,12 +39,16 @@ pub fn unpack(
     let mut written = Unpacked { files: 0, bytes: 0 };
     for entry in plan {
         let target = dest.join(&entry.path);
+        // A folder where a file already is (or the reverse) is the zip's fault: 400.
+        let conflict = |e: io::Error| {
+            DeployError::BadRequest(format!("entry '{}' cannot be written: {e}", entry.name))
+        };
         if entry.is_dir {
-            fs::create_dir_all(&target).map_err(DeployError::Io)?;
+            fs::create_dir_all(&target).map_err(conflict)?;
             continue;
         }
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(DeployError::Io)?;
+            fs::create_dir_all(parent).map_err(conflict)?;
         }
         let mut zipped = archive.by_index(entry.index).map_err(|e| {
             DeployError::BadRequest(format!("entry '{}' cannot be read: {e}", entry.name))
@@ -108,6 +115,8 @@ fn check_entries(
     let mut plan = Vec::with_capacity(archive.len());
     let mut files = 0u64;
     let mut total = 0u64;
+    // Folders count too (named or implied by a path): each costs an inode.
+    let mut folders = std::collections::HashSet::new();
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(|e| {
             DeployError::BadRequest(format!("zip entry #{index} cannot be read: {e}"))
@@ -132,6 +141,28 @@ fn check_entries(
         }
         let is_dir = entry.is_dir();
         let size = entry.size();
+        if path.components().count() > MAX_DEPTH || name.len() > MAX_NAME {
+            return Err(DeployError::BadRequest(format!(
+                "entry '{name}' is nested deeper than {MAX_DEPTH} folders or longer than {MAX_NAME} bytes"
+            )));
+        }
+        let mut folder = if is_dir {
+            Some(path.as_path())
+        } else {
+            path.parent()
+        };
+        while let Some(f) = folder.filter(|f| !f.as_os_str().is_empty()) {
+            if !folders.insert(f.to_path_buf()) {
+                break; // its parents are in already
+            }
+            folder = f.parent();
+        }
+        if folders.len() as u64 > limits.max_files {
+            return Err(DeployError::TooLarge(format!(
+                "the zip has more than {} folders (the file limit applies to folders too)",
+                limits.max_files
+            )));
+        }
         if !is_dir {
             files += 1;
             total = total.saturating_add(size);

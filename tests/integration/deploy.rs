@@ -180,6 +180,16 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
     let many = zip_of(&many);
     let huge = zip_of(&[("noise.bin", &pseudo_random(6 * 1024 * 1024))]);
     let truncated = good[..good.len() / 2].to_vec();
+    let deep_name = format!("{}f.html", "d/".repeat(40));
+    let deep = zip_of(&[(deep_name.as_str(), b"x")]);
+    let clash = zip_of(&[("a", b"file"), ("a/b.html", b"under a file")]);
+    let mut folders = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..25_000 {
+        folders
+            .add_directory(format!("d{i}/"), zip::write::SimpleFileOptions::default())
+            .unwrap();
+    }
+    let folders = folders.finish().unwrap().into_inner();
     let long_name = "a".repeat(64);
 
     // (what, token, site_name, zip, status, part of the error message)
@@ -285,6 +295,30 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
         ("symlink", Some(&token), "blog", symlink, 400, "symlink"),
         ("device file", Some(&token), "blog", device, 400, "device"),
         ("30 000 files", Some(&token), "blog", many, 413, "files"),
+        (
+            "25 000 folders",
+            Some(&token),
+            "blog",
+            folders,
+            413,
+            "folders",
+        ),
+        (
+            "40 levels deep",
+            Some(&token),
+            "blog",
+            deep,
+            400,
+            "nested deeper",
+        ),
+        (
+            "a file and a folder of one name",
+            Some(&token),
+            "blog",
+            clash,
+            400,
+            "'a/b.html'",
+        ),
         (
             "1 KB unpacking to 1 GB",
             Some(&token),
