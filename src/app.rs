@@ -7,9 +7,11 @@ use std::sync::Arc;
 use crate::analytics::{self, Recorder, Visit};
 use crate::api::Api;
 use crate::config::ServeConfig;
+use crate::http::Upgrade;
 use crate::http::{Request, Response};
-use crate::js::pool::ScriptPool;
+use crate::js::pool::{ScriptPool, SocketHub};
 use crate::router::{self, Route};
+use crate::ws::{self, Hub};
 use crate::{dashboard, site};
 
 pub struct App {
@@ -17,6 +19,7 @@ pub struct App {
     sites_dir: PathBuf,
     api: Api,
     scripts: Arc<ScriptPool>,
+    pub hub: Arc<Hub>,
     pub recorder: Recorder,
 }
 
@@ -25,6 +28,7 @@ impl App {
         config: &ServeConfig,
         api: Api,
         scripts: Arc<ScriptPool>,
+        hub: Arc<Hub>,
         recorder: Recorder,
     ) -> App {
         App {
@@ -32,7 +36,30 @@ impl App {
             sites_dir: config.sites_dir(),
             api,
             scripts,
+            hub,
             recorder,
+        }
+    }
+
+    /// `GET /ws` with `Upgrade: websocket` on a site: 101 (the server then hands the
+    /// connection to the hub), 400 for a bad handshake, 503 when the site is full.
+    fn websocket(&self, site: &str, req: &Request) -> Response {
+        match ws::check_handshake(req) {
+            Ok(accept) if self.hub.has_room(site) => {
+                let mut r = Response::new(101).with_header("Sec-WebSocket-Accept", accept);
+                r.upgrade = Some(Upgrade::WebSocket {
+                    site: site.to_string(),
+                });
+                r
+            }
+            Ok(_) => Response::text(
+                503,
+                "503 Service Unavailable: this site has as many WebSocket clients as it may",
+            ),
+            Err(why) => Response::text(
+                400,
+                format!("400 Bad Request: bad WebSocket handshake: {why}"),
+            ),
         }
     }
 
@@ -40,6 +67,13 @@ impl App {
         match router::route(req.header("host"), &self.domain) {
             Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
             Route::Dashboard => dashboard::handle(req),
+            Route::Site(name)
+                if site::exists(&self.sites_dir, &name)
+                    && req.raw_path() == "/ws"
+                    && ws::wants_upgrade(req) =>
+            {
+                self.websocket(&name, req)
+            }
             Route::Site(name) if site::exists(&self.sites_dir, &name) => {
                 let response = site::handle(&self.sites_dir, &name, req, self.scripts.as_ref());
                 self.recorder.record(Visit {
@@ -67,4 +101,30 @@ impl site::Scripts for ScriptPool {
     fn run(&self, site: &str, root: &Path, req: &mut Request) -> Response {
         ScriptPool::run(self, site, root, req)
     }
+}
+
+impl SocketHub for Hub {
+    fn broadcast(&self, site: &str, messages: Vec<String>) {
+        Hub::broadcast(self, site, messages);
+    }
+
+    fn clients(&self, site: &str) -> usize {
+        Hub::clients(self, site)
+    }
+}
+
+/// What happens to a text message a client sends: the site's `socket.on("message")` handler
+/// when its main.js registers one; otherwise it is relayed to every client of the site.
+pub fn on_ws_message(scripts: Arc<ScriptPool>, sites_dir: PathBuf) -> ws::OnMessage {
+    Box::new(move |hub: &Hub, site: &str, text: &str, client: u64, ip| {
+        let root = sites_dir.join(site);
+        let handled = if root.join("main.js").is_file() {
+            scripts.run_event(site, &root, text, client, ip)
+        } else {
+            Some(false)
+        };
+        if handled == Some(false) {
+            hub.broadcast(site, vec![text.to_string()]);
+        }
+    })
 }

@@ -88,6 +88,15 @@ pub struct Response {
     /// Names are usually literals; a script's own header names are owned.
     pub headers: Vec<(Cow<'static, str>, String)>,
     pub body: Body,
+    /// Set on a `101 Switching Protocols`: the server hands the connection over after it.
+    pub upgrade: Option<Upgrade>,
+}
+
+/// What an upgraded connection becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upgrade {
+    /// Joins the site's WebSocket channel.
+    WebSocket { site: String },
 }
 
 impl Response {
@@ -96,6 +105,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Body::Empty,
+            upgrade: None,
         }
     }
 

@@ -19,3 +19,4 @@ pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
 pub mod site; // a site request: static files, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
+pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop

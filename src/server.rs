@@ -19,9 +19,10 @@ use crate::api::Api;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::deploy::Sites;
-use crate::http::{Body, Request, Response};
+use crate::http::{Body, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
 use crate::store;
+use crate::ws::{Hub, WsLimits};
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -76,7 +77,13 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         domain: config.domain.clone(),
         port: local.port(),
     };
-    let app = Arc::new(App::new(&config, api, scripts.clone(), recorder));
+    let hub = Hub::start(
+        WsLimits::default(),
+        crate::app::on_ws_message(scripts.clone(), config.sites_dir()),
+    )
+    .map_err(ServerError::Io)?;
+    scripts.set_hub(hub.clone());
+    let app = Arc::new(App::new(&config, api, scripts.clone(), hub, recorder));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
     let server = Arc::new(start_http(listener, local, &config)?);
@@ -235,7 +242,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         })
         .collect();
 
-    let (response, log_prefix) = {
+    let (mut response, log_prefix) = {
         let mut req = Request {
             method,
             url,
@@ -254,6 +261,22 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
     };
 
     let status = response.status;
+    if let Some(Upgrade::WebSocket { site }) = response.upgrade.take() {
+        // Hand the connection over: tiny_http writes the 101, the hub takes the socket.
+        let raw = rq.raw_socket();
+        let joined = match (raw, rq.upgrade("websocket", to_tiny(response))) {
+            (Some(Ok(stream)), Ok(upgraded)) => {
+                app.hub.join(&site, stream, remote_ip, Box::new(upgraded))
+            }
+            _ => Err(io::Error::other("the connection could not be taken over")),
+        };
+        let outcome = joined.err().map(|e| format!(" ({e})")).unwrap_or_default();
+        access_log(&format!(
+            "{log_prefix} 101 0B {:.2}ms{outcome}\n",
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
+        return;
+    }
     let bytes = if rq.method() == &tiny_http::Method::Head {
         0
     } else {

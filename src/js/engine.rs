@@ -90,6 +90,7 @@ struct SiteRuntime {
     ctx: Context,
     main: Script,
     setup: Script,
+    dispatch: Script,
     stamp: (SystemTime, u64),
     last_used: Instant,
 }
@@ -196,7 +197,8 @@ impl Engine {
             });
             match committed {
                 Ok(true) => {
-                    if out["done"] != Value::Bool(true) {
+                    let is_event = !incoming["event"].is_null();
+                    if !is_event && out["done"] != Value::Bool(true) {
                         return reply_failure(
                             "no_response",
                             "main.js finished without a response: call res.send(), res.json() or res.redirect()",
@@ -208,6 +210,7 @@ impl Engine {
                         "status": out["status"],
                         "headers": out["headers"],
                         "body": out["body"],
+                        "handled": out["handled"],
                         "logs": logs_json(&logs),
                         "broadcasts": run.broadcasts,
                     });
@@ -292,10 +295,13 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
         &mut ctx,
     )
     .map_err(|e| format!("internal: {e}"))?;
+    let dispatch = Script::parse(Source::from_bytes("__cc_dispatch()"), None, &mut ctx)
+        .map_err(|e| format!("internal: {e}"))?;
     Ok(SiteRuntime {
         ctx,
         main,
         setup,
+        dispatch,
         stamp,
         last_used: Instant::now(),
     })
@@ -310,8 +316,26 @@ fn run_once(rt: &mut SiteRuntime, incoming: &Value, deadline: Instant) -> Result
         .map_err(error)?;
     rt.setup.evaluate(ctx).map_err(error)?;
 
+    settle(&rt.main, ctx, deadline)?;
+    if !incoming["event"].is_null() {
+        // A WebSocket message: the top level ran (registering handlers); now the handler.
+        settle(&rt.dispatch, ctx, deadline)?;
+    }
+    let out = ctx
+        .global_object()
+        .get(js_string!("__ccOut"), ctx)
+        .map_err(error)?;
+    out.to_json(ctx)
+        .map_err(error)
+        .map(|v| v.unwrap_or(Value::Null))
+}
+
+/// Runs a compiled script under the run-time budget, then its promise jobs; a rejected
+/// promise becomes an error.
+fn settle(script: &Script, ctx: &mut Context, deadline: Instant) -> Result<(), Failure> {
+    let error = |e: JsError| Failure::Error(describe(e));
     let result = {
-        let mut fut = pin!(rt.main.evaluate_async_with_budget(ctx, BUDGET));
+        let mut fut = pin!(script.evaluate_async_with_budget(ctx, BUDGET));
         let mut cx = TaskContext::from_waker(Waker::noop());
         loop {
             if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
@@ -332,13 +356,7 @@ fn run_once(rt: &mut SiteRuntime, incoming: &Value, deadline: Instant) -> Result
     {
         return Err(Failure::Error(describe(JsError::from_opaque(reason))));
     }
-    let out = ctx
-        .global_object()
-        .get(js_string!("__ccOut"), ctx)
-        .map_err(error)?;
-    out.to_json(ctx)
-        .map_err(error)
-        .map(|v| v.unwrap_or(Value::Null))
+    Ok(())
 }
 
 /// An error for the site log: "TypeError: x is not a function".

@@ -97,8 +97,15 @@ struct Dispatch {
     cool_down: HashMap<String, Instant>,
 }
 
+/// Where scripts' `socket.broadcast` messages go, and who counts `socket.clients()`.
+pub trait SocketHub: Send + Sync {
+    fn broadcast(&self, site: &str, messages: Vec<String>);
+    fn clients(&self, site: &str) -> usize;
+}
+
 pub struct ScriptPool {
     config: PoolConfig,
+    hub: std::sync::OnceLock<Arc<dyn SocketHub>>,
     exe: PathBuf,
     slots: Vec<Slot>,
     dispatch: Mutex<Dispatch>,
@@ -132,6 +139,7 @@ impl ScriptPool {
             logs: Mutex::new(HashMap::new()),
             runs: AtomicU64::new(0),
             run_micros: AtomicU64::new(0),
+            hub: std::sync::OnceLock::new(),
             config,
         });
         let weak = Arc::downgrade(&pool);
@@ -139,6 +147,52 @@ impl ScriptPool {
             .name("js-watchdog".into())
             .spawn(move || watchdog(weak))?;
         Ok(pool)
+    }
+
+    /// Connects `socket.broadcast`/`socket.clients()` to the WebSocket hub (once).
+    pub fn set_hub(&self, hub: Arc<dyn SocketHub>) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// Runs the site's `socket.on("message")` handler for a message a client sent.
+    /// `Some(true)`: handled; `Some(false)`: the script registers no handler; `None`: the
+    /// run failed (logged).
+    pub fn run_event(
+        &self,
+        site: &str,
+        root: &Path,
+        text: &str,
+        client: u64,
+        ip: std::net::IpAddr,
+    ) -> Option<bool> {
+        let mut req = Request::fake("WS", "/ws", &[]);
+        req.remote_ip = ip;
+        let mut frame = request_frame(site, root, &req, &[]);
+        frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
+        frame["event"] = json!({ "type": "message", "data": text, "client": { "id": client, "ip": ip.to_string() } });
+        let slot = self.acquire(site).ok()?;
+        let outcome = self.exchange(slot, &frame);
+        self.release(slot, site);
+        match outcome {
+            Outcome::Reply(reply) if reply["outcome"] == "ok" => {
+                let handled = reply["handled"] == Value::Bool(true);
+                self.answer(site, reply);
+                Some(handled)
+            }
+            Outcome::Reply(reply) => {
+                self.answer(site, reply);
+                None
+            }
+            Outcome::Died(_) => {
+                self.cool_down(site);
+                self.log(
+                    site,
+                    "error",
+                    "main.js's message handler hit a limit and its worker was stopped",
+                );
+                None
+            }
+        }
     }
 
     /// The last lines a site's script logged, oldest first.
@@ -173,7 +227,8 @@ impl ScriptPool {
                 "413 Payload Too Large: main.js accepts bodies up to 1 MiB",
             );
         }
-        let frame = request_frame(site, root, req, &body);
+        let mut frame = request_frame(site, root, req, &body);
+        frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
 
         let slot = match self.acquire(site) {
             Ok(i) => i,
@@ -223,6 +278,15 @@ impl ScriptPool {
         let error = reply["error"].as_str().unwrap_or_default();
         match reply["outcome"].as_str().unwrap_or_default() {
             "ok" => {
+                let broadcasts: Vec<String> = reply["broadcasts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect();
+                if let Some(hub) = self.hub.get() {
+                    hub.broadcast(site, broadcasts);
+                }
                 let status = reply["status"]
                     .as_u64()
                     // No 1xx: an interim status would leave the client without an answer.

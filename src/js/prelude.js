@@ -55,9 +55,19 @@
     });
   };
 
+  g.__cc_dispatch = function () {
+    const ev = g.__ccEvent;
+    const handler = ev && g.__ccHandlers[ev.type];
+    g.__ccOut.handled = typeof handler === "function";
+    return g.__ccOut.handled ? handler(ev.data, Object.freeze(ev.client)) : undefined;
+  };
+
   g.__cc_setup = function (incoming) {
-    const out = { status: 200, headers: {}, body: "", done: false };
+    const out = { status: 200, headers: {}, body: "", done: false, handled: false };
     g.__ccOut = out;
+    g.__ccEvent = incoming.event || null;
+    const handlers = {};
+    g.__ccHandlers = handlers;
     g.req = Object.freeze({
       method: incoming.method,
       path: incoming.path,
@@ -106,7 +116,10 @@
       clients() {
         return incoming.clients;
       },
-      on() {},
+      on(type, fn) {
+        if (typeof fn !== "function") throw new TypeError("socket.on: the handler must be a function");
+        handlers[String(type)] = fn;
+      },
     });
   };
 })();

@@ -17,6 +17,7 @@ pub struct Server {
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     stderr: std::sync::Mutex<mpsc::Receiver<String>>,
+    seen: std::sync::Mutex<Vec<String>>,
 }
 
 pub struct Builder {
@@ -105,6 +106,7 @@ impl Builder {
             data_dir,
             _temp: temp,
             stderr: std::sync::Mutex::new(erx),
+            seen: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -217,7 +219,13 @@ impl Server {
 
     /// Everything the server has logged so far.
     pub fn log(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().try_iter().collect()
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend(self.stderr.lock().unwrap().try_iter());
+        seen.clone()
+    }
+
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log().iter().any(|l| l.contains(needle))
     }
 
     pub fn db(&self) -> rusqlite::Connection {

@@ -12,3 +12,4 @@ mod routing;
 mod scripts;
 mod static_files;
 mod store;
+mod websocket;

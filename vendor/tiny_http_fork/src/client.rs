@@ -54,6 +54,8 @@ pub struct ClientConnection {
     // cc-server patch: set when a handler left part of a request body unread; the rest of the
     // stream is then not a request head, so the connection ends instead.
     body_abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    // cc-server patch: the plain TCP socket (None for TLS or Unix), handed to each request
+    raw: Option<std::sync::Arc<std::net::TcpStream>>,
 }
 
 /// Error that can happen when reading a request.
@@ -108,6 +110,7 @@ impl ClientConnection {
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
         limits: ConnectionLimits,
+        raw: Option<std::sync::Arc<std::net::TcpStream>>,
     ) -> ClientConnection 
     {
         let remote_addr = read_socket.peer_addr();
@@ -128,6 +131,7 @@ impl ClientConnection {
             limits,
             pending_byte: None,
             body_abandoned: Default::default(),
+            raw,
         }
     }
 
@@ -399,7 +403,7 @@ impl ClientConnection {
             )?;
 
         // return the request
-        Ok(request)
+        Ok(request.with_raw_socket(self.raw.clone()))
     }
 }
 

@@ -361,6 +361,13 @@ impl Server
     fn accept_connection(server: &Listener, ssl: &SslContextWrap, limits: &ConnectionLimits) -> Result<Option<ClientConnection>, IoError>
     {
         let (sock, _) = server.accept()?;
+        // cc-server patch: keep a handle on the plain TCP socket for upgraded connections.
+        let raw = match sock
+        {
+            connection::Connection::Tcp(ref tcp) => tcp.try_clone().ok().map(Arc::new),
+            #[cfg(unix)]
+            _ => None,
+        };
 
         // cc-server patch: bound every read and write, so an idle or stalled client ends
         // instead of holding its thread forever. (Setting SO_RCVTIMEO on the listener instead
@@ -408,7 +415,7 @@ impl Server
             };
 
         return 
-            Ok( Some(ClientConnection::new(write_closable, read_closable, limits.clone())) );
+            Ok( Some(ClientConnection::new(write_closable, read_closable, limits.clone(), raw)) );
     }
 
     /// Initializes a thread for a freshly accepted client.

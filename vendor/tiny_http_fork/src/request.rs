@@ -76,6 +76,9 @@ pub struct Request
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // cc-server patch: the connection's socket, for protocols taken over after an upgrade
+    raw_socket: Option<std::sync::Arc<std::net::TcpStream>>,
 }
 
 struct NotifyOnDrop<R> 
@@ -320,11 +323,23 @@ where
             body_length: content_length,
             must_send_continue: expects_continue,
             notify_when_responded: None,
+            raw_socket: None,
         }
     );
 }
 
 impl Request {
+    /// cc-server patch: the connection's socket (a new handle on it), so that a protocol taken
+    /// over after `upgrade` can make it non-blocking and poll it. `None` for Unix sockets.
+    pub fn raw_socket(&self) -> Option<io::Result<std::net::TcpStream>> {
+        self.raw_socket.as_ref().map(|s| s.try_clone())
+    }
+
+    pub(crate) fn with_raw_socket(mut self, socket: Option<std::sync::Arc<std::net::TcpStream>>) -> Self {
+        self.raw_socket = socket;
+        self
+    }
+
     /// Returns true if the request was made through HTTPS.
     #[inline]
     pub 

@@ -1,0 +1,365 @@
+//! WebSocket broadcast per site (CONTRACT §8): the handshake check, and the hub — one thread
+//! that polls every connected client's socket (non-blocking, so 1 000 idle clients cost no
+//! threads), writes broadcasts, answers pings, drops clients that do not read, and hands each
+//! text message a client sends to a separate thread (its script may take time).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, poll};
+use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+use tungstenite::{Error as WsError, Message};
+
+use crate::http::Request;
+
+/// Largest message a client may send (and a script may broadcast).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Messages waiting for one client; a client that falls this far behind is dropped.
+const MAX_QUEUED: usize = 1024;
+/// Bytes tungstenite may buffer for a client whose socket is full.
+const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_CLOSE: Duration = Duration::from_secs(120);
+
+/// Limits on connected clients.
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub per_site: usize,
+    pub total: usize,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        WsLimits {
+            per_site: 256,
+            total: 4096,
+        }
+    }
+}
+
+/// Checks a WebSocket opening handshake; `Ok(accept key)` or the reason it is not one.
+pub fn check_handshake(req: &Request) -> Result<String, &'static str> {
+    let has = |name: &str, token: &str| {
+        req.header(name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if req.method != "GET" {
+        return Err("a WebSocket opens with GET");
+    }
+    if !has("upgrade", "websocket") || !has("connection", "upgrade") {
+        return Err("missing 'Upgrade: websocket' and 'Connection: Upgrade'");
+    }
+    if req.header("sec-websocket-version").map(str::trim) != Some("13") {
+        return Err("only WebSocket version 13 is supported");
+    }
+    let key = req
+        .header("sec-websocket-key")
+        .map(str::trim)
+        .unwrap_or_default();
+    let valid_key = key.len() == 24
+        && key.ends_with("==")
+        && key[..22]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if !valid_key {
+        return Err("missing or malformed Sec-WebSocket-Key");
+    }
+    Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+/// True when a request asks to upgrade to a WebSocket (well-formed or not).
+pub fn wants_upgrade(req: &Request) -> bool {
+    req.header("upgrade")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("websocket"))
+}
+
+/// What the hub does with a text message from a client.
+pub type OnMessage = Box<dyn Fn(&Hub, &str, &str, u64, IpAddr) + Send + Sync>;
+
+struct Client {
+    /// tiny_http's side of the upgraded connection: dropping it shuts the socket down.
+    _upgraded: Box<dyn Send>,
+    id: u64,
+    site: String,
+    ip: IpAddr,
+    ws: WebSocket<TcpStream>,
+    queue: VecDeque<Arc<str>>,
+    last_heard: Instant,
+    last_ping: Instant,
+}
+
+/// Work for the poll loop, sent by other threads.
+enum Command {
+    Join(Box<Client>),
+    Broadcast(String, Vec<Arc<str>>),
+}
+
+pub struct Hub {
+    limits: WsLimits,
+    commands: Mutex<Sender<Command>>,
+    wake: Mutex<UnixStream>,
+    counts: Mutex<HashMap<String, usize>>,
+    total: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    /// Starts the poll loop and the message thread.
+    pub fn start(limits: WsLimits, on_message: OnMessage) -> io::Result<Arc<Hub>> {
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        let (commands_tx, commands_rx) = channel();
+        let hub = Arc::new(Hub {
+            limits,
+            commands: Mutex::new(commands_tx),
+            wake: Mutex::new(wake_tx),
+            counts: Mutex::new(HashMap::new()),
+            total: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+        });
+        let (messages_tx, messages_rx) = channel::<(String, String, u64, IpAddr)>();
+        let weak = Arc::downgrade(&hub);
+        std::thread::Builder::new()
+            .name("ws-messages".into())
+            .spawn(move || {
+                for (site, text, id, ip) in messages_rx {
+                    let Some(hub) = weak.upgrade() else { return };
+                    on_message(&hub, &site, &text, id, ip);
+                }
+            })?;
+        let weak = Arc::downgrade(&hub);
+        std::thread::Builder::new()
+            .name("ws-poll".into())
+            .spawn(move || poll_loop(weak, commands_rx, wake_rx, messages_tx))?;
+        Ok(hub)
+    }
+
+    /// Connected clients of a site.
+    pub fn clients(&self, site: &str) -> usize {
+        self.counts
+            .lock()
+            .map_or(0, |c| c.get(site).copied().unwrap_or(0))
+    }
+
+    /// Room for one more client of `site`? Checked before the 101 is sent.
+    pub fn has_room(&self, site: &str) -> bool {
+        self.total.load(Ordering::Relaxed) < self.limits.total
+            && self.clients(site) < self.limits.per_site
+    }
+
+    /// Takes over an upgraded connection.
+    pub fn join(
+        &self,
+        site: &str,
+        stream: TcpStream,
+        ip: IpAddr,
+        upgraded: Box<dyn Send>,
+    ) -> io::Result<()> {
+        stream.set_nonblocking(true)?;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE))
+            .max_write_buffer_size(MAX_WRITE_BUFFER);
+        let client = Client {
+            _upgraded: upgraded,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            site: site.to_string(),
+            ip,
+            ws: WebSocket::from_raw_socket(stream, Role::Server, Some(config)),
+            queue: VecDeque::new(),
+            last_heard: Instant::now(),
+            last_ping: Instant::now(),
+        };
+        self.count(site, 1);
+        eprintln!("site {site}: websocket {} opened from {ip}", client.id);
+        self.send(Command::Join(Box::new(client)));
+        Ok(())
+    }
+
+    /// Queues `messages` for every client of `site`.
+    pub fn broadcast(&self, site: &str, messages: Vec<String>) {
+        if messages.is_empty() || self.clients(site) == 0 {
+            return;
+        }
+        let messages = messages.into_iter().map(Arc::from).collect();
+        self.send(Command::Broadcast(site.to_string(), messages));
+    }
+
+    fn send(&self, command: Command) {
+        if let Ok(tx) = self.commands.lock() {
+            let _ = tx.send(command);
+        }
+        if let Ok(mut w) = self.wake.lock() {
+            let _ = w.write(&[1]);
+        }
+    }
+
+    fn count(&self, site: &str, delta: isize) {
+        if let Ok(mut counts) = self.counts.lock() {
+            let n = counts.entry(site.to_string()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                counts.remove(site);
+            }
+        }
+        if delta > 0 {
+            self.total.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn poll_loop(
+    hub: std::sync::Weak<Hub>,
+    commands: Receiver<Command>,
+    mut wake: UnixStream,
+    messages: Sender<(String, String, u64, IpAddr)>,
+) {
+    let mut clients: Vec<Client> = Vec::new();
+    loop {
+        // Which sockets to watch, then wait (at most a second, for pings and idle checks).
+        let revents: Vec<PollFlags> = {
+            let mut fds = Vec::with_capacity(clients.len() + 1);
+            fds.push(PollFd::new(&wake, PollFlags::IN));
+            for c in &clients {
+                let mut flags = PollFlags::IN;
+                if !c.queue.is_empty() {
+                    flags |= PollFlags::OUT;
+                }
+                fds.push(PollFd::new(c.ws.get_ref(), flags));
+            }
+            let timeout = rustix::event::Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            };
+            if poll(&mut fds, Some(&timeout)).is_err() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            fds.iter().map(|f| f.revents()).collect()
+        };
+        let Some(hub) = hub.upgrade() else { return };
+        if revents[0].contains(PollFlags::IN) {
+            let mut buf = [0u8; 256];
+            while matches!(wake.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Join(c) => clients.push(*c),
+                Command::Broadcast(site, msgs) => {
+                    for c in clients.iter_mut().filter(|c| c.site == site) {
+                        c.queue.extend(msgs.iter().cloned());
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        for (i, c) in clients.iter_mut().enumerate() {
+            let ready = revents.get(i + 1).copied().unwrap_or(PollFlags::empty());
+            if let Err(why) = service(c, ready, now, &messages) {
+                gone.push((i, why));
+            }
+        }
+        for (i, why) in gone.into_iter().rev() {
+            let c = clients.swap_remove(i);
+            hub.count(&c.site, -1);
+            eprintln!("site {}: websocket {} closed ({why})", c.site, c.id);
+        }
+    }
+}
+
+/// Reads what a client sent, writes what is queued for it, keeps it alive; `Err` when the
+/// client is done (closed, broken, too slow, too quiet).
+fn service(
+    c: &mut Client,
+    ready: PollFlags,
+    now: Instant,
+    messages: &Sender<(String, String, u64, IpAddr)>,
+) -> Result<(), &'static str> {
+    if c.queue.len() > MAX_QUEUED {
+        let _ = c.ws.close(None);
+        return Err("too slow: it did not read its messages");
+    }
+    if ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP) {
+        loop {
+            match c.ws.read() {
+                Ok(Message::Text(text)) => {
+                    c.last_heard = now;
+                    let _ = messages.send((c.site.clone(), text.as_str().to_string(), c.id, c.ip));
+                }
+                Ok(Message::Close(_)) => return Err("closed by the client"),
+                Ok(_) => c.last_heard = now, // ping, pong, binary: signs of life
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(WsError::Capacity(_)) => {
+                    let _ = c.ws.close(Some(tungstenite::protocol::CloseFrame {
+                        code: tungstenite::protocol::frame::coding::CloseCode::Size,
+                        reason: "message too big (64 KiB at most)".into(),
+                    }));
+                    let _ = c.ws.flush();
+                    return Err("sent a message over 64 KiB");
+                }
+                Err(_) => return Err("connection lost"),
+            }
+        }
+    }
+    while let Some(m) = c.queue.pop_front() {
+        match c.ws.write(Message::text(&*m)) {
+            Ok(()) => {}
+            // The socket is full for now; the message sits in tungstenite's buffer.
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(WsError::WriteBufferFull(_)) => {
+                return Err("too slow: it did not read its messages");
+            }
+            Err(_) => return Err("connection lost"),
+        }
+    }
+    if now.duration_since(c.last_ping) > PING_EVERY {
+        c.last_ping = now;
+        let _ = c.ws.write(Message::Ping(Vec::new().into()));
+    }
+    if now.duration_since(c.last_heard) > IDLE_CLOSE {
+        let _ = c.ws.close(None);
+        return Err("idle");
+    }
+    match c.ws.flush() {
+        Ok(()) => Ok(()),
+        Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(_) => Err("connection lost"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshakes() {
+        let ok = [
+            ("Upgrade", "websocket"),
+            ("Connection", "keep-alive, Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        let req = Request::fake("GET", "/ws", &ok);
+        // RFC 6455's own example.
+        assert_eq!(
+            check_handshake(&req).unwrap(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let mut no_key = ok.to_vec();
+        no_key.pop();
+        assert!(check_handshake(&Request::fake("GET", "/ws", &no_key)).is_err());
+        let mut v8 = ok.to_vec();
+        v8[2] = ("Sec-WebSocket-Version", "8");
+        assert!(check_handshake(&Request::fake("GET", "/ws", &v8)).is_err());
+        assert!(check_handshake(&Request::fake("POST", "/ws", &ok)).is_err());
+    }
+}

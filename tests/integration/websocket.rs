@@ -1,0 +1,195 @@
+//! WebSocket broadcast through the real server (CONTRACT §8), with tungstenite as the client.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+use crate::harness::Server;
+
+type Ws = WebSocket<TcpStream>;
+
+fn connect(s: &Server, site: &str) -> Ws {
+    let stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("ws://{site}.localhost:{}/ws", s.port)
+        .into_client_request()
+        .unwrap();
+    let (ws, response) = tungstenite::client(request, stream).expect("handshake");
+    assert_eq!(response.status().as_u16(), 101);
+    ws
+}
+
+fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.read().expect("a message") {
+            Message::Text(t) => return t.as_str().to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Nothing arrives within a short wait.
+fn silent(ws: &mut Ws) -> bool {
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let quiet = match ws.read() {
+        Err(tungstenite::Error::Io(e)) => matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        _ => false,
+    };
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    quiet
+}
+
+#[test]
+fn a_broadcast_reaches_every_client_of_its_site_once_and_no_other_site() {
+    let s = Server::start();
+    s.write_file(
+        "a",
+        "main.js",
+        r#"socket.broadcast("hello " + req.query.n); res.send("sent to " + socket.clients());"#,
+    );
+    s.write_file("b", "index.html", "b");
+    let (mut a1, mut a2, mut b1) = (connect(&s, "a"), connect(&s, "a"), connect(&s, "b"));
+    // The hub registers clients asynchronously; socket.clients() tells when both are in.
+    let mut sent = String::new();
+    for _ in 0..100 {
+        sent = s.get("a.localhost", "/?n=0").text();
+        if sent == "sent to 2" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sent, "sent to 2");
+    while !silent(&mut a1) {}
+    while !silent(&mut a2) {}
+    s.get("a.localhost", "/?n=1");
+    assert_eq!(next_text(&mut a1), "hello 1");
+    assert_eq!(next_text(&mut a2), "hello 1");
+    assert!(
+        silent(&mut a1) && silent(&mut a2),
+        "delivered more than once"
+    );
+    assert!(silent(&mut b1), "another site's client got the broadcast");
+}
+
+#[test]
+fn without_a_handler_messages_are_relayed_to_the_whole_site() {
+    let s = Server::start();
+    s.write_file("chat", "index.html", "<h1>chat</h1>");
+    let (mut c1, mut c2) = (connect(&s, "chat"), connect(&s, "chat"));
+    std::thread::sleep(Duration::from_millis(200));
+    c1.send(Message::text("hi all")).unwrap();
+    assert_eq!(next_text(&mut c1), "hi all");
+    assert_eq!(next_text(&mut c2), "hi all");
+}
+
+#[test]
+fn a_socket_on_handler_stores_and_broadcasts() {
+    let s = Server::start();
+    s.write_file(
+        "chat",
+        "main.js",
+        r#"
+        socket.on("message", (msg, client) => {
+          const log = db.get("log") || [];
+          log.push(msg);
+          db.set("log", log);
+          socket.broadcast({ from: client.id, msg });
+        });
+        if (req.method === "GET") res.json(db.get("log") || []);
+        "#,
+    );
+    let (mut c1, mut c2) = (connect(&s, "chat"), connect(&s, "chat"));
+    std::thread::sleep(Duration::from_millis(200));
+    c1.send(Message::text("yo")).unwrap();
+    for c in [&mut c1, &mut c2] {
+        let v: serde_json::Value = serde_json::from_str(&next_text(c)).unwrap();
+        assert_eq!(v["msg"], "yo");
+    }
+    assert_eq!(s.get("chat.localhost", "/").text(), r#"["yo"]"#);
+}
+
+#[test]
+fn bad_upgrades_get_clear_answers_and_a_reader_that_never_reads_is_dropped() {
+    let s = Server::start();
+    s.write_file(
+        "a",
+        "main.js",
+        r#"for (let i = 0; i < 100; i++) socket.broadcast("x".repeat(8000) + i); res.send("ok");"#,
+    );
+    // Unknown site, broken handshake, oversized message.
+    let r = s.request(
+        "GET",
+        "nosite.localhost",
+        "/ws",
+        &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+    );
+    assert_eq!(r.status, 404);
+    let r = s.request(
+        "GET",
+        "a.localhost",
+        "/ws",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("bad WebSocket handshake"), "{}", r.text());
+    let mut big = connect(&s, "a");
+    let _ = big.send(Message::text("y".repeat(100 * 1024)));
+    let closed = loop {
+        match big.read() {
+            Ok(Message::Close(_)) | Err(_) => break true,
+            Ok(_) => continue,
+        }
+    };
+    assert!(closed);
+
+    // A client that never reads, and one that does, while 3 000 messages of 8 KB go out.
+    let mut reader = connect(&s, "a");
+    let lazy = connect(&s, "a");
+    std::thread::sleep(Duration::from_millis(200));
+    std::thread::scope(|scope| {
+        let got = scope.spawn(|| {
+            let mut n = 0;
+            while n < 3000 {
+                let t = next_text(&mut reader);
+                assert!(t.ends_with(&(n % 100).to_string()), "out of order at {n}");
+                n += 1;
+            }
+            n
+        });
+        for _ in 0..30 {
+            assert_eq!(s.get("a.localhost", "/").text(), "ok");
+        }
+        assert_eq!(got.join().unwrap(), 3000);
+    });
+    drop(lazy);
+    // Only the reading client is left.
+    let mut count = String::new();
+    for _ in 0..100 {
+        count = s.get("a.localhost", "/").text();
+        std::thread::sleep(Duration::from_millis(20));
+        if s.log_contains("too slow") {
+            break;
+        }
+    }
+    assert_eq!(count, "ok");
+    assert!(
+        s.log_contains("too slow"),
+        "the lazy client was not dropped"
+    );
+}
