@@ -56,6 +56,7 @@ impl From<store::StoreError> for ServerError {
 
 /// Runs the server until SIGINT or SIGTERM, then stops gracefully.
 pub fn run(config: ServeConfig) -> Result<(), ServerError> {
+    raise_open_file_limit();
     prepare_data_dir(&config.data_dir)?;
     // Open once here so a broken or too-new database stops the start with a clear message.
     drop(store::open(&config.db_path())?);
@@ -144,6 +145,23 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     }
     eprintln!("cc-server: stopped");
     Ok(())
+}
+
+/// Each connection holds two descriptors (tiny_http's and the handle kept for upgrades), and a
+/// WebSocket client stays connected: the usual soft limit of 1 024 would cap the server near
+/// 500 clients. Raise the soft limit to the hard one, as nginx does.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let Some(max) = limit.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(max),
+                maximum: Some(max),
+            },
+        );
+    }
 }
 
 /// Creates `<data-dir>` (0700: it holds secrets) and `<data-dir>/sites`.

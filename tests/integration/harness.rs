@@ -185,6 +185,10 @@ impl Server {
         child.wait().unwrap()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// The server's child processes (script workers): `(pid, state letter)`.
     pub fn children(&self) -> Vec<(u32, char)> {
         let me = self.child.as_ref().expect("running").id();

@@ -193,3 +193,49 @@ fn bad_upgrades_get_clear_answers_and_a_reader_that_never_reads_is_dropped() {
         "the lazy client was not dropped"
     );
 }
+
+/// Threads and open descriptors of the server process.
+fn threads_and_fds(s: &Server) -> (usize, usize) {
+    let dir = format!("/proc/{}", s.pid());
+    let count = |sub: &str| std::fs::read_dir(format!("{dir}/{sub}")).unwrap().count();
+    (count("task"), count("fd"))
+}
+
+#[test]
+fn abrupt_disconnects_leak_no_threads_or_connections() {
+    let s = Server::start();
+    s.write_file("a", "main.js", r#"res.send(String(socket.clients()));"#);
+    s.get("a.localhost", "/"); // start a script worker before counting
+    let before = threads_and_fds(&s);
+    let clients: Vec<Ws> = (0..50).map(|_| connect(&s, "a")).collect();
+    let mut during = String::new();
+    for _ in 0..100 {
+        during = s.get("a.localhost", "/").text();
+        if during == "50" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(during, "50");
+    // Drop every socket without a close frame.
+    drop(clients);
+    // tiny_http's idle connection threads end 5 s after their last connection.
+    let mut after = (usize::MAX, usize::MAX);
+    for _ in 0..120 {
+        after = threads_and_fds(&s);
+        if after.0 <= before.0 + 2 && after.1 <= before.1 && s.get("a.localhost", "/").text() == "0"
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.get("a.localhost", "/").text(), "0");
+    assert!(
+        after.0 <= before.0 + 2,
+        "threads: before {before:?}, after {after:?}"
+    );
+    assert!(
+        after.1 <= before.1,
+        "descriptors: before {before:?}, after {after:?}"
+    );
+}
