@@ -36,6 +36,7 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # cc-server: access log to /dev/null (a terminal would be the bottleneck, not the server).
 "$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-upload-mb 300 --max-unpacked-mb 1000 \
+  --max-ws-per-site 2000 \
   >"$work/out" 2>"$work/err" &
 cc_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
@@ -117,6 +118,12 @@ attacker=$!
 read -r a_rps a_p50 a_p99 a_bad < <(load "http://127.0.0.1:$port/" other.localhost)
 kill $attacker 2>/dev/null; wait $attacker 2>/dev/null || true
 
+# WebSocket fan-out: 1 000 clients of one site, one broadcast from main.js to all of them.
+mkdir -p "$work/data/sites/fan"
+echo 'if (req.query.t) socket.broadcast(req.query.t); res.send(String(socket.clients()));' \
+  > "$work/data/sites/fan/main.js"
+read -r ws_p50 ws_p99 ws_rss < <(python3 bench/ws_fanout.py "$port" fan "$cc_pid" 1000 || echo "? ? ?")
+
 size_kb=$(( $(stat -c %s "$BIN") / 1024 ))
 kill -TERM $cc_pid; wait $cc_pid 2>/dev/null || true; cc_pid=
 js_us=$(sed -n 's/.* \([0-9]*\) µs each.*/\1/p' "$work/err" | tail -1)
@@ -134,6 +141,8 @@ fi
 printf '%-34s %10s %9s %9s   %s\n' "main.js counter (db get+set)" "$c_rps" "$c_p50" "$c_p99" "≥ 3 000 req/s, p99 < 30 ms (non-2xx: $c_bad)"
 printf '%-34s %10s %9s %9s   %s\n' "  same, while(true) site attacked" "$a_rps" "$a_p50" "$a_p99" "other site's p99 < 50 ms (non-2xx: $a_bad)"
 printf '%-34s %10s   %s\n' "  time inside the JS worker" "${js_us:-?} µs" "per main.js run, averaged over the run"
+printf '%-34s %10s %9s %9s   %s\n' "websocket fan-out, 1 000 clients" "" "$ws_p50" "$ws_p99" "broadcast → every client, p99 < 100 ms"
+printf '%-34s %10s   %s\n' "  RSS for 1 000 idle clients" "${ws_rss} MB" "< 50 MB above idle"
 printf '%-34s %10s   %s\n' "idle RSS" "$((idle_rss / 1024)) MB" "≤ 15 MB"
 printf '%-34s %10s   %s\n' "peak RSS under load" "$((loaded_rss / 1024)) MB" ""
 printf '%-34s %10s   %s\n' "deploy 1 000 files, 20 MB (CLI)" "${deploy_s} s" "zip + upload + unpack + swap"

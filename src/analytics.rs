@@ -18,6 +18,9 @@ use crate::store::{self, analytics::EventRow, settings};
 const QUEUE_CAPACITY: usize = 65_536;
 /// How often the writer looks for queued visits.
 const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often this thread checkpoints the WAL for every connection of the process (they have
+/// automatic checkpoints turned off, see `store::configure`).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most rows written in one transaction.
 const MAX_BATCH: usize = 2_000;
 const MAX_PATH: usize = 512;
@@ -98,6 +101,7 @@ impl Writer {
 fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
     let mut salt = DailySalt::default();
     let mut batch: Vec<EventRow> = Vec::with_capacity(MAX_BATCH);
+    let mut last_checkpoint = std::time::Instant::now();
     loop {
         let mut stop = false;
         while batch.len() < MAX_BATCH {
@@ -117,7 +121,14 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
             }
             batch.clear();
         }
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            if let Err(e) = store::checkpoint(&conn) {
+                eprintln!("analytics: checkpoint failed: {e}");
+            }
+            last_checkpoint = std::time::Instant::now();
+        }
         if stop {
+            let _ = store::checkpoint(&conn);
             return;
         }
         // Poll a few times a second rather than block in recv(): a blocked writer would be

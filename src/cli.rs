@@ -59,6 +59,8 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --script-timeout-ms <MS> run time per main.js request            [CC_SCRIPT_TIMEOUT_MS, default 100]
     --script-memory-mb <MB>  address space per script worker         [CC_SCRIPT_MEMORY_MB, default 512]
     --max-keys <N>           db keys per site                        [CC_MAX_KEYS, default 10000]
+    --max-ws-per-site <N>    WebSocket clients per site              [CC_MAX_WS_PER_SITE, default 256]
+    --max-ws <N>             WebSocket clients in all                [CC_MAX_WS, default 4096]
     --fetch-deny-private     main.js fetch() may not reach loopback or
                              private addresses                       [CC_FETCH_DENY_PRIVATE=1]
     -h, --help               print this help
@@ -435,6 +437,8 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--script-timeout-ms" => &mut flags.script_timeout_ms,
             "--script-memory-mb" => &mut flags.script_memory_mb,
             "--max-keys" => &mut flags.max_keys,
+            "--max-ws-per-site" => &mut flags.max_ws_per_site,
+            "--max-ws" => &mut flags.max_ws,
             "--fetch-deny-private" => {
                 flags.fetch_deny_private = true;
                 continue;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::deploy::DeployLimits;
 use crate::js::pool::PoolConfig;
+use crate::ws::WsLimits;
 
 pub const DEFAULT_PORT: u16 = 4698;
 pub const DEFAULT_BIND: &str = "0.0.0.0";
@@ -25,6 +26,7 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub deploy: DeployLimits,
     pub scripts: PoolConfig,
+    pub websockets: WsLimits,
 }
 
 /// Limits that keep one client from holding the server (README "Limits" lists them).
@@ -73,6 +75,8 @@ pub struct ServeFlags {
     pub script_memory_mb: Option<String>,
     pub max_keys: Option<String>,
     pub fetch_deny_private: bool,
+    pub max_ws_per_site: Option<String>,
+    pub max_ws: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -160,6 +164,13 @@ impl ServeConfig {
         scripts.fetch_deny_private = flags.fetch_deny_private
             || env("CC_FETCH_DENY_PRIVATE")
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        let mut websockets = WsLimits::default();
+        if let Some((v, src)) = pick(&flags.max_ws_per_site, "CC_MAX_WS_PER_SITE") {
+            websockets.per_site = parse_count(&v, &src, 1, 1_000_000)?;
+        }
+        if let Some((v, src)) = pick(&flags.max_ws, "CC_MAX_WS") {
+            websockets.total = parse_count(&v, &src, 1, 1_000_000)?;
+        }
         Ok(ServeConfig {
             bind,
             port,
@@ -169,6 +180,7 @@ impl ServeConfig {
             limits,
             deploy,
             scripts,
+            websockets,
         })
     }
 

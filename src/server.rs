@@ -22,7 +22,7 @@ use crate::deploy::Sites;
 use crate::http::{Body, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
 use crate::store;
-use crate::ws::{Hub, WsLimits};
+use crate::ws::Hub;
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         port: local.port(),
     };
     let hub = Hub::start(
-        WsLimits::default(),
+        config.websockets.clone(),
         crate::app::on_ws_message(scripts.clone(), config.sites_dir()),
     )
     .map_err(ServerError::Io)?;
