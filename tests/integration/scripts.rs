@@ -470,7 +470,12 @@ fn a_script_cannot_frame_the_http_response_itself() {
 
 #[test]
 fn a_site_hoarding_memory_in_globals_recycles_its_worker_instead_of_failing() {
-    let s = Server::start();
+    // This is about memory: a generous time limit keeps a busy test machine from turning it
+    // into a timeout.
+    let s = Server::builder()
+        .arg("--script-timeout-ms")
+        .arg("5000")
+        .start();
     s.write_file(
         "hog",
         "main.js",
