@@ -29,8 +29,10 @@ const BUDGET: u32 = 10_000;
 /// Iterations one loop may make: stops loops inside callbacks (forEach, sort) that the budget
 /// cannot interrupt.
 const LOOP_LIMIT: u64 = 10_000_000;
-/// How often a run is retried when what it read changed before it could commit.
-const MAX_ATTEMPTS: usize = 8;
+/// Runs in all for one request when what a run read changed before it could commit: the
+/// first `OPTIMISTIC_ATTEMPTS` optimistic, the rest holding the write lock.
+const MAX_ATTEMPTS: usize = 4;
+const OPTIMISTIC_ATTEMPTS: usize = 2;
 /// Warm contexts kept per worker; the least recently used goes beyond this.
 const MAX_CONTEXTS: usize = 32;
 pub const MAX_KEY_BYTES: usize = 512;
@@ -159,7 +161,13 @@ impl Engine {
         // One time limit for all attempts: retries after a conflict do not get fresh budgets.
         let deadline = Instant::now() + self.limits.timeout;
         let mut logs = Vec::new();
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            // After two conflicts, run holding the write lock: slower for everyone else for
+            // a moment, but a hot key always makes progress.
+            let locked = attempt >= OPTIMISTIC_ATTEMPTS;
+            if locked && let Err(e) = with_db(kv::lock) {
+                return reply_failure("error", &format!("db: {e}"), logs);
+            }
             RUN.with(|r| {
                 *r.borrow_mut() = Some(Run {
                     site: site.clone(),
@@ -172,6 +180,9 @@ impl Engine {
             let result = run_once(rt, &incoming, deadline);
             let run = RUN.with(|r| r.borrow_mut().take()).unwrap_or_default();
             logs.extend(run.logs.iter().cloned());
+            if locked && result.is_err() {
+                let _ = with_db(|c| kv::unlock(c, &site, None));
+            }
             let out = match result {
                 Ok(out) => out,
                 Err(Failure::Timeout) => {
@@ -190,11 +201,15 @@ impl Engine {
                 lists: run.lists,
                 writes: run.writes.into_iter().collect(),
             };
-            let committed = CONN.with(|c| {
-                let mut c = c.borrow_mut();
-                let conn = c.as_mut().expect("connection set in Engine::new");
-                kv::commit(conn, &site, &changes)
-            });
+            let committed = if locked {
+                with_db(|c| kv::unlock(c, &site, Some(&changes.writes))).map(|()| true)
+            } else {
+                CONN.with(|c| {
+                    let mut c = c.borrow_mut();
+                    let conn = c.as_mut().expect("connection set in Engine::new");
+                    kv::commit(conn, &site, &changes)
+                })
+            };
             match committed {
                 Ok(true) => {
                     let is_event = !incoming["event"].is_null();
@@ -362,6 +377,13 @@ fn settle(script: &Script, ctx: &mut Context, deadline: Instant) -> Result<(), F
 /// An error for the site log: "TypeError: x is not a function".
 fn describe(e: JsError) -> String {
     e.to_string()
+}
+
+fn with_db<T>(f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    CONN.with(|c| match c.borrow().as_ref() {
+        Some(conn) => f(conn),
+        None => Err(rusqlite::Error::InvalidQuery),
+    })
 }
 
 fn with_run<T>(f: impl FnOnce(&mut Run) -> JsResult<T>) -> JsResult<T> {

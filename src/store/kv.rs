@@ -71,6 +71,40 @@ pub fn commit(conn: &mut Connection, site: &str, changes: &Changes) -> rusqlite:
     Ok(true)
 }
 
+/// Starts a write transaction held for a whole script run: the fallback after repeated
+/// conflicts, so that a hot key makes progress instead of failing (other writers wait).
+pub fn lock(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+}
+
+/// Ends a `lock`ed run: applies `writes` and commits, or rolls back when `writes` is `None`.
+pub fn unlock(
+    conn: &Connection,
+    site: &str,
+    writes: Option<&[(String, Option<String>)]>,
+) -> rusqlite::Result<()> {
+    let Some(writes) = writes else {
+        return conn.execute_batch("ROLLBACK");
+    };
+    let result = (|| {
+        for (key, value) in writes {
+            match value {
+                Some(v) => conn.execute(
+                    "INSERT INTO kv_store (site_id, key, value, updated_at) VALUES (?1, ?2, ?3, CURRENT_TIMESTAMP)
+                     ON CONFLICT(site_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    params![site, key, v],
+                )?,
+                None => conn.execute("DELETE FROM kv_store WHERE site_id = ?1 AND key = ?2", params![site, key])?,
+            };
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
 /// A site's environment variables, for `process.env`.
 pub fn env_vars(conn: &Connection, site: &str) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt =
