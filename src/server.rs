@@ -81,6 +81,10 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let hub = Hub::start(
         config.websockets.clone(),
         crate::app::on_ws_message(scripts.clone(), config.sites_dir()),
+        {
+            let scripts = scripts.clone();
+            Box::new(move |site: &str, line: &str| scripts.site_log(site, line))
+        },
     )
     .map_err(ServerError::Io)?;
     scripts.set_hub(hub.clone());

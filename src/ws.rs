@@ -81,6 +81,8 @@ pub fn wants_upgrade(req: &Request) -> bool {
 
 /// What the hub does with a text message from a client.
 pub type OnMessage = Box<dyn Fn(&Hub, &str, &str, u64, IpAddr) + Send + Sync>;
+/// Where the hub writes a site's log lines (clients opening and closing).
+pub type OnLog = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 struct Client {
     /// tiny_http's side of the upgraded connection: dropping it shuts the socket down.
@@ -102,6 +104,7 @@ enum Command {
 
 pub struct Hub {
     limits: WsLimits,
+    on_log: OnLog,
     commands: Mutex<Sender<Command>>,
     wake: Mutex<UnixStream>,
     counts: Mutex<HashMap<String, usize>>,
@@ -111,13 +114,14 @@ pub struct Hub {
 
 impl Hub {
     /// Starts the poll loop and the message thread.
-    pub fn start(limits: WsLimits, on_message: OnMessage) -> io::Result<Arc<Hub>> {
+    pub fn start(limits: WsLimits, on_message: OnMessage, on_log: OnLog) -> io::Result<Arc<Hub>> {
         let (wake_tx, wake_rx) = UnixStream::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         let (commands_tx, commands_rx) = channel();
         let hub = Arc::new(Hub {
             limits,
+            on_log,
             commands: Mutex::new(commands_tx),
             wake: Mutex::new(wake_tx),
             counts: Mutex::new(HashMap::new()),
@@ -178,7 +182,7 @@ impl Hub {
             last_ping: Instant::now(),
         };
         self.count(site, 1);
-        eprintln!("site {site}: websocket {} opened from {ip}", client.id);
+        (self.on_log)(site, &format!("websocket {} opened from {ip}", client.id));
         self.send(Command::Join(Box::new(client)));
         Ok(())
     }
@@ -271,7 +275,7 @@ fn poll_loop(
         for (i, why) in gone.into_iter().rev() {
             let c = clients.swap_remove(i);
             hub.count(&c.site, -1);
-            eprintln!("site {}: websocket {} closed ({why})", c.site, c.id);
+            (hub.on_log)(&c.site, &format!("websocket {} closed ({why})", c.id));
         }
     }
 }

@@ -517,6 +517,11 @@ impl ScriptPool {
         })
     }
 
+    /// Adds a line to a site's log (the server log and the site's ring).
+    pub fn site_log(&self, site: &str, message: &str) {
+        self.log(site, "info", message);
+    }
+
     fn log(&self, site: &str, level: &str, message: &str) {
         // A script chooses both: keep them to known levels and one line each, so it cannot
         // forge other lines of the server log.

@@ -230,6 +230,22 @@ fn abrupt_disconnects_leak_no_threads_or_connections() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(s.get("a.localhost", "/").text(), "0");
+    // Opens and closes are in the site's log.
+    let token = s.create_key("me", &["deploy:a"]);
+    let auth = format!("Bearer {token}");
+    let logs = s
+        .request(
+            "GET",
+            "localhost",
+            "/api/sites/a/logs",
+            &[("Authorization", &auth)],
+        )
+        .text();
+    assert!(logs.contains("opened from 127.0.0.1"), "{logs}");
+    assert!(
+        logs.contains("closed (connection lost)") || logs.contains("closed (closed by the client)"),
+        "{logs}"
+    );
     assert!(
         after.0 <= before.0 + 2,
         "threads: before {before:?}, after {after:?}"
