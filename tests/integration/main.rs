@@ -6,6 +6,7 @@ mod harness;
 mod analytics;
 mod cli;
 mod deploy;
+mod examples;
 mod hostile_paths;
 mod limits;
 mod routing;

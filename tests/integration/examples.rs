@@ -1,0 +1,84 @@
+//! The examples in examples/ deploy with the real CLI and work as their READMEs say.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tungstenite::Message;
+use tungstenite::client::IntoClientRequest;
+
+use crate::harness::{Server, run_cli_in};
+
+fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let (code, out, err) = run_cli_in(
+        &dir,
+        &["deploy", site, "--server", &s.url(), "--token", token],
+        &[],
+    );
+    assert_eq!(code, 0, "{name}: {err}");
+    assert!(out.contains("Deployment successful"), "{out}");
+}
+
+#[test]
+fn the_examples_deploy_and_work() {
+    let s = Server::start();
+    let token = s.create_key("examples", &[]);
+    deploy_example(&s, &token, "static-site", "hello");
+    deploy_example(&s, &token, "counter-app-js", "counter");
+    deploy_example(&s, &token, "chat-app", "chat");
+
+    assert!(
+        s.get("hello.localhost", "/")
+            .text()
+            .contains("Hello from cc-server")
+    );
+    assert!(s.get("hello.localhost", "/about/").text().contains("About"));
+    let r = s.get("hello.localhost", "/nowhere");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("nothing here"));
+
+    assert!(s.get("counter.localhost", "/").text().contains("/count"));
+    assert_eq!(
+        s.get("counter.localhost", "/count").text(),
+        r#"{"visits":1}"#
+    );
+    assert_eq!(
+        s.get("counter.localhost", "/count").text(),
+        r#"{"visits":2}"#
+    );
+
+    // Two chat clients: one speaks, both hear it, and the history keeps it (as text).
+    let connect = || {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = format!("ws://chat.localhost:{}/ws", s.port)
+            .into_client_request()
+            .unwrap();
+        tungstenite::client(request, stream).unwrap().0
+    };
+    let (mut alice, mut bob) = (connect(), connect());
+    std::thread::sleep(Duration::from_millis(200));
+    alice
+        .send(Message::text(r#"{"name":"alice","text":"<b>hi</b> bob"}"#))
+        .unwrap();
+    for ws in [&mut alice, &mut bob] {
+        let m = loop {
+            if let Message::Text(t) = ws.read().unwrap() {
+                break t.as_str().to_string();
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&m).unwrap();
+        assert_eq!(
+            (v["name"].as_str(), v["text"].as_str()),
+            (Some("alice"), Some("<b>hi</b> bob"))
+        );
+    }
+    let history: serde_json::Value =
+        serde_json::from_slice(&s.get("chat.localhost", "/history").body).unwrap();
+    assert_eq!(history[0]["text"], "<b>hi</b> bob");
+    assert!(s.get("chat.localhost", "/").text().contains("textContent"));
+}
