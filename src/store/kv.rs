@@ -53,20 +53,7 @@ pub fn commit(conn: &mut Connection, site: &str, changes: &Changes) -> rusqlite:
             return Ok(false);
         }
     }
-    {
-        let mut put = tx.prepare_cached(
-            "INSERT INTO kv_store (site_id, key, value, updated_at) VALUES (?1, ?2, ?3, CURRENT_TIMESTAMP)
-             ON CONFLICT(site_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )?;
-        let mut delete =
-            tx.prepare_cached("DELETE FROM kv_store WHERE site_id = ?1 AND key = ?2")?;
-        for (key, value) in &changes.writes {
-            match value {
-                Some(v) => put.execute(params![site, key, v])?,
-                None => delete.execute(params![site, key])?,
-            };
-        }
-    }
+    apply(&tx, site, &changes.writes)?;
     tx.commit()?;
     Ok(true)
 }
@@ -87,22 +74,33 @@ pub fn unlock(
         return conn.execute_batch("ROLLBACK");
     };
     let result = (|| {
-        for (key, value) in writes {
-            match value {
-                Some(v) => conn.execute(
-                    "INSERT INTO kv_store (site_id, key, value, updated_at) VALUES (?1, ?2, ?3, CURRENT_TIMESTAMP)
-                     ON CONFLICT(site_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    params![site, key, v],
-                )?,
-                None => conn.execute("DELETE FROM kv_store WHERE site_id = ?1 AND key = ?2", params![site, key])?,
-            };
-        }
+        apply(conn, site, writes)?;
         conn.execute_batch("COMMIT")
     })();
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+/// Writes (`Some`) and deletes (`None`) keys, inside the caller's transaction.
+fn apply(
+    conn: &Connection,
+    site: &str,
+    writes: &[(String, Option<String>)],
+) -> rusqlite::Result<()> {
+    let mut put = conn.prepare_cached(
+        "INSERT INTO kv_store (site_id, key, value, updated_at) VALUES (?1, ?2, ?3, CURRENT_TIMESTAMP)
+         ON CONFLICT(site_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )?;
+    let mut delete = conn.prepare_cached("DELETE FROM kv_store WHERE site_id = ?1 AND key = ?2")?;
+    for (key, value) in writes {
+        match value {
+            Some(v) => put.execute(params![site, key, v])?,
+            None => delete.execute(params![site, key])?,
+        };
+    }
+    Ok(())
 }
 
 /// A site's environment variables, for `process.env`.
