@@ -16,15 +16,11 @@ compile_error!(
 
 
 #[cfg(feature = "ssl-openssl")]
-pub(crate) mod openssl;
-#[cfg(feature = "ssl-openssl")]
 pub(crate) type SslContextImpl = openssl::OpenSslContext;
 #[cfg(feature = "ssl-openssl")]
 pub(crate) type SslStream = openssl::SplitOpenSslStream;
 
 
-#[cfg(feature = "ssl-rustls")]
-pub(crate) mod rustls;
 #[cfg(feature = "ssl-rustls")]
 pub(crate) type SslContextImpl = rustls::RustlsContext;
 #[cfg(feature = "ssl-rustls")]
@@ -32,8 +28,6 @@ pub(crate) type SslStream = rustls::RustlsStream;
 
 
 
-#[cfg(feature = "ssl-native-tls")]
-pub(crate) mod native_tls;
 #[cfg(feature = "ssl-native-tls")]
 pub(crate) type SslContextImpl = native_tls::NativeTlsContext;
 #[cfg(feature = "ssl-native-tls")]
