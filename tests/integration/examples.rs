@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use tungstenite::Message;
-use tungstenite::client::IntoClientRequest;
 
 use crate::harness::{Server, run_cli_in};
+use crate::websocket::connect;
 
 fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,17 +50,7 @@ fn the_examples_deploy_and_work() {
     );
 
     // Two chat clients: one speaks, both hear it, and the history keeps it (as text).
-    let connect = || {
-        let stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let request = format!("ws://chat.localhost:{}/ws", s.port)
-            .into_client_request()
-            .unwrap();
-        tungstenite::client(request, stream).unwrap().0
-    };
-    let (mut alice, mut bob) = (connect(), connect());
+    let (mut alice, mut bob) = (connect(&s, "chat"), connect(&s, "chat"));
     std::thread::sleep(Duration::from_millis(200));
     alice
         .send(Message::text(r#"{"name":"alice","text":"<b>hi</b> bob"}"#))

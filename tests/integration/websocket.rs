@@ -8,9 +8,23 @@ use tungstenite::{Message, WebSocket};
 
 use crate::harness::Server;
 
-type Ws = WebSocket<TcpStream>;
+pub type Ws = WebSocket<TcpStream>;
 
-fn connect(s: &Server, site: &str) -> Ws {
+/// GETs `path` on `site` until it answers `want` (the hub registers clients asynchronously);
+/// returns the last answer.
+fn poll_until(s: &Server, site: &str, path: &str, want: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = s.get(&format!("{site}.localhost"), path).text();
+        if last == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    last
+}
+
+pub fn connect(s: &Server, site: &str) -> Ws {
     let stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -62,15 +76,7 @@ fn a_broadcast_reaches_every_client_of_its_site_once_and_no_other_site() {
     s.write_file("b", "index.html", "b");
     let (mut a1, mut a2, mut b1) = (connect(&s, "a"), connect(&s, "a"), connect(&s, "b"));
     // The hub registers clients asynchronously; socket.clients() tells when both are in.
-    let mut sent = String::new();
-    for _ in 0..100 {
-        sent = s.get("a.localhost", "/?n=0").text();
-        if sent == "sent to 2" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(sent, "sent to 2");
+    assert_eq!(poll_until(&s, "a", "/?n=0", "sent to 2"), "sent to 2");
     while !silent(&mut a1) {}
     while !silent(&mut a2) {}
     s.get("a.localhost", "/?n=1");
@@ -208,15 +214,7 @@ fn abrupt_disconnects_leak_no_threads_or_connections() {
     s.get("a.localhost", "/"); // start a script worker before counting
     let before = threads_and_fds(&s);
     let clients: Vec<Ws> = (0..50).map(|_| connect(&s, "a")).collect();
-    let mut during = String::new();
-    for _ in 0..100 {
-        during = s.get("a.localhost", "/").text();
-        if during == "50" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(during, "50");
+    assert_eq!(poll_until(&s, "a", "/", "50"), "50");
     // Drop every socket without a close frame.
     drop(clients);
     // tiny_http's idle connection threads end 5 s after their last connection.
