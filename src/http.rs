@@ -174,9 +174,80 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `application/x-www-form-urlencoded` pairs (a query string or a form body). Pairs that do
+/// not decode to UTF-8 are dropped.
+pub fn parse_form(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |x: &str| {
+                percent_decode(&x.replace('+', " ")).and_then(|b| String::from_utf8(b).ok())
+            };
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+/// The first value of `name` in form pairs.
+pub fn form_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Why a small request body (a form, a JSON document) could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge(usize),
+    Unreadable,
+}
+
+impl<'a> Request<'a> {
+    /// Reads the whole body when it is at most `limit` bytes (forms and JSON, never uploads).
+    pub fn read_small_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(BodyError::TooLarge(limit));
+        }
+        let mut buf = Vec::new();
+        (&mut self.body)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|_| BodyError::Unreadable)?;
+        if buf.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        Ok(buf)
+    }
+
+    /// The query string's pairs.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query().map(parse_form).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms() {
+        let f = parse_form("a=1&b=x+y%21&c&=z&bad=%ff&a=2");
+        assert_eq!(form_value(&f, "a"), Some("1"));
+        assert_eq!(form_value(&f, "b"), Some("x y!"));
+        assert_eq!(form_value(&f, "c"), Some(""));
+        assert_eq!(form_value(&f, "bad"), None);
+        let mut rq = Request::fake("POST", "/?q=1", &[("content-length", "5")]);
+        rq.body = Box::new(io::Cursor::new(b"hello".to_vec()));
+        assert_eq!(rq.read_small_body(5).unwrap(), b"hello");
+        let mut rq = Request::fake("POST", "/", &[]);
+        rq.body = Box::new(io::Cursor::new(vec![0u8; 10]));
+        assert_eq!(rq.read_small_body(5), Err(BodyError::TooLarge(5)));
+    }
 
     #[test]
     fn percent_decoding() {

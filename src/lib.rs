@@ -6,10 +6,11 @@
 pub mod analytics; // visit events: queued by requests, written in batches by one thread
 pub mod api; // the token API: deploy, sites, rollback, teardown
 pub mod app; // the request handler: Host routing, site vs dashboard, analytics hook
+pub mod auth; // the admin password (Argon2id), sessions, CSRF checks, failed-login limit
 pub mod cli; // argument parsing, help text, exit codes
 pub mod client; // deploy, sites, rollback, teardown over HTTP with a token
 pub mod config; // checked settings from flags > environment > defaults
-pub mod dashboard; // the admin host (placeholder until the dashboard lands)
+pub mod dashboard; // the admin host: login, analytics, hosting, keys, audit (HTML pages)
 pub mod deploy; // unpacking zips, atomic swaps, rollback, teardown on disk
 pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions

@@ -2,10 +2,13 @@
 //! in the submodules — every SQL statement cc-server runs. No other module writes SQL.
 
 pub mod analytics;
+pub mod audit;
+pub mod auth;
 pub mod keys;
 pub mod kv;
 pub mod settings;
 pub mod sites;
+pub mod tracking;
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -19,6 +22,10 @@ use rusqlite::Connection;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_core", include_str!("migrations/001_core.sql")),
     ("002_paas", include_str!("migrations/002_paas.sql")),
+    (
+        "004_dashboard",
+        include_str!("migrations/004_dashboard.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

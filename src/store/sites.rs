@@ -1,4 +1,5 @@
-//! Per-site rows: deployment history, and removing a site's key-value data and env vars.
+//! Per-site rows: deployment history, env vars (main.js's `process.env`), visit counts, and
+//! removing a site's key-value data and env vars.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -30,6 +31,75 @@ pub fn last_deployment(
     .optional()
 }
 
+/// One row of a site's deployment history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRow {
+    pub id: i64,
+    pub size_bytes: i64,
+    pub file_count: i64,
+    pub deployed_by: String,
+    pub created_at: String,
+}
+
+/// The site's newest `limit` deployments, newest first.
+pub fn deployments(
+    conn: &Connection,
+    site: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<DeploymentRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, size_bytes, file_count, coalesce(deployed_by, ''), created_at
+         FROM deployments WHERE site_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    stmt.query_map(params![site, limit], |r| {
+        Ok(DeploymentRow {
+            id: r.get(0)?,
+            size_bytes: r.get(1)?,
+            file_count: r.get(2)?,
+            deployed_by: r.get(3)?,
+            created_at: r.get(4)?,
+        })
+    })?
+    .collect()
+}
+
+/// Sets one env var; `true` when it is new, `false` when an existing value was replaced.
+pub fn set_env(conn: &Connection, site: &str, key: &str, value: &str) -> rusqlite::Result<bool> {
+    let existed = conn
+        .prepare_cached("SELECT 1 FROM env_vars WHERE site_id = ?1 AND key = ?2")?
+        .exists(params![site, key])?;
+    conn.execute(
+        "INSERT INTO env_vars (site_id, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT(site_id, key) DO UPDATE SET value = excluded.value,
+                                                 updated_at = CURRENT_TIMESTAMP",
+        params![site, key, value],
+    )?;
+    Ok(!existed)
+}
+
+/// Removes one env var; `false` when it did not exist.
+pub fn delete_env(conn: &Connection, site: &str, key: &str) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM env_vars WHERE site_id = ?1 AND key = ?2",
+        params![site, key],
+    )?;
+    Ok(n == 1)
+}
+
+/// Hosting visits per site over the last `days` days (raw events), for the Hosting page.
+pub fn visits_since(
+    conn: &Connection,
+    days: u32,
+) -> rusqlite::Result<std::collections::HashMap<String, i64>> {
+    let mut stmt = conn.prepare(
+        "SELECT domain, count(*) FROM events
+         WHERE source_type = 'hosting' AND created_at >= datetime('now', ?1)
+         GROUP BY domain",
+    )?;
+    stmt.query_map([format!("-{days} days")], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 /// Deletes a site's `db` keys and env vars (teardown without `keep_data`).
 pub fn delete_data(conn: &mut Connection, site: &str) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -56,5 +126,14 @@ mod tests {
             .query_row("SELECT count(*) FROM kv_store", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 1, "only the torn-down site's keys go");
+
+        assert!(set_env(&conn, "blog", "A", "1").unwrap());
+        assert!(!set_env(&conn, "blog", "A", "2").unwrap(), "replaced");
+        assert!(delete_env(&conn, "blog", "A").unwrap());
+        assert!(!delete_env(&conn, "blog", "A").unwrap());
+        assert_eq!(
+            deployments(&conn, "blog", 10).unwrap()[0].deployed_by,
+            "bob"
+        );
     }
 }

@@ -100,7 +100,11 @@ fn an_old_database_is_upgraded_on_start() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    let migrations =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations"))
+            .unwrap()
+            .count();
+    assert_eq!(version, migrations as i64, "every migration applied");
     let kept: String = db
         .query_row("SELECT value FROM settings WHERE key = 'kept'", [], |r| {
             r.get(0)
