@@ -30,6 +30,9 @@ const MAX_REFERRER: usize = 512;
 #[derive(Debug, Clone)]
 pub struct Visit {
     pub unix_time: i64,
+    /// 'hosting' for a site served here, 'web' for a pageview sent by `/t.js`.
+    pub source_type: &'static str,
+    /// The site's name, or the domain of a page hosted elsewhere.
     pub site: String,
     pub path: String,
     pub status: u16,
@@ -146,7 +149,7 @@ fn to_row(conn: &Connection, salt: &mut DailySalt, v: Visit) -> EventRow {
     let digest = secret::sha256(&[salt.for_day(conn, day), ip.as_bytes(), b"\n", ua.as_bytes()]);
     EventRow {
         unix_time: v.unix_time,
-        source_type: "hosting",
+        source_type: v.source_type,
         domain: v.site,
         path: truncate(v.path, MAX_PATH),
         status: v.status,
@@ -282,6 +285,7 @@ mod tests {
         let mut salt = DailySalt::default();
         let visit = |t: i64| Visit {
             unix_time: t,
+            source_type: "hosting",
             site: "blog".into(),
             path: "/".into(),
             status: 200,

@@ -1,25 +1,22 @@
-//! The token API on the dashboard host (CONTRACT §4): `/api/deploy`, `/api/sites…`,
-//! `/api/whoami`. Every request needs `Authorization: Bearer <token>` of a live deploy key with
-//! a scope for the site; every answer is JSON, errors as `{"error": "…"}`.
+//! The JSON API on the dashboard host. Deploy-key endpoints (CONTRACT §4: `/api/deploy`,
+//! `/api/sites…`, `/api/whoami`) take `Authorization: Bearer <token>`; everything the dashboard
+//! pages do is here too, for a dashboard session (with `X-CSRF-Token` on changes) or a key with
+//! the right scope. Answers are JSON, errors `{"error": "…"}`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::deploy::{DeployError, Sites, upload};
+use crate::actions::{Caller, Services};
+use crate::deploy::{DeployError, upload};
 use crate::http::{Request, Response};
-use crate::js::pool::ScriptPool;
-use crate::keys;
-use crate::router::is_valid_site_name;
-use crate::store::{self, keys::KeyRow};
+use crate::store;
+
+/// Largest JSON body the management endpoints read.
+const MAX_JSON_BODY: usize = 64 * 1024;
 
 pub struct Api {
-    pub db_path: PathBuf,
-    pub sites: Sites,
-    pub scripts: Arc<ScriptPool>,
-    pub domain: String,
-    pub port: u16,
+    pub svc: Arc<Services>,
 }
 
 impl Api {
@@ -33,55 +30,94 @@ impl Api {
                 Response::json_error(e.status(), &e.to_string())
             }
         }
+        .with_header("Cache-Control", "no-store")
     }
 
     fn route(&self, req: &mut Request) -> Result<Response, DeployError> {
         let path = req.raw_path().trim_end_matches('/').to_string();
         let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
-        match (req.method.as_str(), segments.as_slice()) {
+        let method = req.method.clone();
+        match (method.as_str(), segments.as_slice()) {
+            ("POST" | "OPTIONS", ["event"]) => Ok(crate::tracking::api_event(&self.svc, req)),
             ("POST", ["deploy"]) => self.deploy(req),
             ("GET", ["whoami"]) => self.whoami(req),
             ("GET", ["sites"]) => self.list_sites(req),
+            ("GET", ["sites", site]) => self.site_detail(req, site),
             ("DELETE", ["sites", site]) => self.teardown(req, site),
             ("POST", ["sites", site, "rollback"]) => self.rollback(req, site),
             ("GET", ["sites", site, "logs"]) => self.logs(req, site),
+            ("PUT", ["sites", site, "env", key]) => self.set_env(req, site, key),
+            ("DELETE", ["sites", site, "env", key]) => self.delete_env(req, site, key),
+            ("GET", ["keys"]) => self.list_keys(req),
+            ("POST", ["keys"]) => self.create_key(req),
+            ("DELETE", ["keys", id]) => self.revoke_key(req, id),
+            ("GET", ["audit"]) => self.audit(req),
+            ("GET", ["tracking"]) => self.list_tracking(req),
+            ("POST", ["tracking"]) => self.add_tracking(req),
+            ("DELETE", ["tracking", domain]) => self.remove_tracking(req, domain),
             (
                 _,
                 ["deploy"]
                 | ["whoami"]
                 | ["sites"]
                 | ["sites", _]
-                | ["sites", _, "rollback" | "logs"],
-            ) => Err(DeployError::BadRequest(format!(
-                "{} is not allowed on {path}",
-                req.method
+                | ["sites", _, "rollback" | "logs"]
+                | ["sites", _, "env", _]
+                | ["stats"]
+                | ["keys"]
+                | ["keys", _]
+                | ["audit"]
+                | ["tracking"]
+                | ["tracking", _]
+                | ["event"],
+            ) => Err(DeployError::MethodNotAllowed(format!(
+                "{method} is not allowed on {path}"
             ))),
             _ => Err(DeployError::NotFound(format!("no API endpoint {path}"))),
         }
     }
 
-    fn authenticate(&self, req: &Request) -> Result<(rusqlite::Connection, KeyRow), DeployError> {
-        let conn = store::open(&self.db_path).map_err(|e| DeployError::Store(e.to_string()))?;
-        match keys::authenticate(&conn, req.header("authorization"))? {
-            Some(key) => Ok((conn, key)),
-            None => Err(DeployError::Unauthorized(
+    /// The caller, or 401. Changes made with a session cookie must pass the CSRF check.
+    fn authenticate(&self, req: &Request) -> Result<(rusqlite::Connection, Caller), DeployError> {
+        let conn = self.svc.conn()?;
+        let Some(caller) = self.svc.caller(&conn, req)? else {
+            return Err(DeployError::Unauthorized(
                 "missing, unknown or revoked token: send 'Authorization: Bearer <token>' with a key \
-                 from 'cc-server keys create'"
+                 from 'cc-server keys create', or log in to the dashboard"
                     .into(),
-            )),
+            ));
+        };
+        if !matches!(req.method.as_str(), "GET" | "HEAD") {
+            self.svc
+                .check_csrf(req, &caller, req.header("x-csrf-token"))?;
         }
+        Ok((conn, caller))
     }
 
-    fn site_url(&self, site: &str) -> String {
-        match self.port {
-            80 => format!("http://{site}.{}/", self.domain),
-            p => format!("http://{site}.{}:{p}/", self.domain),
+    fn admin(&self, req: &Request) -> Result<(rusqlite::Connection, Caller), DeployError> {
+        let (conn, caller) = self.authenticate(req)?;
+        if !caller.is_admin() {
+            return Err(DeployError::Forbidden(
+                "only the admin (a dashboard session) may do this, not a deploy key".into(),
+            ));
         }
+        Ok((conn, caller))
+    }
+
+    fn json_body(&self, req: &mut Request) -> Result<Value, DeployError> {
+        let body = req.read_small_body(MAX_JSON_BODY).map_err(|_| {
+            DeployError::TooLarge(format!(
+                "the JSON body may be at most {MAX_JSON_BODY} bytes"
+            ))
+        })?;
+        serde_json::from_slice(&body)
+            .map_err(|e| DeployError::BadRequest(format!("the body is not JSON: {e}")))
     }
 
     fn deploy(&self, req: &mut Request) -> Result<Response, DeployError> {
-        let (conn, key) = self.authenticate(req)?;
-        let max = self.sites.limits.max_upload;
+        let (conn, caller) = self.authenticate(req)?;
+        let sites = &self.svc.sites;
+        let max = sites.limits.max_upload;
         let declared = req
             .header("content-length")
             .and_then(|v| v.parse::<u64>().ok());
@@ -92,30 +128,32 @@ impl Api {
         let form = upload::read_form(
             req.body.as_mut(),
             content_type.as_deref(),
-            &self.sites.upload_dir(),
+            &sites.upload_dir(),
             max,
-            |site| check_site_access(&key, site),
+            |site| self.svc.check_site(&caller, site),
         )?;
         let site = form.site_name;
-        let lock = self.sites.lock(&site)?;
-        let unpacked = self.sites.deploy(&lock, &form.zip.path)?;
+        let lock = sites.lock(&site)?;
+        let unpacked = sites.deploy(&lock, &form.zip.path)?;
         let id = store::sites::record_deployment(
             &conn,
             &site,
             unpacked.bytes,
             unpacked.files,
-            &key.name,
+            &caller.name,
         )?;
         drop(lock);
+        self.svc
+            .audit(&conn, &caller.name, "deploy", Some(&site), req);
         eprintln!(
             "deploy: {site} by '{}': {} files, {} bytes (deployment {id})",
-            key.name, unpacked.files, unpacked.bytes
+            caller.name, unpacked.files, unpacked.bytes
         );
         Ok(Response::json(
             200,
             &json!({
                 "site": site,
-                "url": self.site_url(&site),
+                "url": self.svc.site_url(&site),
                 "files": unpacked.files,
                 "bytes": unpacked.bytes,
                 "deployment_id": id,
@@ -124,63 +162,51 @@ impl Api {
     }
 
     fn whoami(&self, req: &Request) -> Result<Response, DeployError> {
-        let (_, key) = self.authenticate(req)?;
-        let l = &self.sites.limits;
+        let (_, caller) = self.authenticate(req)?;
+        let l = &self.svc.sites.limits;
         Ok(Response::json(
             200,
             &json!({
-                "name": key.name,
-                "scopes": key.scopes,
+                "name": caller.name,
+                "scopes": caller.scopes,
+                "admin": caller.is_admin(),
                 "limits": { "max_upload": l.max_upload, "max_unpacked": l.max_unpacked, "max_files": l.max_files },
             }),
         ))
     }
 
     fn list_sites(&self, req: &Request) -> Result<Response, DeployError> {
-        let (conn, key) = self.authenticate(req)?;
-        let mut sites = Vec::new();
-        for name in self.sites.names() {
-            if !keys::may_deploy(&key.scopes, &name) {
-                continue;
-            }
-            let size = self.sites.measure(&name);
-            let last = store::sites::last_deployment(&conn, &name)?;
-            sites.push(json!({
-                "name": name,
-                "url": self.site_url(&name),
-                "files": size.files,
-                "bytes": size.bytes,
-                "last_deploy": last.as_ref().map(|(at, _)| at),
-                "last_deploy_by": last.as_ref().map(|(_, by)| by),
-            }));
-        }
+        let (conn, caller) = self.authenticate(req)?;
+        let sites: Vec<Value> = crate::overview::sites(&self.svc, &conn)?
+            .into_iter()
+            .filter(|s| caller.may_manage(&s.name))
+            .map(|s| s.to_json())
+            .collect();
         Ok(Response::json(200, &json!({ "sites": sites })))
     }
 
+    fn site_detail(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.authenticate(req)?;
+        self.svc.check_site(&caller, site)?;
+        let detail = crate::overview::site(&self.svc, &conn, site)?;
+        Ok(Response::json(200, &detail.to_json()))
+    }
+
     fn rollback(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
-        let (conn, key) = self.authenticate(req)?;
-        check_site_access(&key, site)?;
-        let lock = self.sites.lock(site)?;
-        let now = self.sites.rollback(&lock)?;
-        let id = store::sites::record_deployment(
-            &conn,
-            site,
-            now.bytes,
-            now.files,
-            &format!("{} (rollback)", key.name),
-        )?;
-        eprintln!("rollback: {site} by '{}' (deployment {id})", key.name);
+        let (conn, caller) = self.authenticate(req)?;
+        let (now, id) = self.svc.rollback(&conn, &caller, site, req)?;
         Ok(Response::json(
             200,
-            &json!({ "site": site, "url": self.site_url(site), "files": now.files, "bytes": now.bytes, "deployment_id": id }),
+            &json!({ "site": site, "url": self.svc.site_url(site), "files": now.files, "bytes": now.bytes, "deployment_id": id }),
         ))
     }
 
     /// The site's recent main.js log lines (console.*, errors, limits), oldest first.
     fn logs(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
-        let (_, key) = self.authenticate(req)?;
-        check_site_access(&key, site)?;
+        let (_, caller) = self.authenticate(req)?;
+        self.svc.check_site(&caller, site)?;
         let lines: Vec<_> = self
+            .svc
             .scripts
             .logs(site)
             .into_iter()
@@ -190,41 +216,117 @@ impl Api {
     }
 
     fn teardown(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
-        let (mut conn, key) = self.authenticate(req)?;
-        check_site_access(&key, site)?;
+        let (mut conn, caller) = self.authenticate(req)?;
         let keep_data = req.query().is_some_and(|q| {
             q.split('&')
                 .any(|p| p == "keep_data=1" || p == "keep_data=true")
         });
-        let lock = self.sites.lock(site)?;
-        self.sites.teardown(&lock)?;
-        if !keep_data {
-            store::sites::delete_data(&mut conn, site)?;
-        }
-        eprintln!(
-            "teardown: {site} by '{}' (data kept: {keep_data})",
-            key.name
-        );
+        self.svc
+            .teardown(&mut conn, &caller, site, keep_data, req)?;
         Ok(Response::json(
             200,
             &json!({ "site": site, "deleted": true, "data_kept": keep_data }),
         ))
     }
-}
 
-/// 400 for a name that cannot be a site, 403 when the key has no scope for it.
-fn check_site_access(key: &KeyRow, site: &str) -> Result<(), DeployError> {
-    if !is_valid_site_name(site) {
-        return Err(DeployError::BadRequest(format!(
-            "site name '{site}' is not valid: use 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
-        )));
+    fn set_env(&self, req: &mut Request, site: &str, key: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.authenticate(req)?;
+        let body = self.json_body(req)?;
+        let Some(value) = body.get("value").and_then(Value::as_str) else {
+            return Err(DeployError::BadRequest(
+                "send {\"value\": \"…\"} (a string)".into(),
+            ));
+        };
+        let created = self.svc.set_env(&conn, &caller, site, key, value, req)?;
+        Ok(Response::json(
+            if created { 201 } else { 200 },
+            &json!({ "site": site, "key": key, "created": created }),
+        ))
     }
-    if !keys::may_deploy(&key.scopes, site) {
-        return Err(DeployError::Forbidden(format!(
-            "key '{}' may not deploy '{site}' (its scopes: {})",
-            key.name,
-            key.scopes.join(", ")
-        )));
+
+    fn delete_env(&self, req: &Request, site: &str, key: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.authenticate(req)?;
+        self.svc.delete_env(&conn, &caller, site, key, req)?;
+        Ok(Response::json(
+            200,
+            &json!({ "site": site, "key": key, "deleted": true }),
+        ))
     }
-    Ok(())
+
+    fn list_keys(&self, req: &Request) -> Result<Response, DeployError> {
+        let (conn, _) = self.admin(req)?;
+        let keys: Vec<Value> = store::keys::list(&conn)?
+            .into_iter()
+            .map(|k| {
+                json!({ "id": k.id, "name": k.name, "scopes": k.scopes, "created_at": k.created_at,
+                        "last_used_at": k.last_used_at, "revoked": k.revoked })
+            })
+            .collect();
+        Ok(Response::json(200, &json!({ "keys": keys })))
+    }
+
+    fn create_key(&self, req: &mut Request) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        let body = self.json_body(req)?;
+        let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+        let scopes: Vec<String> = body
+            .get("scopes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (id, token) = self.svc.create_key(&conn, &caller, name, &scopes, req)?;
+        Ok(Response::json(
+            201,
+            &json!({ "id": id, "name": name.trim(), "scopes": scopes, "token": token }),
+        ))
+    }
+
+    fn revoke_key(&self, req: &Request, id: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| DeployError::BadRequest(format!("'{id}' is not a key id")))?;
+        self.svc.revoke_key(&conn, &caller, id, req)?;
+        Ok(Response::json(200, &json!({ "id": id, "revoked": true })))
+    }
+
+    fn audit(&self, req: &Request) -> Result<Response, DeployError> {
+        let (conn, _) = self.admin(req)?;
+        let rows: Vec<Value> = store::audit::recent(&conn, 200)?
+            .into_iter()
+            .map(|a| {
+                json!({ "time": a.created_at, "actor": a.actor, "action": a.action,
+                        "target": a.target, "ip": a.ip })
+            })
+            .collect();
+        Ok(Response::json(200, &json!({ "audit": rows })))
+    }
+
+    fn list_tracking(&self, req: &Request) -> Result<Response, DeployError> {
+        let (conn, _) = self.admin(req)?;
+        let domains = store::tracking::list(&conn)?;
+        Ok(Response::json(200, &json!({ "domains": domains })))
+    }
+
+    fn add_tracking(&self, req: &mut Request) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        let body = self.json_body(req)?;
+        let domain = body.get("domain").and_then(Value::as_str).unwrap_or("");
+        let domain = self.svc.add_tracked_domain(&conn, &caller, domain, req)?;
+        Ok(Response::json(201, &json!({ "domain": domain })))
+    }
+
+    fn remove_tracking(&self, req: &Request, domain: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        self.svc
+            .remove_tracked_domain(&conn, &caller, domain, req)?;
+        Ok(Response::json(
+            200,
+            &json!({ "domain": domain, "deleted": true }),
+        ))
+    }
 }

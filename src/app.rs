@@ -4,40 +4,34 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::analytics::{self, Recorder, Visit};
+use crate::actions::Services;
+use crate::analytics::{self, Visit};
 use crate::api::Api;
 use crate::config::ServeConfig;
+use crate::dashboard::Dashboard;
 use crate::http::Upgrade;
 use crate::http::{Request, Response};
 use crate::js::pool::{ScriptPool, SocketHub};
 use crate::router::{self, Route};
+use crate::site;
 use crate::ws::{self, Hub};
-use crate::{dashboard, site};
 
 pub struct App {
     domain: String,
     sites_dir: PathBuf,
+    pub svc: Arc<Services>,
     api: Api,
-    scripts: Arc<ScriptPool>,
-    pub hub: Arc<Hub>,
-    pub recorder: Recorder,
+    dashboard: Dashboard,
 }
 
 impl App {
-    pub fn new(
-        config: &ServeConfig,
-        api: Api,
-        scripts: Arc<ScriptPool>,
-        hub: Arc<Hub>,
-        recorder: Recorder,
-    ) -> App {
+    pub fn new(config: &ServeConfig, svc: Arc<Services>) -> App {
         App {
             domain: config.domain.clone(),
             sites_dir: config.sites_dir(),
-            api,
-            scripts,
-            hub,
-            recorder,
+            api: Api { svc: svc.clone() },
+            dashboard: Dashboard { svc: svc.clone() },
+            svc,
         }
     }
 
@@ -45,7 +39,7 @@ impl App {
     /// connection to the hub), 400 for a bad handshake, 503 when the site is full.
     fn websocket(&self, site: &str, req: &Request) -> Response {
         match ws::check_handshake(req) {
-            Ok(accept) if self.hub.has_room(site) => {
+            Ok(accept) if self.svc.hub.has_room(site) => {
                 let mut r = Response::new(101).with_header("Sec-WebSocket-Accept", accept);
                 r.upgrade = Some(Upgrade::WebSocket {
                     site: site.to_string(),
@@ -66,7 +60,7 @@ impl App {
     pub fn handle(&self, req: &mut Request) -> Response {
         match router::route(req.header("host"), &self.domain) {
             Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
-            Route::Dashboard => dashboard::handle(req),
+            Route::Dashboard => self.dashboard.handle(req),
             Route::Site(name)
                 if site::exists(&self.sites_dir, &name)
                     && req.raw_path() == "/ws"
@@ -75,9 +69,10 @@ impl App {
                 self.websocket(&name, req)
             }
             Route::Site(name) if site::exists(&self.sites_dir, &name) => {
-                let response = site::handle(&self.sites_dir, &name, req, self.scripts.as_ref());
-                self.recorder.record(Visit {
+                let response = site::handle(&self.sites_dir, &name, req, self.svc.scripts.as_ref());
+                self.svc.recorder.record(Visit {
                     unix_time: analytics::now_unix(),
+                    source_type: "hosting",
                     path: req.raw_path().to_string(),
                     status: response.status,
                     referrer: req.header("referer").map(str::to_string),

@@ -30,6 +30,7 @@ COMMANDS:
     keys create --name NAME [--scope SCOPE]...
                                      make a deploy key (on the server's machine)
     keys list | keys revoke ID       list or revoke deploy keys
+    passwd                           set the dashboard's admin password (on the server's machine)
 
 OPTIONS:
     -h, --help       print this help
@@ -63,10 +64,15 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --max-ws <N>             WebSocket clients in all                [CC_MAX_WS, default 4096]
     --fetch-deny-private     main.js fetch() may not reach loopback or
                              private addresses                       [CC_FETCH_DENY_PRIVATE=1]
+    --trusted-proxy <IP>     believe X-Forwarded-Proto/-For from this
+                             reverse proxy (HTTPS → Secure cookie)   [CC_TRUSTED_PROXY]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
 Ctrl-C or SIGTERM: in-flight requests finish and analytics are written first.
+
+The first start without an admin password takes CC_ADMIN_PASSWORD as the password, or
+prints a one-time setup link (http://<domain>:<port>/setup?token=...) to the log.
 ";
 
 const DEPLOY_HELP: &str = "\
@@ -122,6 +128,18 @@ SCOPES (repeat --scope; default deploy:*):
 Only its SHA-256 is stored. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
 ";
 
+const PASSWD_HELP: &str = "\
+cc-server passwd — set the dashboard's admin password, on the server's own data dir
+
+USAGE:
+    cc-server passwd [--data-dir DIR]
+
+Asks for the new password twice (it is not shown), or takes it from CC_ADMIN_PASSWORD, or
+reads one line from standard input when that is not a terminal. At least 8 characters.
+Every dashboard session ends: log in again with the new password. Works while the server
+runs. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
+";
+
 /// What the user asked for.
 #[derive(Debug)]
 enum Command {
@@ -154,6 +172,7 @@ enum Command {
         memory_mb: u64,
     },
     KeysRevoke(i64, Option<String>),
+    Passwd(Option<String>),
 }
 
 #[derive(Debug, Default)]
@@ -284,6 +303,13 @@ fn run(command: Command) -> Result<(), Failure> {
                 return Err(Failure::Run("script worker failed".into()));
             }
         }
+        Command::Passwd(data_dir) => {
+            let mut conn = open_store(data_dir)?;
+            let password = read_new_password()?;
+            crate::auth::set_password(&mut conn, &password).map_err(Failure::Run)?;
+            let _ = crate::store::audit::record(&conn, "cli", "password", None, None);
+            println!("The admin password is set. Log in to the dashboard with it.");
+        }
         Command::KeysList(data_dir) => {
             let conn = open_store(data_dir)?;
             let keys = crate::store::keys::list(&conn).map_err(|e| Failure::Run(e.to_string()))?;
@@ -403,6 +429,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             }
         }
         "keys" => parse_keys(&mut parser),
+        "passwd" => parse_passwd(&mut parser),
         // Internal: a script worker process started by the server (src/js/worker.rs).
         "__js-worker" => parse_worker(&mut parser),
         other => Err(UsageError(format!("unknown command '{other}'"))),
@@ -439,6 +466,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--max-keys" => &mut flags.max_keys,
             "--max-ws-per-site" => &mut flags.max_ws_per_site,
             "--max-ws" => &mut flags.max_ws,
+            "--trusted-proxy" => &mut flags.trusted_proxy,
             "--fetch-deny-private" => {
                 flags.fetch_deny_private = true;
                 continue;
@@ -506,6 +534,66 @@ fn parse_remote(parser: &mut lexopt::Parser) -> Result<Option<RemoteArgs>, Usage
         }
     }
     Ok(Some((remote, keep, yes, site)))
+}
+
+/// The new password: CC_ADMIN_PASSWORD, else asked twice on the terminal without echo, else
+/// one line of standard input (for scripts: `echo "$PW" | cc-server passwd`).
+fn read_new_password() -> Result<String, Failure> {
+    if let Some(p) = env("CC_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Run(format!("could not read the password: {e}")))?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let first = prompt_hidden("New admin password: ")?;
+    crate::auth::check_new_password(&first).map_err(Failure::Run)?;
+    if prompt_hidden("Repeat it: ")? != first {
+        return Err(Failure::Run(
+            "the two passwords differ; nothing changed".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// Reads a line from the terminal with echo turned off (and back on, even on error).
+fn prompt_hidden(prompt: &str) -> Result<String, Failure> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let saved = tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &quiet);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(t) = &saved {
+        let _ = tcsetattr(&stdin, OptionalActions::Now, t);
+    }
+    eprintln!();
+    read.map_err(|e| Failure::Run(format!("could not read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn parse_passwd(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let mut data_dir = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(PASSWD_HELP)),
+            Long("data-dir") => data_dir = Some(string(parser.value()?, "--data-dir")?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Command::Passwd(data_dir))
 }
 
 fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {

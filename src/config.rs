@@ -27,6 +27,8 @@ pub struct ServeConfig {
     pub deploy: DeployLimits,
     pub scripts: PoolConfig,
     pub websockets: WsLimits,
+    /// A reverse proxy whose `X-Forwarded-Proto`/`X-Forwarded-For` headers are believed.
+    pub trusted_proxy: Option<IpAddr>,
 }
 
 /// Limits that keep one client from holding the server (README "Limits" lists them).
@@ -77,6 +79,7 @@ pub struct ServeFlags {
     pub fetch_deny_private: bool,
     pub max_ws_per_site: Option<String>,
     pub max_ws: Option<String>,
+    pub trusted_proxy: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -171,7 +174,16 @@ impl ServeConfig {
         if let Some((v, src)) = pick(&flags.max_ws, "CC_MAX_WS") {
             websockets.total = parse_count(&v, &src, 1, 1_000_000)?;
         }
+        let trusted_proxy = match pick(&flags.trusted_proxy, "CC_TRUSTED_PROXY") {
+            None => None,
+            Some((v, src)) => Some(v.trim().parse::<IpAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "{src}: '{v}' is not an IP address: give the address your reverse proxy connects from, e.g. 127.0.0.1"
+                ))
+            })?),
+        };
         Ok(ServeConfig {
+            trusted_proxy,
             bind,
             port,
             domain,

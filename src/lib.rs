@@ -3,6 +3,7 @@
 //! Data flows one way: `server` (sockets, workers) → `router` (Host header) → `dashboard` or
 //! `site` (static files) → `store` (SQLite). `analytics` records site visits off the hot path.
 
+pub mod actions; // what an admin or a key may change, each action once, with its audit record
 pub mod analytics; // visit events: queued by requests, written in batches by one thread
 pub mod api; // the token API: deploy, sites, rollback, teardown
 pub mod app; // the request handler: Host routing, site vs dashboard, analytics hook
@@ -15,9 +16,11 @@ pub mod deploy; // unpacking zips, atomic swaps, rollback, teardown on disk
 pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
+pub mod overview; // read-only views of sites for the dashboard pages and the API
 pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
 pub mod site; // a site request: static files, 404 pages
-pub mod store; // SQLite: open, migrations, and every SQL statement
+pub mod store;
+pub mod tracking; // pageviews from sites hosted elsewhere: /t.js and POST /api/event // SQLite: open, migrations, and every SQL statement
 pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop

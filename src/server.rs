@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::actions::Services;
 use crate::analytics;
-use crate::api::Api;
 use crate::app::App;
+use crate::auth::{self, FirstStart, LoginLimiter};
 use crate::config::ServeConfig;
 use crate::deploy::Sites;
 use crate::http::{Body, Request, Response, Upgrade};
@@ -31,6 +32,8 @@ pub enum ServerError {
     Store(store::StoreError),
     Bind(SocketAddr, io::Error),
     Io(io::Error),
+    /// The admin password could not be set up (e.g. CC_ADMIN_PASSWORD too short).
+    Admin(String),
 }
 
 impl fmt::Display for ServerError {
@@ -44,6 +47,7 @@ impl fmt::Display for ServerError {
             ),
             ServerError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             ServerError::Io(e) => write!(f, "{e}"),
+            ServerError::Admin(m) => write!(f, "{m}"),
         }
     }
 }
@@ -59,7 +63,11 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     raise_open_file_limit();
     prepare_data_dir(&config.data_dir)?;
     // Open once here so a broken or too-new database stops the start with a clear message.
-    drop(store::open(&config.db_path())?);
+    let mut conn = store::open(&config.db_path())?;
+    let env_password = std::env::var("CC_ADMIN_PASSWORD").ok();
+    let first_start =
+        auth::first_start(&mut conn, env_password.as_deref()).map_err(ServerError::Admin)?;
+    drop(conn);
     let sites = Sites::open(&config.data_dir, config.deploy.clone())
         .map_err(|e| ServerError::DataDir(config.data_dir.clone(), e))?;
 
@@ -71,13 +79,6 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let mut script_config = config.scripts.clone();
     script_config.server_port = local.port();
     let scripts = ScriptPool::start(script_config).map_err(ServerError::Io)?;
-    let api = Api {
-        db_path: config.db_path(),
-        sites,
-        scripts: scripts.clone(),
-        domain: config.domain.clone(),
-        port: local.port(),
-    };
     let hub = Hub::start(
         config.websockets.clone(),
         crate::app::on_ws_message(scripts.clone(), config.sites_dir()),
@@ -88,7 +89,18 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     )
     .map_err(ServerError::Io)?;
     scripts.set_hub(hub.clone());
-    let app = Arc::new(App::new(&config, api, scripts.clone(), hub, recorder));
+    let services = Arc::new(Services {
+        db_path: config.db_path(),
+        sites,
+        scripts: scripts.clone(),
+        hub,
+        recorder,
+        domain: config.domain.clone(),
+        port: local.port(),
+        trusted_proxy: config.trusted_proxy,
+        limiter: LoginLimiter::default(),
+    });
+    let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
     let server = Arc::new(start_http(listener, local, &config)?);
@@ -110,6 +122,24 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         local.port(),
         config.workers
     );
+
+    match first_start {
+        FirstStart::Ready => {}
+        FirstStart::PasswordFromEnv => {
+            eprintln!("cc-server: the admin password was set from CC_ADMIN_PASSWORD")
+        }
+        FirstStart::SetupToken(token) => {
+            let host = match config.domain.as_str() {
+                "localhost" => "localhost".to_string(),
+                d => d.to_string(),
+            };
+            eprintln!(
+                "cc-server: no admin password yet. Choose one at http://{host}:{}/setup?token={token} \
+                 (this link works once; or run 'cc-server passwd')",
+                local.port()
+            );
+        }
+    }
 
     let workers: Vec<_> = (0..config.workers)
         .map(|i| {
@@ -140,7 +170,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     for w in workers {
         let _ = w.join();
     }
-    writer.finish(&app.recorder);
+    writer.finish(&services.recorder);
     let (runs, micros) = scripts.stats();
     if runs > 0 {
         eprintln!(
@@ -288,7 +318,9 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         let raw = rq.raw_socket();
         let joined = match (raw, rq.upgrade("websocket", to_tiny(response))) {
             (Some(Ok(stream)), Ok(upgraded)) => {
-                app.hub.join(&site, stream, remote_ip, Box::new(upgraded))
+                app.svc
+                    .hub
+                    .join(&site, stream, remote_ip, Box::new(upgraded))
             }
             _ => Err(io::Error::other("the connection could not be taken over")),
         };

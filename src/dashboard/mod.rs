@@ -1,26 +1,733 @@
-//! The dashboard host (`<domain>`, `localhost`, IP literals): for now a placeholder page and a
-//! JSON 404 for `/api/*`. The dashboard issue replaces this with login, analytics and hosting.
+//! The dashboard host (`<domain>`, `localhost`, IP literals): login and first-start setup, then
+//! Analytics, Hosting, Deploy keys, Tracking and the Audit log as server-rendered pages with a
+//! little JS. Every asset is embedded; every POST passes the same-origin and CSRF checks.
 
-use crate::http::{Request, Response};
+mod html;
+mod pages;
 
-const PLACEHOLDER: &str = include_str!("placeholder.html");
+use std::sync::Arc;
 
-pub fn handle(req: &Request) -> Response {
-    let path = req.raw_path();
-    if path == "/api" || path.starts_with("/api/") {
-        return Response::json_error(404, "no such API endpoint");
+use crate::actions::{Caller, Services};
+use crate::auth;
+use crate::deploy::DeployError;
+use crate::http::{Request, Response, form_value, parse_form};
+use crate::overview;
+use crate::store;
+use crate::tracking;
+use html::{Chrome, bare_page, page};
+
+const APP_CSS: &str = include_str!("assets/app.css");
+const APP_JS: &str = include_str!("assets/app.js");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
+/// Largest form body a dashboard POST reads (env var values are the biggest field).
+const MAX_FORM: usize = 64 * 1024;
+
+/// Scripts and styles only from the dashboard itself; no frames; forms post only here.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub struct Dashboard {
+    pub svc: Arc<Services>,
+}
+
+/// A signed-in admin and what pages need of the session.
+struct Admin {
+    caller: Caller,
+    csrf: String,
+}
+
+impl Dashboard {
+    pub fn handle(&self, req: &mut Request) -> Response {
+        let r = self.route(req);
+        secure_headers(r)
     }
-    if !(req.method == "GET" || req.is_head()) {
-        return Response::text(405, "405 Method Not Allowed").with_header("Allow", "GET, HEAD");
+
+    fn route(&self, req: &mut Request) -> Response {
+        let path = req.raw_path().to_string();
+        let method = req.method.clone();
+        let get = method == "GET" || method == "HEAD";
+        match (get, method.as_str(), path.as_str()) {
+            (true, _, "/assets/app.css") => asset("text/css; charset=utf-8", APP_CSS),
+            (true, _, "/assets/app.js") => asset("application/javascript; charset=utf-8", APP_JS),
+            (true, _, "/assets/icon.svg") => asset("image/svg+xml", ICON_SVG),
+            (true, _, "/t.js") => tracking::snippet(),
+            (true, _, "/login") => self.login_page(req),
+            (_, "POST", "/login") => self.login(req),
+            (true, _, "/setup") => self.setup_page(req),
+            (_, "POST", "/setup") => self.setup(req),
+            (_, "POST", "/logout") => self.logout(req),
+            _ => self.signed_in(req, get, &path),
+        }
     }
-    match path {
-        "/" => Response::html(200, PLACEHOLDER)
-            .with_header("X-Frame-Options", "DENY")
-            .with_header(
-                "Content-Security-Policy",
-                "default-src 'none'; style-src 'unsafe-inline'",
+
+    /// Pages that need a session: without one, GETs go to the login page.
+    fn signed_in(&self, req: &mut Request, get: bool, path: &str) -> Response {
+        let conn = match self.svc.conn() {
+            Ok(c) => c,
+            Err(e) => return error_page(500, &e.to_string()),
+        };
+        let session = auth::session(&conn, req.header("cookie"));
+        let Some(session) = session else {
+            return if get {
+                redirect("/login")
+            } else {
+                error_page(
+                    401,
+                    "Your session has ended. Log in again, then repeat the action.",
+                )
+            };
+        };
+        let admin = Admin {
+            csrf: session.csrf_token.clone(),
+            caller: Caller {
+                name: "admin".into(),
+                scopes: vec!["deploy:*".into(), "read:stats".into()],
+                session: Some(session),
+            },
+        };
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if get {
+            return match segments.as_slice() {
+                [""] => redirect("/analytics"),
+                ["analytics"] => self.analytics(req, &admin),
+                ["sites"] => self.sites(req, &admin),
+                ["sites", name] => self.site(req, &admin, name),
+                ["keys"] => self.keys(req, &admin, None),
+                ["tracking"] => self.tracking(req, &admin),
+                ["audit"] => self.audit(req, &admin),
+                _ => self.not_found(&admin),
+            };
+        }
+        if req.method != "POST" {
+            return Response::text(405, "405 Method Not Allowed").with_header("Allow", "GET, POST");
+        }
+        let form = match req.read_small_body(MAX_FORM) {
+            Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
+            Err(_) => return error_page(413, "The form is too large."),
+        };
+        if let Err(e) = self
+            .svc
+            .check_csrf(req, &admin.caller, form_value(&form, "csrf"))
+        {
+            return self.failed(&admin, e);
+        }
+        let result = match segments.as_slice() {
+            ["sites", name, "rollback"] => self.rollback(req, &admin, name),
+            ["sites", name, "teardown"] => self.teardown(req, &admin, name, &form),
+            ["sites", name, "env"] => self.set_env(req, &admin, name, &form),
+            ["sites", name, "env", "delete"] => self.delete_env(req, &admin, name, &form),
+            ["keys"] => return self.create_key(req, &admin, &form),
+            ["keys", id, "revoke"] => self.revoke_key(req, &admin, id),
+            ["tracking"] => self.add_domain(req, &admin, &form),
+            ["tracking", "delete"] => self.remove_domain(req, &admin, &form),
+            _ => return self.not_found(&admin),
+        };
+        match result {
+            Ok(location) => redirect(&location),
+            Err(e) => self.failed(&admin, e),
+        }
+    }
+
+    fn chrome<'a>(
+        &self,
+        admin: &'a Admin,
+        title: &'a str,
+        active: &'a str,
+        req: &Request,
+    ) -> (Chrome<'a>, Option<String>) {
+        let notice = req
+            .query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "done")
+            .and_then(|(_, v)| notice_text(&v));
+        (
+            Chrome {
+                title,
+                active,
+                csrf: &admin.csrf,
+                notice: None,
+                error: None,
+            },
+            notice.map(str::to_string),
+        )
+    }
+
+    fn render(
+        &self,
+        admin: &Admin,
+        title: &str,
+        active: &str,
+        req: &Request,
+        body: &str,
+    ) -> Response {
+        let (mut chrome, notice) = self.chrome(admin, title, active, req);
+        chrome.notice = notice.as_deref();
+        Response::html(200, page(&chrome, body))
+    }
+
+    /// An action that failed: its status and message on a page with the navigation.
+    fn failed(&self, admin: &Admin, e: DeployError) -> Response {
+        let status = e.status();
+        if status == 500 {
+            eprintln!("dashboard: {e}");
+        }
+        let chrome = Chrome {
+            title: "That did not work",
+            active: "",
+            csrf: &admin.csrf,
+            notice: None,
+            error: Some(&e.to_string()),
+        };
+        Response::html(
+            status,
+            page(
+                &chrome,
+                "<p><a href=\"/analytics\" data-back>Go back</a> and try again.</p>",
+            ),
+        )
+    }
+
+    fn not_found(&self, admin: &Admin) -> Response {
+        let chrome = Chrome {
+            title: "Not found",
+            active: "",
+            csrf: &admin.csrf,
+            notice: None,
+            error: None,
+        };
+        Response::html(
+            404,
+            page(
+                &chrome,
+                "<p>There is no such page. <a href=\"/analytics\">Back to the dashboard</a>.</p>",
+            ),
+        )
+    }
+
+    // ----- login, setup, logout -----
+
+    fn login_page(&self, req: &Request) -> Response {
+        let has_password = self
+            .svc
+            .conn()
+            .ok()
+            .and_then(|c| store::auth::password_hash(&c).ok())
+            .flatten()
+            .is_some();
+        let notice = req
+            .query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "done")
+            .and_then(|(_, v)| notice_text(&v));
+        Response::html(
+            200,
+            bare_page("Log in", notice, None, &pages::login_form(has_password)),
+        )
+    }
+
+    fn login(&self, req: &mut Request) -> Response {
+        let ip = self.svc.client_ip(req);
+        if !auth::same_origin(
+            req.header("host"),
+            req.header("origin"),
+            req.header("referer"),
+        ) {
+            return login_error(
+                403,
+                "This login form was not sent from the dashboard's own page.",
+            );
+        }
+        if let Some(wait) = self.svc.limiter.blocked(ip) {
+            return login_error(
+                429,
+                &format!(
+                    "Too many failed logins from your address. Try again in {} minutes.",
+                    wait.as_secs().div_ceil(60)
+                ),
             )
-            .with_header("Referrer-Policy", "same-origin"),
-        _ => Response::text(404, "404 Not Found"),
+            .with_header("Retry-After", wait.as_secs().max(1).to_string());
+        }
+        let form = match req.read_small_body(MAX_FORM) {
+            Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
+            Err(_) => return login_error(413, "The form is too large."),
+        };
+        let password = form_value(&form, "password").unwrap_or("");
+        let conn = match self.svc.conn() {
+            Ok(c) => c,
+            Err(e) => return error_page(500, &e.to_string()),
+        };
+        let stored = store::auth::password_hash(&conn).ok().flatten();
+        let ok = stored
+            .as_deref()
+            .is_some_and(|h| auth::verify_password(password, h));
+        if !ok {
+            self.svc.limiter.failed(ip);
+            self.svc.audit(&conn, "-", "login.failed", None, req);
+            return login_error(401, "Wrong password.");
+        }
+        self.svc.limiter.succeeded(ip);
+        self.svc.audit(&conn, "admin", "login", None, req);
+        self.start_session(&conn, req, "/analytics")
+    }
+
+    fn start_session(&self, conn: &rusqlite::Connection, req: &Request, to: &str) -> Response {
+        let ip = self.svc.client_ip(req).to_string();
+        match auth::start_session(conn, &ip, req.header("user-agent").unwrap_or("")) {
+            Ok(s) => redirect(to).with_header(
+                "Set-Cookie",
+                auth::session_cookie(&s.cookie_value, self.svc.is_https(req)),
+            ),
+            Err(e) => error_page(500, &format!("could not start a session: {e}")),
+        }
+    }
+
+    fn setup_page(&self, req: &Request) -> Response {
+        let token = req
+            .query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        let valid = self
+            .svc
+            .conn()
+            .is_ok_and(|c| auth::setup_token_valid(&c, &token));
+        if !valid {
+            return Response::html(
+                404,
+                bare_page(
+                    "Setup link not valid",
+                    None,
+                    Some(
+                        "This setup link was already used or is from an earlier start of the server.",
+                    ),
+                    "<p>If no password is set yet, restart the server for a new link, or run <code>cc-server passwd</code> on the server. Otherwise <a href=\"/login\">log in</a>.</p>",
+                ),
+            );
+        }
+        Response::html(
+            200,
+            bare_page("Welcome", None, None, &pages::setup_form(&token)),
+        )
+    }
+
+    fn setup(&self, req: &mut Request) -> Response {
+        if !auth::same_origin(
+            req.header("host"),
+            req.header("origin"),
+            req.header("referer"),
+        ) {
+            return login_error(403, "This form was not sent from the dashboard's own page.");
+        }
+        let ip = self.svc.client_ip(req);
+        if self.svc.limiter.blocked(ip).is_some() {
+            return login_error(
+                429,
+                "Too many failed attempts from your address. Try again later.",
+            );
+        }
+        let form = match req.read_small_body(MAX_FORM) {
+            Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
+            Err(_) => return login_error(413, "The form is too large."),
+        };
+        let token = form_value(&form, "token").unwrap_or("");
+        let password = form_value(&form, "password").unwrap_or("");
+        let mut conn = match self.svc.conn() {
+            Ok(c) => c,
+            Err(e) => return error_page(500, &e.to_string()),
+        };
+        if !auth::setup_token_valid(&conn, token) {
+            self.svc.limiter.failed(ip);
+            return Response::html(
+                404,
+                bare_page(
+                    "Setup link not valid",
+                    None,
+                    Some(
+                        "This setup link was already used or is from an earlier start of the server.",
+                    ),
+                    "",
+                ),
+            );
+        }
+        let error = if Some(password) != form_value(&form, "confirm") {
+            Some("The two passwords differ.".to_string())
+        } else {
+            auth::set_password(&mut conn, password).err()
+        };
+        if let Some(e) = error {
+            return Response::html(
+                400,
+                bare_page("Welcome", None, Some(&e), &pages::setup_form(token)),
+            );
+        }
+        self.svc.audit(&conn, "admin", "setup", None, req);
+        eprintln!("dashboard: the admin password was set through the setup link");
+        self.start_session(&conn, req, "/analytics")
+    }
+
+    fn logout(&self, req: &mut Request) -> Response {
+        let secure = self.svc.is_https(req);
+        let Ok(conn) = self.svc.conn() else {
+            return error_page(500, "the database cannot be opened");
+        };
+        if let Some(session) = auth::session(&conn, req.header("cookie")) {
+            let form = match req.read_small_body(MAX_FORM) {
+                Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
+                Err(_) => Vec::new(),
+            };
+            let caller = Caller {
+                name: "admin".into(),
+                scopes: Vec::new(),
+                session: Some(session),
+            };
+            if let Err(e) = self.svc.check_csrf(req, &caller, form_value(&form, "csrf")) {
+                return error_page(e.status(), &e.to_string());
+            }
+            if let Some(s) = &caller.session {
+                let _ = auth::end_session(&conn, s);
+            }
+            self.svc.audit(&conn, "admin", "logout", None, req);
+        }
+        redirect("/login?done=logged-out").with_header("Set-Cookie", auth::clear_cookie(secure))
+    }
+
+    // ----- pages -----
+
+    fn analytics(&self, req: &Request, admin: &Admin) -> Response {
+        self.render(
+            admin,
+            "Analytics",
+            "/analytics",
+            req,
+            "<p>Analytics arrive with the stats module.</p>",
+        )
+    }
+
+    fn sites(&self, req: &Request, admin: &Admin) -> Response {
+        let result = self
+            .svc
+            .conn()
+            .and_then(|conn| overview::sites(&self.svc, &conn));
+        match result {
+            Ok(sites) => {
+                let dir = self.svc.sites.live_dir("x");
+                let dir = dir
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                self.render(
+                    admin,
+                    "Hosting",
+                    "/sites",
+                    req,
+                    &pages::sites_list(&sites, &dir),
+                )
+            }
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn site(&self, req: &Request, admin: &Admin, name: &str) -> Response {
+        let result = self
+            .svc
+            .check_site(&admin.caller, name)
+            .and_then(|_| self.svc.conn())
+            .and_then(|conn| overview::site(&self.svc, &conn, name));
+        match result {
+            Ok(detail) => {
+                let body = pages::site_page(&detail, &admin.csrf);
+                let (mut chrome, notice) = self.chrome(admin, name, "/sites", req);
+                chrome.notice = notice.as_deref();
+                Response::html(200, page(&chrome, &body))
+            }
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn keys(&self, req: &Request, admin: &Admin, new_token: Option<(&str, &str)>) -> Response {
+        let result = self
+            .svc
+            .conn()
+            .and_then(|conn| Ok((store::keys::list(&conn)?, self.svc.sites.names())));
+        match result {
+            Ok((keys, names)) => self.render(
+                admin,
+                "Deploy keys",
+                "/keys",
+                req,
+                &pages::keys_page(&keys, &names, &admin.csrf, new_token),
+            ),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn tracking(&self, req: &Request, admin: &Admin) -> Response {
+        let host = req.header("host").unwrap_or("localhost");
+        let scheme = if self.svc.is_https(req) {
+            "https"
+        } else {
+            "http"
+        };
+        let src = format!("{scheme}://{host}/t.js");
+        match self.svc.conn().and_then(|c| Ok(store::tracking::list(&c)?)) {
+            Ok(domains) => self.render(
+                admin,
+                "Tracking",
+                "/tracking",
+                req,
+                &pages::tracking_page(&domains, &src, &admin.csrf),
+            ),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn audit(&self, req: &Request, admin: &Admin) -> Response {
+        match self
+            .svc
+            .conn()
+            .and_then(|c| Ok(store::audit::recent(&c, 200)?))
+        {
+            Ok(rows) => self.render(admin, "Audit log", "/audit", req, &pages::audit_page(&rows)),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    // ----- actions (POST → 303 to the page that shows the result) -----
+
+    fn rollback(&self, req: &Request, admin: &Admin, site: &str) -> Result<String, DeployError> {
+        let conn = self.svc.conn()?;
+        self.svc.rollback(&conn, &admin.caller, site, req)?;
+        Ok(format!("/sites/{site}?done=rolled-back"))
+    }
+
+    fn teardown(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        if form_value(form, "confirm").map(str::trim) != Some(site) {
+            return Err(DeployError::BadRequest(format!(
+                "type the site's name '{site}' to confirm the teardown"
+            )));
+        }
+        let keep = form_value(form, "keep_data") == Some("1");
+        let mut conn = self.svc.conn()?;
+        self.svc
+            .teardown(&mut conn, &admin.caller, site, keep, req)?;
+        Ok("/sites?done=torn-down".into())
+    }
+
+    fn set_env(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        let key = form_value(form, "key").unwrap_or("").trim();
+        let value = form_value(form, "value").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc
+            .set_env(&conn, &admin.caller, site, key, value, req)?;
+        Ok(format!("/sites/{site}?done=env-saved#env"))
+    }
+
+    fn delete_env(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        let key = form_value(form, "key").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc.delete_env(&conn, &admin.caller, site, key, req)?;
+        Ok(format!("/sites/{site}?done=env-deleted#env"))
+    }
+
+    /// Creating a key renders the token on the answer itself (never in a URL, never again).
+    fn create_key(&self, req: &Request, admin: &Admin, form: &[(String, String)]) -> Response {
+        let scopes = match scopes_from_form(form) {
+            Ok(s) => s,
+            Err(e) => return self.failed(admin, DeployError::BadRequest(e)),
+        };
+        let name = form_value(form, "name").unwrap_or("");
+        let created = self.svc.conn().and_then(|conn| {
+            self.svc
+                .create_key(&conn, &admin.caller, name, &scopes, req)
+        });
+        match created {
+            Ok((_, token)) => self.keys(req, admin, Some((name.trim(), &token))),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn revoke_key(&self, req: &Request, admin: &Admin, id: &str) -> Result<String, DeployError> {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| DeployError::BadRequest(format!("'{id}' is not a key id")))?;
+        let conn = self.svc.conn()?;
+        self.svc.revoke_key(&conn, &admin.caller, id, req)?;
+        Ok("/keys?done=key-revoked".into())
+    }
+
+    fn add_domain(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        let conn = self.svc.conn()?;
+        self.svc.add_tracked_domain(
+            &conn,
+            &admin.caller,
+            form_value(form, "domain").unwrap_or(""),
+            req,
+        )?;
+        Ok("/tracking?done=domain-added".into())
+    }
+
+    fn remove_domain(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        let conn = self.svc.conn()?;
+        self.svc.remove_tracked_domain(
+            &conn,
+            &admin.caller,
+            form_value(form, "domain").unwrap_or(""),
+            req,
+        )?;
+        Ok("/tracking?done=domain-removed".into())
+    }
+}
+
+/// The scopes the key form asks for: every site, chosen sites, or none; plus `read:stats`.
+fn scopes_from_form(form: &[(String, String)]) -> Result<Vec<String>, String> {
+    let mut scopes = Vec::new();
+    match form_value(form, "access").unwrap_or("all") {
+        "all" => scopes.push("deploy:*".to_string()),
+        "sites" => {
+            let mut names: Vec<String> = form
+                .iter()
+                .filter(|(k, _)| k == "site")
+                .map(|(_, v)| v.trim().to_string())
+                .collect();
+            names.extend(
+                form_value(form, "other_sites")
+                    .unwrap_or("")
+                    .split([',', ' '])
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty()),
+            );
+            if names.is_empty() {
+                return Err("choose at least one site, or 'every site'".into());
+            }
+            names.sort();
+            names.dedup();
+            scopes.extend(names.into_iter().map(|n| format!("deploy:{n}")));
+        }
+        _ => {}
+    }
+    if form_value(form, "read_stats") == Some("1") {
+        scopes.push("read:stats".into());
+    }
+    if scopes.is_empty() {
+        return Err("a key needs at least one permission: a site to deploy or read:stats".into());
+    }
+    Ok(scopes)
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "rolled-back" => "Rolled back: the previous deployment is live. Roll back again to return.",
+        "torn-down" => "The site was torn down.",
+        "env-saved" => "Saved. The next main.js request sees the new value.",
+        "env-deleted" => "The variable was deleted.",
+        "key-revoked" => "The key was revoked: it no longer works anywhere.",
+        "domain-added" => "The domain may now send pageviews.",
+        "domain-removed" => "The domain was removed; its past pageviews stay in Analytics.",
+        "logged-out" => "You are logged out.",
+        _ => return None,
+    })
+}
+
+fn redirect(to: &str) -> Response {
+    Response::new(303).with_header("Location", to.to_string())
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    Response::new(200)
+        .with_header("Content-Type", content_type)
+        .with_header("Cache-Control", "public, max-age=300")
+        .with_body(body.as_bytes().to_vec())
+}
+
+fn login_error(status: u16, message: &str) -> Response {
+    Response::html(
+        status,
+        bare_page("Log in", None, Some(message), &pages::login_form(true)),
+    )
+}
+
+fn error_page(status: u16, message: &str) -> Response {
+    let body = "<p><a href=\"/login\">Log in</a></p>";
+    Response::html(status, bare_page("Dashboard", None, Some(message), body))
+}
+
+/// Headers every dashboard answer carries: no framing, no sniffing, no caching of pages that
+/// show secrets, and a CSP that allows only the dashboard's own script and stylesheet.
+fn secure_headers(r: Response) -> Response {
+    let cache = r.header("cache-control").is_none();
+    let r = r
+        .with_header("Content-Security-Policy", CSP)
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Referrer-Policy", "same-origin");
+    if cache {
+        r.with_header("Cache-Control", "no-store")
+    } else {
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn scopes_from_the_key_form() {
+        assert_eq!(
+            scopes_from_form(&form(&[("access", "all")])).unwrap(),
+            ["deploy:*"]
+        );
+        assert_eq!(
+            scopes_from_form(&form(&[
+                ("access", "sites"),
+                ("site", "b"),
+                ("other_sites", "A, c"),
+                ("read_stats", "1")
+            ]))
+            .unwrap(),
+            ["deploy:a", "deploy:b", "deploy:c", "read:stats"]
+        );
+        assert!(scopes_from_form(&form(&[("access", "sites")])).is_err());
+        assert!(scopes_from_form(&form(&[("access", "none")])).is_err());
+        assert_eq!(
+            scopes_from_form(&form(&[("access", "none"), ("read_stats", "1")])).unwrap(),
+            ["read:stats"]
+        );
     }
 }

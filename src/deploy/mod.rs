@@ -48,6 +48,7 @@ pub enum DeployError {
     Forbidden(String),
     BadRequest(String),
     NotFound(String),
+    MethodNotAllowed(String),
     Conflict(String),
     TooLarge(String),
     Io(io::Error),
@@ -61,6 +62,7 @@ impl DeployError {
             DeployError::Forbidden(_) => 403,
             DeployError::BadRequest(_) => 400,
             DeployError::NotFound(_) => 404,
+            DeployError::MethodNotAllowed(_) => 405,
             DeployError::Conflict(_) => 409,
             DeployError::TooLarge(_) => 413,
             DeployError::Io(_) | DeployError::Store(_) => 500,
@@ -75,6 +77,7 @@ impl fmt::Display for DeployError {
             | DeployError::Forbidden(m)
             | DeployError::BadRequest(m)
             | DeployError::NotFound(m)
+            | DeployError::MethodNotAllowed(m)
             | DeployError::Conflict(m)
             | DeployError::TooLarge(m)
             | DeployError::Store(m) => f.write_str(m),
@@ -141,6 +144,11 @@ impl Sites {
 
     pub fn live_dir(&self, site: &str) -> PathBuf {
         self.sites_dir.join(site)
+    }
+
+    /// True when a previous deployment is kept (so a rollback is possible).
+    pub fn has_previous(&self, site: &str) -> bool {
+        self.previous_dir(site).is_dir()
     }
 
     fn previous_dir(&self, site: &str) -> PathBuf {

@@ -484,6 +484,8 @@ impl ScriptPool {
     fn spawn(&self) -> std::io::Result<WorkerProcess> {
         let c = &self.config;
         let mut child = Command::new(&self.exe)
+            // Scripts never see the process environment, but keep the password out anyway.
+            .env_remove("CC_ADMIN_PASSWORD")
             .arg("__js-worker")
             .arg("--data-dir")
             .arg(&c.data_dir)

@@ -1,0 +1,421 @@
+//! The dashboard's pages as HTML strings, from plain data. No I/O here: handlers in `mod.rs`
+//! fetch, these render.
+
+use std::fmt::Write;
+
+use super::html::{bytes, count, esc, post_form, time};
+use crate::js::pool::LogLine;
+use crate::overview::{SiteDetail, SiteSummary, VISIT_DAYS};
+use crate::store::{audit::AuditRow, keys::KeyRow};
+
+pub fn login_form(has_password: bool) -> String {
+    if !has_password {
+        return "<p>No admin password is set yet. Open the one-time setup link the server printed \
+                in its log, or set one on the server with <code>cc-server passwd</code>.</p>"
+            .into();
+    }
+    "<form method=\"post\" action=\"/login\" class=\"stack\">
+<label for=\"password\">Admin password</label>
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>
+<button type=\"submit\" class=\"primary\">Log in</button>
+</form>"
+        .into()
+}
+
+pub fn setup_form(token: &str) -> String {
+    format!(
+        "<p>Choose the admin password for this dashboard (at least {} characters).</p>
+<form method=\"post\" action=\"/setup\" class=\"stack\">
+<input type=\"hidden\" name=\"token\" value=\"{}\">
+<label for=\"password\">New password</label>
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{0}\" required autofocus>
+<label for=\"confirm\">Repeat it</label>
+<input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" minlength=\"{0}\" required>
+<button type=\"submit\" class=\"primary\">Set password</button>
+</form>",
+        crate::auth::MIN_PASSWORD_LEN,
+        esc(token)
+    )
+}
+
+pub fn sites_list(sites: &[SiteSummary], sites_dir: &str) -> String {
+    if sites.is_empty() {
+        return format!(
+            "<div class=\"empty card\"><p>No sites yet.</p><p>Deploy one from any folder with \
+             <code>cc-server deploy &lt;name&gt;</code>, or create a folder in <code>{}</code>.</p></div>",
+            esc(sites_dir)
+        );
+    }
+    let mut rows = String::new();
+    for s in sites {
+        let _ = write!(
+            rows,
+            "<tr><td><a href=\"/sites/{name}\"><strong>{name}</strong></a>{script}</td>\
+             <td><a href=\"{url}\" rel=\"noopener\" target=\"_blank\">{url}</a></td>\
+             <td>{last}</td><td class=\"num\">{files}</td><td class=\"num\">{size}</td>\
+             <td class=\"num\">{visits}</td><td class=\"num\">{ws}</td></tr>",
+            name = esc(&s.name),
+            script = if s.has_script {
+                " <span class=\"tag\">main.js</span>"
+            } else {
+                ""
+            },
+            url = esc(&s.url),
+            last = last_deploy(s),
+            files = count(s.files),
+            size = bytes(s.bytes),
+            visits = count(s.visits as u64),
+            ws = count(s.ws_clients as u64),
+        );
+    }
+    format!(
+        "<div class=\"table-wrap\"><table id=\"sites\">
+<thead><tr><th>Site</th><th>URL</th><th>Last deploy</th><th class=\"num\">Files</th>\
+<th class=\"num\">Size</th><th class=\"num\">Visits ({VISIT_DAYS} d)</th><th class=\"num\">Live sockets</th></tr></thead>
+<tbody>{rows}</tbody></table></div>"
+    )
+}
+
+fn last_deploy(s: &SiteSummary) -> String {
+    match (&s.last_deploy, &s.last_deploy_by) {
+        (Some(at), Some(by)) if !by.is_empty() => {
+            format!("{} <span class=\"muted\">by {}</span>", time(at), esc(by))
+        }
+        (Some(at), _) => time(at),
+        _ => "<span class=\"muted\">never (folder)</span>".into(),
+    }
+}
+
+pub fn site_page(d: &SiteDetail, csrf: &str) -> String {
+    let s = &d.summary;
+    let name = esc(&s.name);
+    let mut out = format!(
+        "<p class=\"lead\"><a href=\"{url}\" rel=\"noopener\" target=\"_blank\">{url}</a></p>
+<div class=\"cards\">
+<div class=\"stat\"><span>Files</span><strong>{files}</strong></div>
+<div class=\"stat\"><span>Size</span><strong>{size}</strong></div>
+<div class=\"stat\"><span>Visits ({VISIT_DAYS} d)</span><strong>{visits}</strong></div>
+<div class=\"stat\"><span>Live sockets</span><strong>{ws}</strong></div>
+</div>",
+        url = esc(&s.url),
+        files = count(s.files),
+        size = bytes(s.bytes),
+        visits = count(s.visits as u64),
+        ws = count(s.ws_clients as u64),
+    );
+
+    // Deployments, newest first, with the rollback action on top.
+    out.push_str("<section id=\"deployments\"><h2>Deployments</h2>");
+    if d.can_roll_back {
+        out.push_str(&post_form(
+            &format!("/sites/{}/rollback", s.name),
+            csrf,
+            "inline",
+            Some(&format!(
+                "Roll '{}' back to its previous deployment? (Rolling back twice returns to this one.)",
+                s.name
+            )),
+            "<button type=\"submit\">Roll back to the previous deployment</button>",
+        ));
+    } else {
+        out.push_str("<p class=\"muted\">No previous deployment is kept, so there is nothing to roll back to.</p>");
+    }
+    if d.deployments.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">No deployments recorded: this site is a folder on the server.</p>",
+        );
+    } else {
+        out.push_str("<div class=\"table-wrap\"><table><thead><tr><th>#</th><th>When</th><th>By</th><th class=\"num\">Files</th><th class=\"num\">Size</th></tr></thead><tbody>");
+        for dep in &d.deployments {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                dep.id,
+                time(&dep.created_at),
+                esc(&dep.deployed_by),
+                count(dep.file_count.max(0) as u64),
+                bytes(dep.size_bytes.max(0) as u64)
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
+    out.push_str("</section>");
+
+    // Environment variables: values masked until revealed.
+    out.push_str("<section id=\"env\"><h2>Environment variables</h2><p class=\"muted\">main.js reads these as <code>process.env.NAME</code>; a change applies to the next request.</p>");
+    if !d.env.is_empty() {
+        out.push_str("<div class=\"table-wrap\"><table><thead><tr><th>Name</th><th>Value</th><th></th></tr></thead><tbody>");
+        for (k, v) in &d.env {
+            let _ = write!(
+                out,
+                "<tr><td><code>{k}</code></td>\
+                 <td><code class=\"secret\" data-value=\"{v}\">••••••••</code> \
+                 <button type=\"button\" class=\"small\" data-reveal>Reveal</button></td>\
+                 <td class=\"actions\"><button type=\"button\" class=\"small\" data-edit-key=\"{k}\" data-edit-value=\"{v}\">Edit</button> {del}</td></tr>",
+                k = esc(k),
+                v = esc(v),
+                del = post_form(
+                    &format!("/sites/{}/env/delete", s.name),
+                    csrf,
+                    "inline",
+                    Some(&format!("Delete {k}?")),
+                    &format!(
+                        "<input type=\"hidden\" name=\"key\" value=\"{}\"><button type=\"submit\" class=\"small danger\">Delete</button>",
+                        esc(k)
+                    ),
+                ),
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
+    out.push_str(&post_form(
+        &format!("/sites/{}/env", s.name),
+        csrf,
+        "row",
+        None,
+        "<label>Name <input name=\"key\" id=\"env-key\" required pattern=\"[A-Za-z_][A-Za-z0-9_]*\" maxlength=\"128\" autocomplete=\"off\" placeholder=\"API_KEY\"></label>\
+         <label>Value <input name=\"value\" id=\"env-value\" autocomplete=\"off\" maxlength=\"32768\"></label>\
+         <button type=\"submit\" class=\"primary\">Save variable</button>",
+    ));
+    out.push_str("</section>");
+
+    out.push_str("<section id=\"logs\"><h2>Recent script log</h2>");
+    out.push_str(&log_lines(&d.logs, s.has_script));
+    out.push_str("</section>");
+
+    // Teardown, behind typing the name.
+    let _ = write!(
+        out,
+        "<section id=\"danger\" class=\"danger-zone\"><h2>Tear down</h2><p>Removes the site's files and its previous deployment. Its <code>db</code> data and env vars go too, unless you keep them.</p>{}</section>",
+        post_form(
+            &format!("/sites/{}/teardown", s.name),
+            csrf,
+            "row",
+            Some(&format!(
+                "Really remove '{}'? This cannot be undone.",
+                s.name
+            )),
+            &format!(
+                "<label>Type <strong>{name}</strong> to confirm <input name=\"confirm\" autocomplete=\"off\" required></label>\
+                 <label class=\"check\"><input type=\"checkbox\" name=\"keep_data\" value=\"1\"> keep db data and env vars</label>\
+                 <button type=\"submit\" class=\"danger\">Tear down {name}</button>"
+            ),
+        )
+    );
+    out
+}
+
+fn log_lines(logs: &[LogLine], has_script: bool) -> String {
+    if logs.is_empty() {
+        return if has_script {
+            "<p class=\"muted\">Nothing logged since the server started.</p>".into()
+        } else {
+            "<p class=\"muted\">This site has no main.js.</p>".into()
+        };
+    }
+    let mut out = String::from("<pre class=\"log\">");
+    for l in logs {
+        let when = chrono_less(l.unix_time);
+        let _ = writeln!(
+            out,
+            "<span class=\"muted\">{when}</span> <span class=\"level {lvl}\">{lvl}</span> {}",
+            esc(&l.message),
+            lvl = esc(&l.level)
+        );
+    }
+    out.push_str("</pre>");
+    out
+}
+
+/// `HH:MM:SS` UTC of a Unix time, without a date library.
+fn chrono_less(unix: i64) -> String {
+    let s = unix.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// The keys page; `new_token` is shown exactly once, right after creation.
+pub fn keys_page(
+    keys: &[KeyRow],
+    site_names: &[String],
+    csrf: &str,
+    new_token: Option<(&str, &str)>,
+) -> String {
+    let mut out = String::new();
+    if let Some((name, token)) = new_token {
+        let _ = write!(
+            out,
+            "<div class=\"card token\" id=\"new-token\"><h2>Key “{}” created</h2>\
+             <p>Copy the token now: it is shown <strong>only this once</strong>. Use it with \
+             <code>cc-server deploy --token …</code>, the <code>CC_TOKEN</code> variable, or a \
+             <code>~/.cc-token</code> file.</p>\
+             <div class=\"row\"><input id=\"token\" readonly value=\"{}\" aria-label=\"New token\">\
+             <button type=\"button\" class=\"primary\" data-copy=\"#token\">Copy</button></div></div>",
+            esc(name),
+            esc(token)
+        );
+    }
+
+    let mut site_boxes = String::new();
+    for s in site_names {
+        let _ = write!(
+            site_boxes,
+            "<label class=\"check\"><input type=\"checkbox\" name=\"site\" value=\"{0}\"> {0}</label>",
+            esc(s)
+        );
+    }
+    out.push_str("<section><h2>Create a key</h2>");
+    out.push_str(&post_form(
+        "/keys",
+        csrf,
+        "stack",
+        None,
+        &format!(
+            "<label for=\"key-name\">Name</label>\
+             <input id=\"key-name\" name=\"name\" required maxlength=\"100\" placeholder=\"e.g. Bob's laptop\">\
+             <fieldset><legend>May deploy</legend>\
+             <label class=\"check\"><input type=\"radio\" name=\"access\" value=\"all\" checked> every site</label>\
+             <label class=\"check\"><input type=\"radio\" name=\"access\" value=\"sites\"> only these sites:</label>\
+             <div class=\"sites-choice\">{site_boxes}\
+             <label>other site names <input name=\"other_sites\" placeholder=\"blog, shop\" autocomplete=\"off\"></label></div>\
+             <label class=\"check\"><input type=\"radio\" name=\"access\" value=\"none\"> no site</label>\
+             </fieldset>\
+             <label class=\"check\"><input type=\"checkbox\" name=\"read_stats\" value=\"1\"> may read analytics (<code>read:stats</code>)</label>\
+             <button type=\"submit\" class=\"primary\">Create key</button>"
+        ),
+    ));
+    out.push_str("</section><section><h2>Keys</h2>");
+    if keys.is_empty() {
+        out.push_str("<p class=\"muted\">No keys yet.</p></section>");
+        return out;
+    }
+    out.push_str("<div class=\"table-wrap\"><table id=\"keys\"><thead><tr><th>#</th><th>Name</th><th>Scopes</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody>");
+    for k in keys {
+        let scopes: String = k
+            .scopes
+            .iter()
+            .map(|s| format!("<span class=\"tag\">{}</span>", esc(s)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let action = if k.revoked {
+            "<span class=\"muted\">revoked</span>".to_string()
+        } else {
+            post_form(
+                &format!("/keys/{}/revoke", k.id),
+                csrf,
+                "inline",
+                Some(&format!(
+                    "Revoke '{}'? Deploys with it stop working at once.",
+                    k.name
+                )),
+                "<button type=\"submit\" class=\"small danger\">Revoke</button>",
+            )
+        };
+        let _ = write!(
+            out,
+            "<tr{cls}><td>{id}</td><td>{name}</td><td>{scopes}</td><td>{created}</td><td>{used}</td><td class=\"actions\">{action}</td></tr>",
+            cls = if k.revoked { " class=\"revoked\"" } else { "" },
+            id = k.id,
+            name = esc(&k.name),
+            created = time(&k.created_at),
+            used = k
+                .last_used_at
+                .as_deref()
+                .map(time)
+                .unwrap_or_else(|| "<span class=\"muted\">never</span>".into()),
+        );
+    }
+    out.push_str("</tbody></table></div></section>");
+    out
+}
+
+pub fn tracking_page(domains: &[String], snippet_src: &str, csrf: &str) -> String {
+    let mut out = format!(
+        "<p>Count pageviews of sites hosted elsewhere: allow their domain here, then add this \
+         line to their pages. It sends the page's address and referrer, sets no cookie, and \
+         respects Do Not Track.</p>\
+         <pre class=\"code\" id=\"snippet\">&lt;script defer src=\"{}\"&gt;&lt;/script&gt;</pre>",
+        esc(snippet_src)
+    );
+    out.push_str("<section><h2>Allowed domains</h2>");
+    if domains.is_empty() {
+        out.push_str("<p class=\"muted\">None yet: events from any domain are refused.</p>");
+    } else {
+        out.push_str("<ul class=\"list\" id=\"domains\">");
+        for d in domains {
+            let _ = write!(
+                out,
+                "<li><span>{}</span>{}</li>",
+                esc(d),
+                post_form(
+                    "/tracking/delete",
+                    csrf,
+                    "inline",
+                    Some(&format!("Stop counting {d}?")),
+                    &format!(
+                        "<input type=\"hidden\" name=\"domain\" value=\"{}\"><button type=\"submit\" class=\"small danger\">Remove</button>",
+                        esc(d)
+                    )
+                )
+            );
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(&post_form(
+        "/tracking",
+        csrf,
+        "row",
+        None,
+        "<label>Domain <input name=\"domain\" required placeholder=\"blog.example.com\" autocomplete=\"off\"></label><button type=\"submit\" class=\"primary\">Allow domain</button>",
+    ));
+    out.push_str("</section>");
+    out
+}
+
+pub fn audit_page(rows: &[AuditRow]) -> String {
+    if rows.is_empty() {
+        return "<p class=\"muted\">Nothing recorded yet.</p>".into();
+    }
+    let mut out = String::from(
+        "<div class=\"table-wrap\"><table id=\"audit\"><thead><tr><th>When</th><th>Who</th><th>What</th><th>On</th><th>From</th></tr></thead><tbody>",
+    );
+    for r in rows {
+        let _ = write!(
+            out,
+            "<tr{cls}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{}</td></tr>",
+            time(&r.created_at),
+            esc(&r.actor),
+            esc(&r.action),
+            esc(r.target.as_deref().unwrap_or("")),
+            esc(r.ip.as_deref().unwrap_or("")),
+            cls = if r.action.ends_with(".failed") {
+                " class=\"warn\""
+            } else {
+                ""
+            },
+        );
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_is_escaped() {
+        let keys = vec![KeyRow {
+            id: 1,
+            name: "<img src=x onerror=alert(1)>".into(),
+            scopes: vec!["deploy:*".into()],
+            created_at: "2026-11-27 08:00:00".into(),
+            last_used_at: None,
+            revoked: false,
+        }];
+        let html = keys_page(&keys, &[], "c", Some(("<b>", "cc_\"tok")));
+        assert!(!html.contains("<img"));
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("cc_&quot;tok"));
+        assert_eq!(chrono_less(3_661), "01:01:01");
+    }
+}

@@ -1,0 +1,122 @@
+//! Read-only views shared by the dashboard pages and the JSON API: every site with its size,
+//! last deploy, visits and live WebSocket clients; one site's deployments, env vars and log.
+
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+use crate::actions::Services;
+use crate::deploy::DeployError;
+use crate::js::pool::LogLine;
+use crate::store::{self, sites::DeploymentRow};
+
+/// Visits are counted over this many days on the Hosting pages.
+pub const VISIT_DAYS: u32 = 30;
+
+pub struct SiteSummary {
+    pub name: String,
+    pub url: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub last_deploy: Option<String>,
+    pub last_deploy_by: Option<String>,
+    pub visits: i64,
+    pub ws_clients: usize,
+    pub has_script: bool,
+}
+
+impl SiteSummary {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "url": self.url,
+            "files": self.files,
+            "bytes": self.bytes,
+            "last_deploy": self.last_deploy,
+            "last_deploy_by": self.last_deploy_by,
+            "visits_30d": self.visits,
+            "ws_clients": self.ws_clients,
+            "main_js": self.has_script,
+        })
+    }
+}
+
+pub struct SiteDetail {
+    pub summary: SiteSummary,
+    pub deployments: Vec<DeploymentRow>,
+    pub env: Vec<(String, String)>,
+    pub logs: Vec<LogLine>,
+    /// True when a previous deployment is kept, so a rollback can happen.
+    pub can_roll_back: bool,
+}
+
+impl SiteDetail {
+    pub fn to_json(&self) -> Value {
+        let mut v = self.summary.to_json();
+        v["can_roll_back"] = json!(self.can_roll_back);
+        v["deployments"] = self
+            .deployments
+            .iter()
+            .map(|d| {
+                json!({ "id": d.id, "bytes": d.size_bytes, "files": d.file_count,
+                        "deployed_by": d.deployed_by, "created_at": d.created_at })
+            })
+            .collect();
+        v["env"] = self
+            .env
+            .iter()
+            .map(|(k, val)| json!({ "key": k, "value": val }))
+            .collect();
+        v["logs"] = self
+            .logs
+            .iter()
+            .map(|l| json!({ "time": l.unix_time, "level": l.level, "message": l.message }))
+            .collect();
+        v
+    }
+}
+
+/// Every site folder, by name.
+pub fn sites(svc: &Services, conn: &Connection) -> Result<Vec<SiteSummary>, DeployError> {
+    let visits = store::sites::visits_since(conn, VISIT_DAYS)?;
+    svc.sites
+        .names()
+        .into_iter()
+        .map(|name| summary(svc, conn, name, &visits))
+        .collect()
+}
+
+fn summary(
+    svc: &Services,
+    conn: &Connection,
+    name: String,
+    visits: &std::collections::HashMap<String, i64>,
+) -> Result<SiteSummary, DeployError> {
+    let size = svc.sites.measure(&name);
+    let last = store::sites::last_deployment(conn, &name)?;
+    Ok(SiteSummary {
+        url: svc.site_url(&name),
+        files: size.files,
+        bytes: size.bytes,
+        last_deploy: last.as_ref().map(|(at, _)| at.clone()),
+        last_deploy_by: last.map(|(_, by)| by),
+        visits: visits.get(&name).copied().unwrap_or(0),
+        ws_clients: svc.hub.clients(&name),
+        has_script: svc.sites.live_dir(&name).join("main.js").is_file(),
+        name,
+    })
+}
+
+/// One site; 404 when its folder does not exist.
+pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail, DeployError> {
+    if !svc.sites.live_dir(name).is_dir() {
+        return Err(DeployError::NotFound(format!("there is no site '{name}'")));
+    }
+    let visits = store::sites::visits_since(conn, VISIT_DAYS)?;
+    Ok(SiteDetail {
+        summary: summary(svc, conn, name.to_string(), &visits)?,
+        deployments: store::sites::deployments(conn, name, 50)?,
+        env: store::kv::env_vars(conn, name)?,
+        logs: svc.scripts.logs(name),
+        can_roll_back: svc.sites.has_previous(name),
+    })
+}
