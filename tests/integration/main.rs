@@ -1,9 +1,11 @@
 //! Integration tests: every test starts the real `cc-server` binary on port 0 with a fresh data
-//! dir and talks HTTP to it over loopback.
+//! dir and talks HTTP to it over loopback (browser_smoke.rs through a headless Chromium).
 
+mod browser;
 mod harness;
 
 mod analytics;
+mod browser_smoke;
 mod cli;
 mod deploy;
 mod examples;
