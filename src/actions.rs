@@ -408,8 +408,12 @@ pub fn normalise_domain(input: &str) -> Result<String, String> {
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
         .unwrap_or(&s);
-    let host = s.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.split(':').next().unwrap_or("").trim_end_matches('.');
+    let authority = s.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+    let host = host.trim_end_matches('.');
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{}' is not a domain name", input.trim()));
+    }
     let labels_ok = !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|l| {
@@ -450,7 +454,15 @@ mod tests {
             "blog.example.com"
         );
         assert_eq!(normalise_domain("example.com:8080").unwrap(), "example.com");
-        for bad in ["", "http://", "a..b", "-a.com", "a b.com", "<script>"] {
+        for bad in [
+            "",
+            "http://",
+            "a..b",
+            "-a.com",
+            "a b.com",
+            "<script>",
+            "javascript:alert(1)",
+        ] {
             assert!(normalise_domain(bad).is_err(), "{bad}");
         }
     }

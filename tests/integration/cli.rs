@@ -64,7 +64,7 @@ fn env_values_are_checked_too() {
 fn port_zero_announces_the_real_port_and_it_answers() {
     let server = Server::start();
     assert_ne!(server.port, 0);
-    assert_eq!(server.get("localhost", "/").status, 200);
+    assert_eq!(server.get("localhost", "/login").status, 200);
 }
 
 #[test]

@@ -155,6 +155,28 @@ impl Server {
         self.raw(raw.as_bytes())
     }
 
+    /// A request with a body (Content-Length is added).
+    pub fn send(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
     /// Sends raw bytes on a new connection and parses the (single) response.
     pub fn raw(&self, bytes: &[u8]) -> HttpResponse {
         let mut s = self.connect();

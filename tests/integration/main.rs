@@ -7,6 +7,7 @@ mod harness;
 mod analytics;
 mod browser_smoke;
 mod cli;
+mod dashboard;
 mod deploy;
 mod examples;
 mod hostile_paths;

@@ -15,7 +15,7 @@ fn hosts_reach_the_dashboard_a_site_or_nothing() {
         "[::1]",
         "LOCALHOST.",
     ] {
-        let r = server.get(host, "/");
+        let r = server.get(host, "/login");
         assert_eq!(r.status, 200, "{host}");
         assert!(r.text().contains("Command Center"), "{host}: {}", r.text());
     }
@@ -38,7 +38,7 @@ fn hosts_reach_the_dashboard_a_site_or_nothing() {
         assert!(r.text().contains("Site Not Found"), "{host}");
     }
     // No Host at all (HTTP/1.0) → dashboard.
-    let r = server.raw(b"GET / HTTP/1.0\r\n\r\n");
+    let r = server.raw(b"GET /login HTTP/1.0\r\n\r\n");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("Command Center"));
 }
@@ -49,7 +49,12 @@ fn a_custom_domain_routes_its_subdomains() {
     server.write_file("blog", "index.html", "on cc.lan");
     assert_eq!(server.get("blog.cc.lan", "/").text(), "on cc.lan");
     assert_eq!(server.get("blog.localhost", "/").text(), "on cc.lan");
-    assert!(server.get("cc.lan", "/").text().contains("Command Center"));
+    assert!(
+        server
+            .get("cc.lan", "/login")
+            .text()
+            .contains("Command Center")
+    );
     assert_eq!(server.get("blog.other.lan", "/").status, 404);
 }
 
