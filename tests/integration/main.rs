@@ -8,6 +8,7 @@ mod analytics;
 mod browser_smoke;
 mod cli;
 mod dashboard;
+mod dashboard_browser;
 mod deploy;
 mod examples;
 mod hostile_paths;
