@@ -75,7 +75,7 @@ impl Services {
 
     /// True when the browser reached us over HTTPS through the trusted proxy.
     pub fn is_https(&self, req: &Request) -> bool {
-        self.from_trusted_proxy(req)
+        self.via_trusted_proxy(req)
             && req
                 .header("x-forwarded-proto")
                 .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
@@ -84,7 +84,7 @@ impl Services {
     /// The client's address: the trusted proxy's `X-Forwarded-For` (its last entry, the one
     /// the proxy itself added), else the socket's peer.
     pub fn client_ip(&self, req: &Request) -> IpAddr {
-        if self.from_trusted_proxy(req)
+        if self.via_trusted_proxy(req)
             && let Some(ip) = req
                 .header("x-forwarded-for")
                 .and_then(|v| v.rsplit(',').next())
@@ -95,7 +95,7 @@ impl Services {
         req.remote_ip
     }
 
-    fn from_trusted_proxy(&self, req: &Request) -> bool {
+    fn via_trusted_proxy(&self, req: &Request) -> bool {
         self.trusted_proxy == Some(req.remote_ip)
     }
 

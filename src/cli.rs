@@ -286,6 +286,8 @@ fn run(command: Command) -> Result<(), Failure> {
                 scopes
             };
             let (id, token) = crate::keys::create(&conn, &name, &scopes).map_err(Failure::Usage)?;
+            let target = format!("#{id} {}", name.trim());
+            let _ = crate::store::audit::record(&conn, "cli", "key.create", Some(&target), None);
             println!(
                 "Created key {id} '{}' with scopes {}.",
                 name.trim(),
@@ -332,7 +334,17 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::KeysRevoke(id, data_dir) => {
             let conn = open_store(data_dir)?;
             match crate::store::keys::revoke(&conn, id) {
-                Ok(true) => println!("Revoked key {id}: its token no longer works."),
+                Ok(true) => {
+                    let target = format!("#{id}");
+                    let _ = crate::store::audit::record(
+                        &conn,
+                        "cli",
+                        "key.revoke",
+                        Some(&target),
+                        None,
+                    );
+                    println!("Revoked key {id}: its token no longer works.");
+                }
                 Ok(false) => {
                     return Err(Failure::Run(format!(
                         "there is no active key with id {id} (see 'cc-server keys list')"

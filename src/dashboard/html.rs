@@ -121,10 +121,10 @@ fn head(title: &str) -> String {
 fn notices(notice: Option<&str>, error: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(n) = notice {
-        let _ = write!(out, "<p class=\"notice\" role=\"status\">{}</p>\n", esc(n));
+        let _ = writeln!(out, "<p class=\"notice\" role=\"status\">{}</p>", esc(n));
     }
     if let Some(e) = error {
-        let _ = write!(out, "<p class=\"error\" role=\"alert\">{}</p>\n", esc(e));
+        let _ = writeln!(out, "<p class=\"error\" role=\"alert\">{}</p>", esc(e));
     }
     out
 }
@@ -168,7 +168,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{202f}');
         }
         out.push(ch);
