@@ -3,6 +3,8 @@
 
 use crate::http::{Request, Response};
 
+pub mod chart;
+
 const PLACEHOLDER: &str = include_str!("placeholder.html");
 
 pub fn handle(req: &Request) -> Response {

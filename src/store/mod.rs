@@ -6,6 +6,7 @@ pub mod keys;
 pub mod kv;
 pub mod settings;
 pub mod sites;
+pub mod stats;
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -19,6 +20,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_core", include_str!("migrations/001_core.sql")),
     ("002_paas", include_str!("migrations/002_paas.sql")),
+    ("003_rollups", include_str!("migrations/003_rollups.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

@@ -29,6 +29,7 @@ fn a_fresh_data_dir_is_private_and_has_every_table() {
         .collect();
     for t in [
         "events",
+        "event_rollups",
         "admin",
         "sessions",
         "settings",
@@ -100,7 +101,10 @@ fn an_old_database_is_upgraded_on_start() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(
+        version, 3,
+        "001_core is followed by 002_paas and 003_rollups"
+    );
     let kept: String = db
         .query_row("SELECT value FROM settings WHERE key = 'kept'", [], |r| {
             r.get(0)
@@ -109,6 +113,10 @@ fn an_old_database_is_upgraded_on_start() {
     assert_eq!(kept, "yes");
     db.query_row("SELECT count(*) FROM api_keys", [], |r| r.get::<_, i64>(0))
         .unwrap();
+    db.query_row("SELECT count(*) FROM event_rollups", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
 }
 
 #[test]
