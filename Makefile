@@ -1,7 +1,7 @@
 # cc-server — the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build release test lint fmt bench clean
+.PHONY: run build release test lint fmt bench bench-stats clean
 
 run:            ## build and start the server (port 4698, domain localhost, data in ~/.config/cc)
 	$(CARGO) run --release --locked -- serve
@@ -24,6 +24,12 @@ fmt:
 
 bench: release  ## wrk load test of the release binary (installs wrk if missing)
 	bash bench/run.sh
+
+bench-stats:    ## analytics roll-up and summary timings over 1M seeded events (release build)
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	python3 bench/seed_events.py "$$d/cc.db" && \
+	CC_BENCH_DB="$$d/cc.db" $(CARGO) test --release --locked --lib \
+	  store::stats::tests::bench_on_a_seeded_database -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean

@@ -21,6 +21,8 @@ const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100
 /// How often this thread checkpoints the WAL for every connection of the process (they have
 /// automatic checkpoints turned off, see `store::configure`).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often finished days are rolled up and old raw events pruned.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Most rows written in one transaction.
 const MAX_BATCH: usize = 2_000;
 const MAX_PATH: usize = 512;
@@ -61,12 +63,12 @@ pub struct Writer {
 }
 
 /// Starts the writer on its own connection to `db_path`.
-pub fn start(db_path: &Path) -> Result<(Recorder, Writer), store::StoreError> {
+pub fn start(db_path: &Path, retention_days: u32) -> Result<(Recorder, Writer), store::StoreError> {
     let conn = store::open(db_path)?;
     let (queue, rx) = sync_channel(QUEUE_CAPACITY);
     let thread = std::thread::Builder::new()
         .name("analytics".into())
-        .spawn(move || write_loop(conn, rx))
+        .spawn(move || write_loop(conn, rx, retention_days))
         .map_err(store::StoreError::Io)?;
     Ok((
         Recorder {
@@ -101,10 +103,12 @@ impl Writer {
     }
 }
 
-fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
+fn write_loop(mut conn: Connection, rx: Receiver<Message>, retention_days: u32) {
     let mut salt = DailySalt::default();
     let mut batch: Vec<EventRow> = Vec::with_capacity(MAX_BATCH);
     let mut last_checkpoint = std::time::Instant::now();
+    // The first upkeep runs a second after start, then hourly.
+    let mut next_upkeep = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
         let mut stop = false;
         while batch.len() < MAX_BATCH {
@@ -134,10 +138,33 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
             let _ = store::checkpoint(&conn);
             return;
         }
+        if std::time::Instant::now() >= next_upkeep {
+            upkeep(&conn, retention_days);
+            next_upkeep = std::time::Instant::now() + UPKEEP_EVERY;
+        }
         // Poll a few times a second rather than block in recv(): a blocked writer would be
         // woken — a context switch — by every single request. With a backlog, go on at once.
         if !backlog {
             std::thread::sleep(WRITE_INTERVAL);
+        }
+    }
+}
+
+/// Rolls finished days up into daily totals, then deletes raw events past the retention.
+/// Done here, off the request path, so the analytics page finds the roll-ups ready.
+fn upkeep(conn: &Connection, retention_days: u32) {
+    let today = store::stats::today_utc();
+    if let Err(e) = store::stats::rollup_pending(conn, &today) {
+        eprintln!("analytics: daily roll-up failed: {e}");
+        return;
+    }
+    if retention_days > 0 {
+        match store::stats::prune(conn, retention_days, &today) {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "analytics: deleted {n} raw events older than {retention_days} days (daily totals kept)"
+            ),
+            Err(e) => eprintln!("analytics: pruning old events failed: {e}"),
         }
     }
 }

@@ -48,6 +48,7 @@ impl Api {
             ("GET", ["sites", site, "logs"]) => self.logs(req, site),
             ("PUT", ["sites", site, "env", key]) => self.set_env(req, site, key),
             ("DELETE", ["sites", site, "env", key]) => self.delete_env(req, site, key),
+            ("GET", ["stats"]) => self.stats(req),
             ("GET", ["keys"]) => self.list_keys(req),
             ("POST", ["keys"]) => self.create_key(req),
             ("DELETE", ["keys", id]) => self.revoke_key(req, id),
@@ -250,6 +251,23 @@ impl Api {
         Ok(Response::json(
             200,
             &json!({ "site": site, "key": key, "deleted": true }),
+        ))
+    }
+
+    /// Analytics as JSON: `?days=30&site=blog&source=hosting`, for a session or `read:stats`.
+    fn stats(&self, req: &Request) -> Result<Response, DeployError> {
+        let (conn, caller) = self.authenticate(req)?;
+        if !caller.may_read_stats() {
+            return Err(DeployError::Forbidden(format!(
+                "key '{}' has no read:stats scope",
+                caller.name
+            )));
+        }
+        let filter = crate::overview::stats_filter(&req.query_pairs());
+        let summary = crate::overview::stats(&conn, &filter)?;
+        Ok(Response::json(
+            200,
+            &crate::overview::stats_json(&filter, &summary),
         ))
     }
 

@@ -66,6 +66,8 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
                              private addresses                       [CC_FETCH_DENY_PRIVATE=1]
     --trusted-proxy <IP>     believe X-Forwarded-Proto/-For from this
                              reverse proxy (HTTPS → Secure cookie)   [CC_TRUSTED_PROXY]
+    --retention-days <N>     keep raw analytics events this long;
+                             daily totals stay forever, 0 keeps all  [CC_RETENTION_DAYS, default 180]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
@@ -479,6 +481,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--max-ws-per-site" => &mut flags.max_ws_per_site,
             "--max-ws" => &mut flags.max_ws,
             "--trusted-proxy" => &mut flags.trusted_proxy,
+            "--retention-days" => &mut flags.retention_days,
             "--fetch-deny-private" => {
                 flags.fetch_deny_private = true;
                 continue;

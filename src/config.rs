@@ -29,7 +29,12 @@ pub struct ServeConfig {
     pub websockets: WsLimits,
     /// A reverse proxy whose `X-Forwarded-Proto`/`X-Forwarded-For` headers are believed.
     pub trusted_proxy: Option<IpAddr>,
+    /// Raw analytics events older than this many days are deleted (daily roll-ups stay);
+    /// 0 keeps them forever.
+    pub retention_days: u32,
 }
+
+pub const DEFAULT_RETENTION_DAYS: u32 = 180;
 
 /// Limits that keep one client from holding the server (README "Limits" lists them).
 #[derive(Debug, Clone)]
@@ -80,6 +85,7 @@ pub struct ServeFlags {
     pub max_ws_per_site: Option<String>,
     pub max_ws: Option<String>,
     pub trusted_proxy: Option<String>,
+    pub retention_days: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -182,8 +188,13 @@ impl ServeConfig {
                 ))
             })?),
         };
+        let retention_days = match pick(&flags.retention_days, "CC_RETENTION_DAYS") {
+            None => DEFAULT_RETENTION_DAYS,
+            Some((v, src)) => parse_count(&v, &src, 0, 100_000)? as u32,
+        };
         Ok(ServeConfig {
             trusted_proxy,
+            retention_days,
             bind,
             port,
             domain,

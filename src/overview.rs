@@ -1,5 +1,6 @@
 //! Read-only views shared by the dashboard pages and the JSON API: every site with its size,
-//! last deploy, visits and live WebSocket clients; one site's deployments, env vars and log.
+//! last deploy, visits and live WebSocket clients; one site's deployments, env vars and log;
+//! and the analytics summary.
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -7,6 +8,7 @@ use serde_json::{Value, json};
 use crate::actions::Services;
 use crate::deploy::DeployError;
 use crate::js::pool::LogLine;
+use crate::store::stats::{Filter, Summary};
 use crate::store::{self, sites::DeploymentRow};
 
 /// Visits are counted over this many days on the Hosting pages.
@@ -118,5 +120,45 @@ pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail,
         env: store::kv::env_vars(conn, name)?,
         logs: svc.scripts.logs(name),
         can_roll_back: svc.sites.has_previous(name),
+    })
+}
+
+/// The analytics filter from a query string: `days` (7, 30, 90, …), `site`, `source`.
+pub fn stats_filter(pairs: &[(String, String)]) -> Filter {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v != "*")
+    };
+    Filter {
+        days: get("days")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(30)
+            .clamp(1, store::stats::MAX_DAYS),
+        domain: get("site"),
+        source_type: get("source"),
+    }
+}
+
+/// Rolls up any finished day not yet rolled up, then summarises (CONTRACT §6 Analytics).
+pub fn stats(conn: &Connection, filter: &Filter) -> Result<Summary, DeployError> {
+    let today = store::stats::today_utc();
+    store::stats::rollup_pending(conn, &today)?;
+    Ok(store::stats::summary(conn, filter, &today)?)
+}
+
+pub fn stats_json(filter: &Filter, s: &Summary) -> Value {
+    json!({
+        "days": filter.days,
+        "site": filter.domain,
+        "source": filter.source_type,
+        "pageviews": s.pageviews,
+        "visitors": s.visitors,
+        "per_day": s.per_day.iter().map(|d| json!({ "day": d.day, "pageviews": d.pageviews, "visitors": d.visitors })).collect::<Vec<_>>(),
+        "top_sites": s.top_sites.iter().map(|c| json!({ "site": c.label, "pageviews": c.pageviews, "visitors": c.visitors })).collect::<Vec<_>>(),
+        "top_paths": s.top_paths.iter().map(|p| json!({ "site": p.domain, "path": p.path, "pageviews": p.pageviews, "visitors": p.visitors })).collect::<Vec<_>>(),
+        "top_referrers": s.top_referrers.iter().map(|c| json!({ "referrer": c.label, "pageviews": c.pageviews, "visitors": c.visitors })).collect::<Vec<_>>(),
     })
 }

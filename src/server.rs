@@ -75,7 +75,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let listener = bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
     let local = listener.local_addr().map_err(ServerError::Io)?;
 
-    let (recorder, writer) = analytics::start(&config.db_path())?;
+    let (recorder, writer) = analytics::start(&config.db_path(), config.retention_days)?;
     let mut script_config = config.scripts.clone();
     script_config.server_port = local.port();
     let scripts = ScriptPool::start(script_config).map_err(ServerError::Io)?;

@@ -5,6 +5,8 @@
 mod html;
 mod pages;
 
+pub mod chart;
+
 use std::sync::Arc;
 
 use crate::actions::{Caller, Services};
@@ -395,13 +397,25 @@ impl Dashboard {
     // ----- pages -----
 
     fn analytics(&self, req: &Request, admin: &Admin) -> Response {
-        self.render(
-            admin,
-            "Analytics",
-            "/analytics",
-            req,
-            "<p>Analytics arrive with the stats module.</p>",
-        )
+        let filter = overview::stats_filter(&req.query_pairs());
+        let result = self.svc.conn().and_then(|conn| {
+            let summary = overview::stats(&conn, &filter)?;
+            let domains = store::stats::domains(&conn)?;
+            let sources = store::stats::source_types(&conn)?;
+            Ok((summary, domains, sources))
+        });
+        match result {
+            Ok((summary, domains, sources)) => {
+                let body = pages::analytics_page(&pages::AnalyticsView {
+                    filter: &filter,
+                    summary: &summary,
+                    domains: &domains,
+                    sources: &sources,
+                });
+                self.render(admin, "Analytics", "/analytics", req, &body)
+            }
+            Err(e) => self.failed(admin, e),
+        }
     }
 
     fn sites(&self, req: &Request, admin: &Admin) -> Response {

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod kv;
 pub mod settings;
 pub mod sites;
+pub mod stats;
 pub mod tracking;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_core", include_str!("migrations/001_core.sql")),
     ("002_paas", include_str!("migrations/002_paas.sql")),
+    ("003_rollups", include_str!("migrations/003_rollups.sql")),
     (
         "004_dashboard",
         include_str!("migrations/004_dashboard.sql"),

@@ -831,3 +831,137 @@ fn passwd_sets_a_new_password_and_ends_sessions() {
     assert_eq!(short.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&short.stderr).contains("too short"));
 }
+
+/// Waits until the analytics writer has stored `n` events.
+fn wait_for_events(s: &Server, n: i64) {
+    for _ in 0..100 {
+        let have: i64 = s
+            .db()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        if have >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the analytics writer did not store {n} events");
+}
+
+#[test]
+fn analytics_pages_and_the_stats_api_show_the_visits() {
+    let s = server();
+    s.write_file("blog", "index.html", "home");
+    s.write_file("blog", "post.html", "post");
+    s.write_file("shop", "index.html", "shop");
+    for (host, path) in [
+        ("blog.localhost", "/"),
+        ("blog.localhost", "/post.html"),
+        ("blog.localhost", "/post.html"),
+        ("shop.localhost", "/"),
+    ] {
+        s.request(
+            "GET",
+            host,
+            path,
+            &[
+                ("Referer", "https://news.example.org/item?id=1"),
+                ("User-Agent", "Mozilla/5.0 Firefox/130.0"),
+            ],
+        );
+    }
+    wait_for_events(&s, 4);
+    let admin = login(&s);
+    let page = admin.get("/analytics?days=7");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("<svg") && html.contains("role=\"img\""),
+        "an inline SVG chart"
+    );
+    assert!(html.contains("id=\"pageviews\">4<"), "4 pageviews");
+    assert!(
+        html.contains("id=\"visitors\">1<"),
+        "one visitor (same IP and browser)"
+    );
+    assert!(html.contains("/post.html") && html.contains("news.example.org"));
+    let blog = admin.get("/analytics?days=30&site=blog").text();
+    assert!(blog.contains("id=\"pageviews\">3<"), "filtered to blog");
+    let web = admin.get("/analytics?source=web").text();
+    assert!(web.contains("id=\"pageviews\">0<"), "no tracked pageviews");
+    assert!(
+        admin
+            .get("/analytics?days=abc&site=%3Cscript%3E")
+            .text()
+            .contains("id=\"pageviews\">0<"),
+        "nonsense filters are harmless"
+    );
+
+    let stats = |auth: &str| {
+        s.request(
+            "GET",
+            "localhost",
+            "/api/stats?days=7&site=blog",
+            &[("Authorization", auth)],
+        )
+    };
+    let reader = s.create_key("grafana", &["read:stats"]);
+    let r = stats(&format!("Bearer {reader}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["pageviews"], 3);
+    assert_eq!(v["per_day"].as_array().unwrap().len(), 7);
+    assert_eq!(v["top_paths"][0]["path"], "/post.html");
+    let deployer = s.create_key("ci", &["deploy:*"]);
+    assert_eq!(stats(&format!("Bearer {deployer}")).status, 403);
+    assert_eq!(stats("Bearer cc_nope").status, 401);
+    assert_eq!(admin.api("GET", "/api/stats?days=7", "").status, 200);
+}
+
+#[test]
+fn old_raw_events_are_pruned_but_daily_totals_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        // A first run creates the schema; then 200-day-old and 10-day-old visits are planted.
+        let s = Server::builder()
+            .data_dir(&data)
+            .env("CC_ADMIN_PASSWORD", PASSWORD)
+            .start();
+        let db = s.db();
+        for (age, n) in [(200, 3), (10, 2)] {
+            for i in 0..n {
+                db.execute(
+                    "INSERT INTO events (created_at, source_type, domain, path, status, visitor_hash)
+                     VALUES (datetime('now', ?1), 'hosting', 'blog', '/', 200, ?2)",
+                    rusqlite::params![format!("-{age} days"), format!("v{i}")],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let s = Server::builder()
+        .data_dir(&data)
+        .arg("--retention-days")
+        .arg("30")
+        .start();
+    let mut raw = -1;
+    for _ in 0..100 {
+        raw = s
+            .db()
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        if raw == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(raw, 2, "raw events older than 30 days are gone");
+    let admin = login(&s);
+    let r = admin.api("GET", "/api/stats?days=366", "");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["pageviews"], 5,
+        "the daily roll-ups still count them: {v}"
+    );
+    assert_eq!(v["visitors"], 5);
+}

@@ -29,6 +29,7 @@ fn a_fresh_data_dir_is_private_and_has_every_table() {
         .collect();
     for t in [
         "events",
+        "event_rollups",
         "admin",
         "sessions",
         "settings",
@@ -113,6 +114,10 @@ fn an_old_database_is_upgraded_on_start() {
     assert_eq!(kept, "yes");
     db.query_row("SELECT count(*) FROM api_keys", [], |r| r.get::<_, i64>(0))
         .unwrap();
+    db.query_row("SELECT count(*) FROM event_rollups", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
 }
 
 #[test]
