@@ -8,7 +8,7 @@ use tungstenite::Message;
 use crate::harness::{Server, run_cli_in};
 use crate::websocket::connect;
 
-fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
+pub fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);

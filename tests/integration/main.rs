@@ -13,6 +13,7 @@ mod deploy;
 mod examples;
 mod hostile_paths;
 mod limits;
+mod personal_cloud;
 mod routing;
 mod scripts;
 mod static_files;
