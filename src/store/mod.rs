@@ -2,6 +2,7 @@
 //! in the submodules — every SQL statement cc-server runs. No other module writes SQL.
 
 pub mod analytics;
+pub mod backup;
 pub mod keys;
 pub mod kv;
 pub mod settings;

@@ -4,6 +4,7 @@
 mod harness;
 
 mod analytics;
+mod backup;
 mod cli;
 mod deploy;
 mod examples;
