@@ -127,6 +127,7 @@ read -r ws_p50 ws_p99 ws_rss < <(python3 bench/ws_fanout.py "$port" fan "$cc_pid
 size_kb=$(( $(stat -c %s "$BIN") / 1024 ))
 kill -TERM $cc_pid; wait $cc_pid 2>/dev/null || true; cc_pid=
 js_us=$(sed -n 's/.* \([0-9]*\) µs each.*/\1/p' "$work/err" | tail -1)
+analytics_ms=$(bash bench/analytics_page.sh 2>/dev/null | awk '$1 == "/analytics?days=90" && $2 == "median" { print $3; exit }')
 printf '\n%-34s %10s %9s %9s   %s\n' "case ($CONNS connections, $DURATION)" "req/s" "p50 ms" "p99 ms" "floor / reference"
 printf '%-34s %10s %9s %9s   %s\n' "static 2 KB (keep-alive)" "$s2_rps" "$s2_p50" "$s2_p99" "≥ 60% of nginx, p99 < 5 ms (non-2xx: $s2_bad)"
 printf '%-34s %10s %9s %9s   %s\n' "static 100 KB (keep-alive)" "$s100_rps" "$s100_p50" "$s100_p99" "(non-2xx: $s100_bad)"
@@ -149,3 +150,4 @@ printf '%-34s %10s   %s\n' "deploy 1 000 files, 20 MB (CLI)" "${deploy_s} s" "zi
 printf '%-34s %10s   %s\n' "deploy 200 MB upload (CLI)" "${big_s} s" ""
 printf '%-34s %10s   %s\n' "server RSS growth during it" "${growth_mb} MB" "< 30 MB (streamed)"
 printf '%-34s %10s   %s\n' "binary size (release, stripped)" "$((size_kb / 1024)) MB" ""
+printf '%-34s %10s   %s\n' "analytics page, 90 days, 1M events" "${analytics_ms:-?} ms" "< 500 ms (bench/analytics_page.sh)"

@@ -76,19 +76,16 @@ impl Services {
     /// True when the browser reached us over HTTPS through the trusted proxy.
     pub fn is_https(&self, req: &Request) -> bool {
         self.via_trusted_proxy(req)
-            && req
-                .header("x-forwarded-proto")
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+            && last_forwarded(req, "x-forwarded-proto")
+                .is_some_and(|p| p.eq_ignore_ascii_case("https"))
     }
 
-    /// The client's address: the trusted proxy's `X-Forwarded-For` (its last entry, the one
-    /// the proxy itself added), else the socket's peer.
+    /// The client's address: the last `X-Forwarded-For` entry (the one the trusted proxy
+    /// itself added, whether it appended to the header or sent a line of its own), else the
+    /// socket's peer.
     pub fn client_ip(&self, req: &Request) -> IpAddr {
         if self.via_trusted_proxy(req)
-            && let Some(ip) = req
-                .header("x-forwarded-for")
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok())
+            && let Some(ip) = last_forwarded(req, "x-forwarded-for").and_then(|v| v.parse().ok())
         {
             return ip;
         }
@@ -372,6 +369,16 @@ impl Services {
         self.audit(conn, &caller.name, "tracking.remove", Some(domain), req);
         Ok(())
     }
+}
+
+/// The last comma-separated entry over every line of a forwarding header.
+fn last_forwarded<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())
 }
 
 fn require_admin(caller: &Caller) -> Result<(), DeployError> {

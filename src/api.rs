@@ -31,6 +31,7 @@ impl Api {
             }
         }
         .with_header("Cache-Control", "no-store")
+        .with_header("X-Content-Type-Options", "nosniff")
     }
 
     fn route(&self, req: &mut Request) -> Result<Response, DeployError> {

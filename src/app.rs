@@ -16,6 +16,11 @@ use crate::router::{self, Route};
 use crate::site;
 use crate::ws::{self, Hub};
 
+/// Every `fetch()` from a main.js carries this header; the server refuses requests with it,
+/// so a script cannot reach the dashboard (or loop through its own sites) by another name
+/// for this machine.
+pub const SCRIPT_FETCH_HEADER: &str = "cc-script-fetch";
+
 pub struct App {
     domain: String,
     sites_dir: PathBuf,
@@ -58,6 +63,12 @@ impl App {
     }
 
     pub fn handle(&self, req: &mut Request) -> Response {
+        if req.header(SCRIPT_FETCH_HEADER).is_some() {
+            return Response::text(
+                508,
+                "508 Loop Detected: a main.js fetch() may not call this cc-server (its dashboard or its sites)",
+            );
+        }
         match router::route(req.header("host"), &self.domain) {
             Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
             Route::Dashboard => self.dashboard.handle(req),

@@ -135,14 +135,17 @@ pub fn start_session(
 }
 
 /// The live session named by a `Cookie` header, if any.
+/// Every `cc_session` value is tried: a site on a subdomain can plant a second cookie of the
+/// same name for the parent domain, and must not be able to lock the admin out with it.
 pub fn session(conn: &Connection, cookie_header: Option<&str>) -> Option<SessionRow> {
-    let value = cookie_value(cookie_header?, SESSION_COOKIE)?;
-    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    store::auth::live_session(conn, &hash_hex(value))
-        .ok()
-        .flatten()
+    cookie_header?
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, v)| {
+            *k == SESSION_COOKIE && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .take(8)
+        .find_map(|(_, v)| store::auth::live_session(conn, &hash_hex(v)).ok().flatten())
 }
 
 pub fn end_session(conn: &Connection, session: &SessionRow) -> rusqlite::Result<()> {
@@ -227,31 +230,41 @@ impl Default for LoginLimiter {
 }
 
 impl LoginLimiter {
-    /// `Some(wait)` when this IP may not try again yet.
-    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+    /// Checks and counts one attempt in a single step (so parallel guesses cannot all pass
+    /// the check before any is counted): `Err(wait)` when this client may not try yet. A
+    /// successful attempt then calls `succeeded`, which forgives the client.
+    pub fn attempt(&self, ip: IpAddr) -> Result<(), Duration> {
+        let key = client_key(ip);
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let list = map.get_mut(&ip)?;
-        list.retain(|t| now.duration_since(*t) < WINDOW);
-        if list.len() < MAX_FAILURES {
-            return None;
-        }
-        Some(WINDOW.saturating_sub(now.duration_since(list[0])))
-    }
-
-    pub fn failed(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        // Forget IPs whose failures are all old, so the map cannot grow without bound.
+        // Forget clients whose failures are all old, so the map cannot grow without bound.
         if map.len() > 10_000 {
             map.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < WINDOW));
         }
-        map.entry(ip).or_default().push(now);
+        let list = map.entry(key).or_default();
+        list.retain(|t| now.duration_since(*t) < WINDOW);
+        if list.len() >= MAX_FAILURES {
+            return Err(WINDOW.saturating_sub(now.duration_since(list[0])));
+        }
+        list.push(now);
+        Ok(())
     }
 
     pub fn succeeded(&self, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&ip);
+        map.remove(&client_key(ip));
+    }
+}
+
+/// IPv4 addresses count one by one; IPv6 clients by their /64, which one household or
+/// server usually holds whole.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -351,12 +364,32 @@ mod tests {
         let l = LoginLimiter::default();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(l.blocked(ip).is_none());
-            l.failed(ip);
+            assert!(l.attempt(ip).is_ok());
         }
-        assert!(l.blocked(ip).is_some());
-        assert!(l.blocked("10.0.0.2".parse().unwrap()).is_none());
+        assert!(l.attempt(ip).is_err());
+        assert!(l.attempt("10.0.0.2".parse().unwrap()).is_ok());
         l.succeeded(ip);
-        assert!(l.blocked(ip).is_none());
+        assert!(l.attempt(ip).is_ok());
+        // One IPv6 /64 is one client.
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(l.attempt(a).is_ok());
+        }
+        assert!(l.attempt("2001:db8::ffff".parse().unwrap()).is_err());
+        assert!(l.attempt("2001:db8:0:1::1".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_planted_second_cookie_does_not_hide_the_session() {
+        let conn = Connection::open_in_memory().unwrap();
+        store::migrate(&conn).unwrap();
+        let s = start_session(&conn, "127.0.0.1", "t").unwrap();
+        let header = format!(
+            "cc_session={}; cc_session={}",
+            "0".repeat(64),
+            s.cookie_value
+        );
+        assert!(session(&conn, Some(&header)).is_some());
+        assert!(session(&conn, Some(&format!("cc_session={}", "0".repeat(64)))).is_none());
     }
 }

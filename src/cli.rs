@@ -31,6 +31,7 @@ COMMANDS:
                                      make a deploy key (on the server's machine)
     keys list | keys revoke ID       list or revoke deploy keys
     passwd                           set the dashboard's admin password (on the server's machine)
+    backup <file> [--force]          copy cc.db to <file>, also while the server runs
 
 OPTIONS:
     -h, --help       print this help
@@ -142,6 +143,28 @@ Every dashboard session ends: log in again with the new password. Works while th
 runs. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
 ";
 
+const BACKUP_HELP: &str = "\
+cc-server backup — a consistent copy of cc.db, taken while the server runs
+
+USAGE:
+    cc-server backup <FILE> [--force] [--data-dir DIR]
+
+Copies <data-dir>/cc.db (analytics, deploy keys, every site's db data and env vars,
+settings) with SQLite's online backup API: the server keeps serving and writing, and
+the copy is the database as it was at one moment. The copy is written beside <FILE>
+under a temporary name, checked with PRAGMA integrity_check, and renamed to <FILE>
+(mode 0600) only when complete. Site files are not in cc.db: archive <data-dir>/sites
+(and deploy/previous) with tar.
+
+OPTIONS:
+    --force              replace <FILE> if it exists (otherwise: refuse, exit 1)
+    --data-dir <DIR>     the server's data dir    [CC_DATA_DIR, default ~/.config/cc]
+    -h, --help           print this help
+
+TO RESTORE: stop the server, copy the file over <data-dir>/cc.db, delete
+<data-dir>/cc.db-wal and <data-dir>/cc.db-shm if they exist, start the server.
+";
+
 /// What the user asked for.
 #[derive(Debug)]
 enum Command {
@@ -175,6 +198,11 @@ enum Command {
     },
     KeysRevoke(i64, Option<String>),
     Passwd(Option<String>),
+    Backup {
+        file: PathBuf,
+        force: bool,
+        data_dir: Option<String>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -314,6 +342,19 @@ fn run(command: Command) -> Result<(), Failure> {
             let _ = crate::store::audit::record(&conn, "cli", "password", None, None);
             println!("The admin password is set. Log in to the dashboard with it.");
         }
+        Command::Backup {
+            file,
+            force,
+            data_dir,
+        } => {
+            let bytes = crate::store::backup::backup(&data_dir_of(data_dir)?, &file, force)
+                .map_err(|e| Failure::Run(e.to_string()))?;
+            println!(
+                "backed up cc.db ({} KB) to {}",
+                bytes.div_ceil(1024),
+                file.display()
+            );
+        }
         Command::KeysList(data_dir) => {
             let conn = open_store(data_dir)?;
             let keys = crate::store::keys::list(&conn).map_err(|e| Failure::Run(e.to_string()))?;
@@ -359,8 +400,14 @@ fn run(command: Command) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--data-dir`, else `CC_DATA_DIR`, else ~/.config/cc: for the commands that work on the
+/// data dir directly (keys, backup).
+fn data_dir_of(flag: Option<String>) -> Result<PathBuf, Failure> {
+    config::resolve_data_dir(flag, &env).map_err(|e| Failure::Usage(e.0))
+}
+
 fn open_store(data_dir: Option<String>) -> Result<rusqlite::Connection, Failure> {
-    let dir = config::resolve_data_dir(data_dir, &env).map_err(|e| Failure::Usage(e.0))?;
+    let dir = data_dir_of(data_dir)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode_private()
@@ -444,6 +491,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         }
         "keys" => parse_keys(&mut parser),
         "passwd" => parse_passwd(&mut parser),
+        "backup" => parse_backup(&mut parser),
         // Internal: a script worker process started by the server (src/js/worker.rs).
         "__js-worker" => parse_worker(&mut parser),
         other => Err(UsageError(format!("unknown command '{other}'"))),
@@ -659,6 +707,28 @@ fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     }
 }
 
+fn parse_backup(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let (mut file, mut force, mut data_dir) = (None, false, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(BACKUP_HELP)),
+            Long("force") => force = true,
+            Long("data-dir") => data_dir = Some(string(parser.value()?, "--data-dir")?),
+            Value(v) if file.is_none() => file = Some(PathBuf::from(v)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let file = file.ok_or_else(|| {
+        UsageError("'backup' needs a file to write: cc-server backup <file>".into())
+    })?;
+    Ok(Command::Backup {
+        file,
+        force,
+        data_dir,
+    })
+}
+
 fn parse_worker(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     use lexopt::prelude::*;
     let (mut data_dir, mut timeout_ms, mut memory_mb, mut max_keys, mut server_port) =
@@ -737,6 +807,10 @@ mod tests {
             p(&["keys", "--help"]),
             Ok(Command::Help(KEYS_HELP))
         ));
+        assert!(matches!(
+            p(&["backup", "--help"]),
+            Ok(Command::Help(BACKUP_HELP))
+        ));
         assert!(matches!(p(&["-V"]), Ok(Command::Version)));
     }
 
@@ -765,6 +839,20 @@ mod tests {
             p(&["rollback", "blog"]),
             Ok(Command::Rollback(..))
         ));
+        assert!(matches!(
+            p(&[
+                "backup",
+                "/tmp/cc.db",
+                "--force",
+                "--data-dir",
+                "/var/lib/cc"
+            ]),
+            Ok(Command::Backup {
+                force: true,
+                data_dir: Some(_),
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -782,6 +870,10 @@ mod tests {
             &["keys", "frob"],
             &["rollback"],
             &["sites", "extra"],
+            &["backup"],
+            &["backup", "a.db", "b.db"],
+            &["backup", "a.db", "--yes"],
+            &["backup", "a.db", "--data-dir"],
         ] {
             assert!(p(args).is_err(), "{args:?}");
         }

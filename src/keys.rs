@@ -34,6 +34,14 @@ pub fn create(conn: &Connection, name: &str, scopes: &[String]) -> Result<(i64, 
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         return Err("a key needs a name of 1-100 printable characters".into());
     }
+    // The audit log names the admin 'admin', the CLI 'cli' and unknown users '-': a key may
+    // not pass for one of them.
+    if ["admin", "cli", "-"]
+        .iter()
+        .any(|r| name.eq_ignore_ascii_case(r))
+    {
+        return Err(format!("'{name}' is reserved: give the key another name"));
+    }
     if scopes.is_empty() {
         return Err("a key needs at least one scope".into());
     }

@@ -29,7 +29,10 @@ pub fn api_event(svc: &Services, req: &mut Request) -> Response {
     let origin = req.header("origin").map(str::to_string);
     let conn = match svc.conn() {
         Ok(c) => c,
-        Err(e) => return Response::json_error(500, &e.to_string()),
+        Err(e) => {
+            eprintln!("tracking: {e}");
+            return Response::json_error(500, "the database is not available right now");
+        }
     };
     let allowed = |domain: &str| store::tracking::is_tracked(&conn, domain).unwrap_or(false);
     let origin_domain = origin.as_deref().and_then(|o| normalise_domain(o).ok());

@@ -66,7 +66,7 @@ impl Dashboard {
     fn signed_in(&self, req: &mut Request, get: bool, path: &str) -> Response {
         let conn = match self.svc.conn() {
             Ok(c) => c,
-            Err(e) => return error_page(500, &e.to_string()),
+            Err(e) => return database_error(&e),
         };
         let session = auth::session(&conn, req.header("cookie"));
         let Some(session) = session else {
@@ -239,7 +239,9 @@ impl Dashboard {
                 "This login form was not sent from the dashboard's own page.",
             );
         }
-        if let Some(wait) = self.svc.limiter.blocked(ip) {
+        // Every attempt counts until it succeeds: checking and counting in one step means
+        // parallel guesses cannot all slip past the check.
+        if let Err(wait) = self.svc.limiter.attempt(ip) {
             return login_error(
                 429,
                 &format!(
@@ -256,14 +258,13 @@ impl Dashboard {
         let password = form_value(&form, "password").unwrap_or("");
         let conn = match self.svc.conn() {
             Ok(c) => c,
-            Err(e) => return error_page(500, &e.to_string()),
+            Err(e) => return database_error(&e),
         };
         let stored = store::auth::password_hash(&conn).ok().flatten();
         let ok = stored
             .as_deref()
             .is_some_and(|h| auth::verify_password(password, h));
         if !ok {
-            self.svc.limiter.failed(ip);
             self.svc.audit(&conn, "-", "login.failed", None, req);
             return login_error(401, "Wrong password.");
         }
@@ -322,7 +323,7 @@ impl Dashboard {
             return login_error(403, "This form was not sent from the dashboard's own page.");
         }
         let ip = self.svc.client_ip(req);
-        if self.svc.limiter.blocked(ip).is_some() {
+        if self.svc.limiter.attempt(ip).is_err() {
             return login_error(
                 429,
                 "Too many failed attempts from your address. Try again later.",
@@ -336,10 +337,9 @@ impl Dashboard {
         let password = form_value(&form, "password").unwrap_or("");
         let mut conn = match self.svc.conn() {
             Ok(c) => c,
-            Err(e) => return error_page(500, &e.to_string()),
+            Err(e) => return database_error(&e),
         };
         if !auth::setup_token_valid(&conn, token) {
-            self.svc.limiter.failed(ip);
             return Response::html(
                 404,
                 bare_page(
@@ -365,6 +365,7 @@ impl Dashboard {
         }
         self.svc.audit(&conn, "admin", "setup", None, req);
         eprintln!("dashboard: the admin password was set through the setup link");
+        self.svc.limiter.succeeded(ip);
         self.start_session(&conn, req, "/analytics")
     }
 
@@ -686,6 +687,15 @@ fn login_error(status: u16, message: &str) -> Response {
     Response::html(
         status,
         bare_page("Log in", None, Some(message), &pages::login_form(true)),
+    )
+}
+
+/// A 500 that keeps the database's own words in the server log, not on the page.
+fn database_error(e: &DeployError) -> Response {
+    eprintln!("dashboard: {e}");
+    error_page(
+        500,
+        "The database is not available right now; the server log says why.",
     )
 }
 

@@ -965,3 +965,72 @@ fn old_raw_events_are_pruned_but_daily_totals_stay() {
     );
     assert_eq!(v["visitors"], 5);
 }
+
+#[test]
+fn a_script_cannot_reach_the_dashboard_by_another_name() {
+    let s = server();
+    // 127.1 is loopback too, but not spelled like it: the marker header still gives it away.
+    s.write_file(
+        "probe",
+        "main.js",
+        &format!(
+            r#"const r = await fetch("http://127.1:{}/login", {{ method: "POST", body: "password=x", headers: {{ "Origin": "http://localhost:{0}", "Content-Type": "application/x-www-form-urlencoded" }} }});
+               res.send(r.status + " " + (await r.text()));"#,
+            s.port
+        ),
+    );
+    let r = s.get("probe.localhost", "/");
+    assert!(r.text().starts_with("508 "), "{}", r.text());
+    assert!(
+        !audit_actions(&s).contains(&"login.failed".to_string()),
+        "the guess never reached the login"
+    );
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_last_forwarded_address_counts() {
+    let s = Server::builder()
+        .env("CC_ADMIN_PASSWORD", PASSWORD)
+        .arg("--trusted-proxy")
+        .arg("127.0.0.1")
+        .start();
+    let o = origin(&s);
+    // The client's own header comes first; the proxy's line comes last and wins.
+    for i in 0..12 {
+        let spoof = format!("6.6.6.{i}");
+        let r = s.send(
+            "POST",
+            &host(&s),
+            "/login",
+            &[
+                ("Origin", &o),
+                ("X-Forwarded-For", &spoof),
+                ("X-Forwarded-For", "203.0.113.9"),
+            ],
+            b"password=nope",
+        );
+        assert_eq!(r.status, if i < 10 { 401 } else { 429 }, "attempt {i}");
+    }
+    let ip: String = s
+        .db()
+        .query_row("SELECT ip FROM audit_log LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ip, "203.0.113.9");
+    // Another client behind the same proxy is not locked out.
+    let r = s.send(
+        "POST",
+        &host(&s),
+        "/login",
+        &[("Origin", &o), ("X-Forwarded-For", "198.51.100.7")],
+        encode(&[("password", PASSWORD)]).as_bytes(),
+    );
+    assert_eq!(r.status, 303);
+    let admin = login(&s);
+    assert_eq!(
+        admin
+            .post("/keys", &[("name", "Admin"), ("access", "all")])
+            .status,
+        400,
+        "reserved name"
+    );
+}

@@ -5,6 +5,7 @@ mod browser;
 mod harness;
 
 mod analytics;
+mod backup;
 mod browser_smoke;
 mod cli;
 mod dashboard;

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use crate::harness::Server;
 
-const COUNTER: &str = r#"let count = db.get("visits") || 0;
+pub(crate) const COUNTER: &str = r#"let count = db.get("visits") || 0;
 count++;
 db.set("visits", count);
 res.json({ visits: count });
 "#;
 
-fn visits(s: &Server, site: &str) -> u64 {
+pub(crate) fn visits(s: &Server, site: &str) -> u64 {
     let r = s.get(&format!("{site}.localhost"), "/");
     assert_eq!(r.status, 200, "{}", r.text());
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
