@@ -80,6 +80,9 @@ impl App {
                 self.websocket(&name, req)
             }
             Route::Site(name) if site::exists(&self.sites_dir, &name) => {
+                // Behind the trusted proxy, the visitor's own address is what scripts and
+                // analytics see.
+                req.remote_ip = self.svc.client_ip(req);
                 let response = site::handle(&self.sites_dir, &name, req, self.svc.scripts.as_ref());
                 self.svc.recorder.record(Visit {
                     unix_time: analytics::now_unix(),

@@ -973,7 +973,7 @@ fn a_script_cannot_reach_the_dashboard_by_another_name() {
     s.write_file(
         "probe",
         "main.js",
-        &format!(
+        format!(
             r#"const r = await fetch("http://127.1:{}/login", {{ method: "POST", body: "password=x", headers: {{ "Origin": "http://localhost:{0}", "Content-Type": "application/x-www-form-urlencoded" }} }});
                res.send(r.status + " " + (await r.text()));"#,
             s.port

@@ -490,7 +490,7 @@ fn rollback_swaps_back_and_teardown_removes() {
 #[test]
 fn a_scoped_key_sees_and_touches_only_its_sites() {
     let s = Server::start();
-    let admin = s.create_key("admin", &["deploy:*"]);
+    let admin = s.create_key("owner", &["deploy:*"]);
     let friend = s.create_key("friend", &["deploy:blog"]);
     for site in ["blog", "shop"] {
         assert_eq!(
