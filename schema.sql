@@ -6,13 +6,16 @@
 CREATE TABLE events (
     id           INTEGER PRIMARY KEY,
     created_at   TEXT    NOT NULL,          -- UTC 'YYYY-MM-DD HH:MM:SS'
-    source_type  TEXT    NOT NULL,          -- 'hosting' | 'web'
+    source_type  TEXT    NOT NULL,          -- 'hosting' | 'web' | 'pixel' | 'redirect' | 'webhook'
     domain       TEXT    NOT NULL,          -- the site name for 'hosting'
     path         TEXT    NOT NULL,
     status       INTEGER,
     referrer     TEXT,
     ua_family    TEXT,                      -- 'chrome', 'firefox', 'curl', 'bot', …
-    visitor_hash TEXT                       -- sha256(daily salt, ip, user agent), truncated
+    visitor_hash TEXT,                      -- sha256(daily salt, ip, user agent), truncated
+    event_type   TEXT    NOT NULL DEFAULT 'pageview', -- or a name sent to /track ('signup', …)
+    tags         TEXT,                      -- JSON object of string tags (/track, /pixel.gif)
+    payload      TEXT                       -- a webhook's body, size-limited
 );
 CREATE INDEX events_created_at ON events(created_at);
 CREATE INDEX events_domain_created_at ON events(domain, created_at);
@@ -107,5 +110,22 @@ CREATE TABLE audit_log (
 -- Domains hosted elsewhere whose pages may send pageviews (`/t.js`, `POST /api/event`).
 CREATE TABLE tracked_domains (
     domain     TEXT PRIMARY KEY,            -- lower-case host name, e.g. 'blog.example.com'
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- `GET /r/<slug>` answers 302 to `target` and records a 'redirect' event.
+CREATE TABLE short_links (
+    slug       TEXT PRIMARY KEY,            -- 1-64 of a-z A-Z 0-9 - _
+    target     TEXT NOT NULL,               -- an http(s) URL, nothing else
+    clicks     INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- `POST /webhook/<endpoint>` stores its body as a 'webhook' event; with a secret, only when
+-- the HMAC-SHA256 signature header matches.
+CREATE TABLE webhooks (
+    endpoint   TEXT PRIMARY KEY,            -- 1-64 of a-z A-Z 0-9 - _
+    secret     TEXT,                        -- NULL: no signature required
     created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );

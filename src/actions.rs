@@ -14,6 +14,7 @@ use crate::deploy::{DeployError, Sites, Unpacked};
 use crate::http::Request;
 use crate::js::pool::ScriptPool;
 use crate::keys;
+use crate::ratelimit::RateLimiter;
 use crate::router::is_valid_site_name;
 use crate::store::{self, auth::SessionRow};
 use crate::ws::Hub;
@@ -36,7 +37,13 @@ pub struct Services {
     /// for whom (`X-Forwarded-For`).
     pub trusted_proxy: Option<IpAddr>,
     pub limiter: LoginLimiter,
+    /// Tracking, pixel, short-link and webhook requests per client address.
+    pub public_limiter: RateLimiter,
 }
+
+/// Public endpoints: a client may send this many events a minute, in bursts of `PUBLIC_BURST`.
+pub const PUBLIC_PER_MINUTE: u32 = 120;
+pub const PUBLIC_BURST: u32 = 60;
 
 /// Who is asking: the admin through a dashboard session, or a deploy key.
 pub struct Caller {
@@ -90,6 +97,21 @@ impl Services {
             return ip;
         }
         req.remote_ip
+    }
+
+    /// `Err(429 answer)` when this client has sent too many public requests lately.
+    pub fn check_public_rate(&self, req: &Request) -> Result<(), crate::http::Response> {
+        if self.public_limiter.allow(self.client_ip(req)) {
+            Ok(())
+        } else {
+            Err(crate::http::Response::json_error(
+                429,
+                &format!(
+                    "too many requests from your address: at most {PUBLIC_PER_MINUTE} a minute"
+                ),
+            )
+            .with_header("Retry-After", "30"))
+        }
     }
 
     fn via_trusted_proxy(&self, req: &Request) -> bool {

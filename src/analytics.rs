@@ -41,6 +41,19 @@ pub struct Visit {
     pub referrer: Option<String>,
     pub user_agent: Option<String>,
     pub ip: IpAddr,
+    /// What happened: `pageview`, or a name a page sent to `/track`.
+    pub event: Event,
+}
+
+/// The parts of a visit that only some sources have.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// `None` is a pageview.
+    pub name: Option<String>,
+    /// A JSON object of string tags (`/track`, `/pixel.gif`).
+    pub tags: Option<String>,
+    /// A webhook's body.
+    pub payload: Option<String>,
 }
 
 enum Message {
@@ -183,6 +196,9 @@ fn to_row(conn: &Connection, salt: &mut DailySalt, v: Visit) -> EventRow {
         referrer: v.referrer.map(|r| truncate(r, MAX_REFERRER)),
         ua_family: ua_family(ua),
         visitor_hash: secret::hex(&digest[..8]),
+        event_type: v.event.name.unwrap_or_else(|| "pageview".into()),
+        tags: v.event.tags,
+        payload: v.event.payload,
     }
 }
 
@@ -313,6 +329,7 @@ mod tests {
         let visit = |t: i64| Visit {
             unix_time: t,
             source_type: "hosting",
+            event: Event::default(),
             site: "blog".into(),
             path: "/".into(),
             status: 200,

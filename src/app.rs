@@ -85,6 +85,7 @@ impl App {
                 req.remote_ip = self.svc.client_ip(req);
                 let response = site::handle(&self.sites_dir, &name, req, self.svc.scripts.as_ref());
                 self.svc.recorder.record(Visit {
+                    event: Default::default(),
                     unix_time: analytics::now_unix(),
                     source_type: "hosting",
                     path: req.raw_path().to_string(),

@@ -234,7 +234,7 @@ impl LoginLimiter {
     /// the check before any is counted): `Err(wait)` when this client may not try yet. A
     /// successful attempt then calls `succeeded`, which forgives the client.
     pub fn attempt(&self, ip: IpAddr) -> Result<(), Duration> {
-        let key = client_key(ip);
+        let key = crate::ratelimit::client_key(ip);
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         // Forget clients whose failures are all old, so the map cannot grow without bound.
@@ -252,19 +252,7 @@ impl LoginLimiter {
 
     pub fn succeeded(&self, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&client_key(ip));
-    }
-}
-
-/// IPv4 addresses count one by one; IPv6 clients by their /64, which one household or
-/// server usually holds whole.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
+        map.remove(&crate::ratelimit::client_key(ip));
     }
 }
 

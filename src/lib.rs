@@ -17,6 +17,7 @@ pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
 pub mod overview; // read-only views of sites for the dashboard pages and the API
+pub mod ratelimit; // per-address token buckets for the public endpoints
 pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::actions::Services;
+use crate::actions::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::analytics;
 use crate::app::App;
 use crate::auth::{self, FirstStart, LoginLimiter};
@@ -22,6 +22,7 @@ use crate::config::ServeConfig;
 use crate::deploy::Sites;
 use crate::http::{Body, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
+use crate::ratelimit::RateLimiter;
 use crate::store;
 use crate::ws::Hub;
 
@@ -99,6 +100,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         port: local.port(),
         trusted_proxy: config.trusted_proxy,
         limiter: LoginLimiter::default(),
+        public_limiter: RateLimiter::new(PUBLIC_PER_MINUTE, PUBLIC_BURST),
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.

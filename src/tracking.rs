@@ -49,6 +49,9 @@ pub fn api_event(svc: &Services, req: &mut Request) -> Response {
     if req.method == "OPTIONS" {
         return cors(Response::new(204));
     }
+    if let Err(too_many) = svc.check_public_rate(req) {
+        return cors(too_many);
+    }
     let body = match req.read_small_body(MAX_EVENT_BODY) {
         Ok(b) => b,
         Err(_) => {
@@ -86,6 +89,7 @@ pub fn api_event(svc: &Services, req: &mut Request) -> Response {
         ));
     }
     svc.recorder.record(Visit {
+        event: Default::default(),
         unix_time: analytics::now_unix(),
         source_type: "web",
         site: domain,

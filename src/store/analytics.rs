@@ -14,6 +14,9 @@ pub struct EventRow {
     pub referrer: Option<String>,
     pub ua_family: &'static str,
     pub visitor_hash: String,
+    pub event_type: String,
+    pub tags: Option<String>,
+    pub payload: Option<String>,
 }
 
 /// Inserts all rows in one transaction (one fsync for the batch, not one per visit).
@@ -22,8 +25,9 @@ pub fn insert_batch(conn: &mut Connection, rows: &[EventRow]) -> rusqlite::Resul
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO events
-               (created_at, source_type, domain, path, status, referrer, ua_family, visitor_hash)
-             VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+               (created_at, source_type, domain, path, status, referrer, ua_family, visitor_hash,
+                event_type, tags, payload)
+             VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for e in rows {
             stmt.execute(params![
@@ -34,7 +38,10 @@ pub fn insert_batch(conn: &mut Connection, rows: &[EventRow]) -> rusqlite::Resul
                 e.status,
                 e.referrer,
                 e.ua_family,
-                e.visitor_hash
+                e.visitor_hash,
+                e.event_type,
+                e.tags,
+                e.payload
             ])?;
         }
     }
@@ -62,6 +69,9 @@ mod tests {
             referrer: None,
             ua_family: "curl",
             visitor_hash: "abc".into(),
+            event_type: "pageview".into(),
+            tags: None,
+            payload: None,
         };
         insert_batch(&mut conn, &[row.clone(), row]).unwrap();
         assert_eq!(count(&conn).unwrap(), 2);

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_dashboard",
         include_str!("migrations/004_dashboard.sql"),
     ),
+    ("005_parity", include_str!("migrations/005_parity.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.
@@ -217,6 +218,7 @@ mod tests {
             .join(" ")
             .replace("( ", "(")
             .replace(" )", ")")
+            .replace(" ,", ",")
     }
 
     #[test]

@@ -1034,3 +1034,35 @@ fn behind_a_trusted_proxy_the_last_forwarded_address_counts() {
         "reserved name"
     );
 }
+
+#[test]
+fn a_flood_of_events_from_one_address_is_cut_off() {
+    let s = server();
+    let admin = login(&s);
+    admin.post("/tracking", &[("domain", "blog.example.com")]);
+    let statuses: Vec<u16> = (0..80)
+        .map(|_| {
+            s.send(
+                "POST",
+                "localhost",
+                "/api/event",
+                &[("Origin", "https://blog.example.com")],
+                br#"{"url":"https://blog.example.com/"}"#,
+            )
+            .status
+        })
+        .collect();
+    let accepted = statuses.iter().filter(|&&c| c == 202).count();
+    assert!(
+        (60..=62).contains(&accepted),
+        "a burst of 60, then ~2 a second: {accepted}"
+    );
+    assert_eq!(statuses.last(), Some(&429));
+    wait_for_events(&s, accepted as i64);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stored: i64 = s
+        .db()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, accepted as i64, "refused events are not stored");
+}
