@@ -69,6 +69,8 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
                              reverse proxy (HTTPS → Secure cookie)   [CC_TRUSTED_PROXY]
     --retention-days <N>     keep raw analytics events this long;
                              daily totals stay forever, 0 keeps all  [CC_RETENTION_DAYS, default 180]
+    --backups <N>            daily copies of cc.db kept in
+                             <data-dir>/backups/, 0 turns them off   [CC_BACKUPS, default 5]
     -h, --help               print this help
 
 On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
@@ -530,6 +532,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--max-ws" => &mut flags.max_ws,
             "--trusted-proxy" => &mut flags.trusted_proxy,
             "--retention-days" => &mut flags.retention_days,
+            "--backups" => &mut flags.backups,
             "--fetch-deny-private" => {
                 flags.fetch_deny_private = true;
                 continue;

@@ -32,9 +32,12 @@ pub struct ServeConfig {
     /// Raw analytics events older than this many days are deleted (daily roll-ups stay);
     /// 0 keeps them forever.
     pub retention_days: u32,
+    /// Daily copies of cc.db kept in `<data-dir>/backups/`; 0 turns them off.
+    pub backups: u32,
 }
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 180;
+pub const DEFAULT_BACKUPS: u32 = 5;
 
 /// Limits that keep one client from holding the server (README "Limits" lists them).
 #[derive(Debug, Clone)]
@@ -86,6 +89,7 @@ pub struct ServeFlags {
     pub max_ws: Option<String>,
     pub trusted_proxy: Option<String>,
     pub retention_days: Option<String>,
+    pub backups: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -192,9 +196,14 @@ impl ServeConfig {
             None => DEFAULT_RETENTION_DAYS,
             Some((v, src)) => parse_count(&v, &src, 0, 100_000)? as u32,
         };
+        let backups = match pick(&flags.backups, "CC_BACKUPS") {
+            None => DEFAULT_BACKUPS,
+            Some((v, src)) => parse_count(&v, &src, 0, 3650)? as u32,
+        };
         Ok(ServeConfig {
             trusted_proxy,
             retention_days,
+            backups,
             bind,
             port,
             domain,

@@ -18,6 +18,7 @@ use crate::actions::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::analytics;
 use crate::app::App;
 use crate::auth::{self, FirstStart, LoginLimiter};
+use crate::backups::DailyBackups;
 use crate::config::ServeConfig;
 use crate::deploy::Sites;
 use crate::http::{Body, Request, Response, Upgrade};
@@ -143,6 +144,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         }
     }
 
+    let backups = DailyBackups::start(&config.data_dir, config.backups);
+
     let workers: Vec<_> = (0..config.workers)
         .map(|i| {
             let (server, app) = (server.clone(), app.clone());
@@ -173,6 +176,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         let _ = w.join();
     }
     writer.finish(&services.recorder);
+    if let Some(b) = backups {
+        b.finish();
+    }
     let (runs, micros) = scripts.stats();
     if runs > 0 {
         eprintln!(

@@ -230,3 +230,63 @@ fn backup_help_and_usage_errors() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn the_server_keeps_the_newest_daily_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let backups = data.join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    for day in ["2020-01-01", "2020-01-02", "2020-01-03"] {
+        std::fs::write(backups.join(format!("cc-{day}.db")), "old").unwrap();
+    }
+    std::fs::write(backups.join("my-own-copy.db"), "mine").unwrap();
+    let s = Server::builder()
+        .data_dir(&data)
+        .arg("--backups")
+        .arg("2")
+        .start();
+    s.write_file("counter", "main.js", COUNTER);
+    assert_eq!(visits(&s), 1);
+    let today = format!("cc-{}.db", today_utc());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut names: Vec<String> = Vec::new();
+    while Instant::now() < deadline {
+        names = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".tmp") && !n.contains(".backup-"))
+            .collect();
+        names.sort();
+        if names.contains(&today) && names.len() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        names,
+        [
+            "cc-2020-01-03.db".to_string(),
+            today.clone(),
+            "my-own-copy.db".into()
+        ],
+        "the newest 2 daily copies, and nothing of the user's deleted"
+    );
+    let copy = rusqlite::Connection::open(backups.join(&today)).unwrap();
+    assert_eq!(integrity(&copy), "ok");
+    let mode = std::fs::metadata(backups.join(&today))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(s.log_contains("backups: wrote"));
+}
+
+/// Today's UTC date as the server names backups.
+fn today_utc() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
