@@ -51,10 +51,10 @@ pub fn sites_list(sites: &[SiteSummary], sites_dir: &str) -> String {
     for s in sites {
         let _ = write!(
             rows,
-            "<tr><td><a href=\"/sites/{name}\"><strong>{name}</strong></a>{script}</td>\
-             <td><a href=\"{url}\" rel=\"noopener\" target=\"_blank\">{url}</a></td>\
-             <td>{last}</td><td class=\"num\">{files}</td><td class=\"num\">{size}</td>\
-             <td class=\"num\">{visits}</td><td class=\"num\">{ws}</td></tr>",
+            "<tr><td data-label=\"Site\"><a href=\"/sites/{name}\"><strong>{name}</strong></a>{script}</td>\
+             <td data-label=\"URL\"><a href=\"{url}\" rel=\"noopener\" target=\"_blank\">{url}</a></td>\
+             <td data-label=\"Last deploy\">{last}</td><td class=\"num\" data-label=\"Files\">{files}</td><td class=\"num\" data-label=\"Size\">{size}</td>\
+             <td class=\"num\" data-label=\"Visits\">{visits}</td><td class=\"num\" data-label=\"Live sockets\">{ws}</td></tr>",
             name = esc(&s.name),
             script = if s.has_script {
                 " <span class=\"tag\">main.js</span>"
@@ -70,7 +70,7 @@ pub fn sites_list(sites: &[SiteSummary], sites_dir: &str) -> String {
         );
     }
     format!(
-        "<div class=\"table-wrap\"><table id=\"sites\">
+        "<div class=\"table-wrap\"><table id=\"sites\" class=\"stack\">
 <thead><tr><th>Site</th><th>URL</th><th>Last deploy</th><th class=\"num\">Files</th>\
 <th class=\"num\">Size</th><th class=\"num\">Visits ({VISIT_DAYS} d)</th><th class=\"num\">Live sockets</th></tr></thead>
 <tbody>{rows}</tbody></table></div>"
@@ -289,7 +289,7 @@ pub fn keys_page(
         out.push_str("<p class=\"muted\">No keys yet.</p></section>");
         return out;
     }
-    out.push_str("<div class=\"table-wrap\"><table id=\"keys\"><thead><tr><th>#</th><th>Name</th><th>Scopes</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody>");
+    out.push_str("<div class=\"table-wrap\"><table id=\"keys\" class=\"stack\"><thead><tr><th>#</th><th>Name</th><th>Scopes</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody>");
     for k in keys {
         let scopes: String = k
             .scopes
@@ -313,7 +313,7 @@ pub fn keys_page(
         };
         let _ = write!(
             out,
-            "<tr{cls}><td>{id}</td><td>{name}</td><td>{scopes}</td><td>{created}</td><td>{used}</td><td class=\"actions\">{action}</td></tr>",
+            "<tr{cls}><td data-label=\"#\">{id}</td><td data-label=\"Name\">{name}</td><td data-label=\"Scopes\">{scopes}</td><td data-label=\"Created\">{created}</td><td data-label=\"Last used\">{used}</td><td class=\"actions\">{action}</td></tr>",
             cls = if k.revoked { " class=\"revoked\"" } else { "" },
             id = k.id,
             name = esc(&k.name),
@@ -377,12 +377,12 @@ pub fn audit_page(rows: &[AuditRow]) -> String {
         return "<p class=\"muted\">Nothing recorded yet.</p>".into();
     }
     let mut out = String::from(
-        "<div class=\"table-wrap\"><table id=\"audit\"><thead><tr><th>When</th><th>Who</th><th>What</th><th>On</th><th>From</th></tr></thead><tbody>",
+        "<div class=\"table-wrap\"><table id=\"audit\" class=\"stack\"><thead><tr><th>When</th><th>Who</th><th>What</th><th>On</th><th>From</th></tr></thead><tbody>",
     );
     for r in rows {
         let _ = write!(
             out,
-            "<tr{cls}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{}</td></tr>",
+            "<tr{cls}><td data-label=\"When\">{}</td><td data-label=\"Who\">{}</td><td data-label=\"What\">{}</td><td data-label=\"On\">{}</td><td class=\"muted\" data-label=\"From\">{}</td></tr>",
             time(&r.created_at),
             esc(&r.actor),
             esc(&r.action),
