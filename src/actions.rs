@@ -1,6 +1,7 @@
 //! What an admin (a dashboard session) or a deploy key (a token) may do — roll back, tear down,
-//! set env vars, create and revoke keys, edit tracked domains — each written once for both the
-//! HTML pages and the JSON API, each checked against the caller and written to the audit log.
+//! set env vars, create and revoke keys, edit tracked domains and short links — each written
+//! once for both the HTML pages and the JSON API, each checked against the caller and written
+//! to the audit log.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use crate::deploy::{DeployError, Sites, Unpacked};
 use crate::http::Request;
 use crate::js::pool::ScriptPool;
 use crate::keys;
+use crate::links;
 use crate::ratelimit::RateLimiter;
 use crate::router::is_valid_site_name;
 use crate::store::{self, auth::SessionRow};
@@ -389,6 +391,65 @@ impl Services {
             )));
         }
         self.audit(conn, &caller.name, "tracking.remove", Some(domain), req);
+        Ok(())
+    }
+
+    /// Adds a short link `/r/<slug>` → `target`; returns the target as stored. 409 when the
+    /// slug is taken: a link in use is never silently repointed.
+    pub fn create_link(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        slug: &str,
+        target: &str,
+        req: &Request,
+    ) -> Result<String, DeployError> {
+        require_admin(caller)?;
+        links::check_slug(slug).map_err(DeployError::BadRequest)?;
+        let target = links::check_target(target).map_err(DeployError::BadRequest)?;
+        if !store::links::create(conn, slug, &target)? {
+            return Err(DeployError::Conflict(format!(
+                "the short link '{slug}' already exists: edit it, or choose another slug"
+            )));
+        }
+        self.audit(conn, &caller.name, "link.create", Some(slug), req);
+        Ok(target)
+    }
+
+    /// Points an existing short link at a new target (its clicks are kept).
+    pub fn update_link(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        slug: &str,
+        target: &str,
+        req: &Request,
+    ) -> Result<String, DeployError> {
+        require_admin(caller)?;
+        let target = links::check_target(target).map_err(DeployError::BadRequest)?;
+        if !store::links::update_target(conn, slug, &target)? {
+            return Err(DeployError::NotFound(format!(
+                "there is no short link '{slug}'"
+            )));
+        }
+        self.audit(conn, &caller.name, "link.update", Some(slug), req);
+        Ok(target)
+    }
+
+    pub fn delete_link(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        slug: &str,
+        req: &Request,
+    ) -> Result<(), DeployError> {
+        require_admin(caller)?;
+        if !store::links::delete(conn, slug)? {
+            return Err(DeployError::NotFound(format!(
+                "there is no short link '{slug}'"
+            )));
+        }
+        self.audit(conn, &caller.name, "link.delete", Some(slug), req);
         Ok(())
     }
 }

@@ -57,6 +57,10 @@ impl Api {
             ("GET", ["tracking"]) => self.list_tracking(req),
             ("POST", ["tracking"]) => self.add_tracking(req),
             ("DELETE", ["tracking", domain]) => self.remove_tracking(req, domain),
+            ("GET", ["links"]) => self.list_links(req),
+            ("POST", ["links"]) => self.create_link(req),
+            ("PUT", ["links", slug]) => self.update_link(req, slug),
+            ("DELETE", ["links", slug]) => self.delete_link(req, slug),
             (
                 _,
                 ["deploy"]
@@ -71,6 +75,8 @@ impl Api {
                 | ["audit"]
                 | ["tracking"]
                 | ["tracking", _]
+                | ["links"]
+                | ["links", _]
                 | ["event"],
             ) => Err(DeployError::MethodNotAllowed(format!(
                 "{method} is not allowed on {path}"
@@ -337,6 +343,55 @@ impl Api {
         let domain = body.get("domain").and_then(Value::as_str).unwrap_or("");
         let domain = self.svc.add_tracked_domain(&conn, &caller, domain, req)?;
         Ok(Response::json(201, &json!({ "domain": domain })))
+    }
+
+    fn link_json(&self, req: &Request, l: &store::links::LinkRow) -> Value {
+        json!({ "slug": l.slug, "target": l.target, "url": crate::links::short_url(&self.svc, req, &l.slug),
+                "clicks": l.clicks, "created_at": l.created_at, "updated_at": l.updated_at })
+    }
+
+    fn list_links(&self, req: &Request) -> Result<Response, DeployError> {
+        let (conn, _) = self.admin(req)?;
+        let links: Vec<Value> = store::links::list(&conn)?
+            .iter()
+            .map(|l| self.link_json(req, l))
+            .collect();
+        Ok(Response::json(200, &json!({ "links": links })))
+    }
+
+    fn create_link(&self, req: &mut Request) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        let body = self.json_body(req)?;
+        let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("");
+        let slug = field("slug").trim();
+        self.svc
+            .create_link(&conn, &caller, slug, field("target"), req)?;
+        let link = store::links::get(&conn, slug)?
+            .ok_or_else(|| DeployError::NotFound(format!("there is no short link '{slug}'")))?;
+        Ok(Response::json(201, &self.link_json(req, &link)))
+    }
+
+    fn update_link(&self, req: &mut Request, slug: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        let body = self.json_body(req)?;
+        let Some(target) = body.get("target").and_then(Value::as_str) else {
+            return Err(DeployError::BadRequest(
+                "send {\"target\": \"https://…\"} (a string)".into(),
+            ));
+        };
+        self.svc.update_link(&conn, &caller, slug, target, req)?;
+        let link = store::links::get(&conn, slug)?
+            .ok_or_else(|| DeployError::NotFound(format!("there is no short link '{slug}'")))?;
+        Ok(Response::json(200, &self.link_json(req, &link)))
+    }
+
+    fn delete_link(&self, req: &Request, slug: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        self.svc.delete_link(&conn, &caller, slug, req)?;
+        Ok(Response::json(
+            200,
+            &json!({ "slug": slug, "deleted": true }),
+        ))
     }
 
     fn remove_tracking(&self, req: &Request, domain: &str) -> Result<Response, DeployError> {

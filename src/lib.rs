@@ -17,7 +17,9 @@ pub mod deploy; // unpacking zips, atomic swaps, rollback, teardown on disk
 pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
+pub mod links; // short links: slug and target rules, the public GET /r/<slug> redirect
 pub mod overview; // read-only views of sites for the dashboard pages and the API
+pub mod pixel; // the public GET /pixel.gif: a 1x1 GIF that records a 'pixel' event
 pub mod ratelimit; // per-address token buckets for the public endpoints
 pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex

@@ -39,6 +39,7 @@ const NAV: &[(&str, &str)] = &[
     ("/sites", "Hosting"),
     ("/keys", "Deploy keys"),
     ("/tracking", "Tracking"),
+    ("/links", "Links"),
     ("/audit", "Audit log"),
 ];
 

@@ -1,6 +1,7 @@
 //! The dashboard host (`<domain>`, `localhost`, IP literals): login and first-start setup, then
-//! Analytics, Hosting, Deploy keys, Tracking and the Audit log as server-rendered pages with a
-//! little JS. Every asset is embedded; every POST passes the same-origin and CSRF checks.
+//! Analytics, Hosting, Deploy keys, Tracking, Links and the Audit log as server-rendered pages
+//! with a little JS; also the public `/t.js`, `/pixel.gif` and `/r/<slug>`. Every asset is
+//! embedded; every POST passes the same-origin and CSRF checks.
 
 mod html;
 mod pages;
@@ -13,7 +14,9 @@ use crate::actions::{Caller, Services};
 use crate::auth;
 use crate::deploy::DeployError;
 use crate::http::{Request, Response, form_value, parse_form};
+use crate::links;
 use crate::overview;
+use crate::pixel;
 use crate::store;
 use crate::tracking;
 use html::{Chrome, bare_page, page};
@@ -53,6 +56,9 @@ impl Dashboard {
             (true, _, "/assets/app.js") => asset("application/javascript; charset=utf-8", APP_JS),
             (true, _, "/assets/icon.svg") => asset("image/svg+xml", ICON_SVG),
             (true, _, "/t.js") => tracking::snippet(),
+            // Public, no session: e-mail opens and short-link clicks from anyone.
+            (true, _, "/pixel.gif") => pixel::pixel(&self.svc, req),
+            (true, _, p) if p.starts_with("/r/") => links::redirect(&self.svc, req, &p[3..]),
             (true, _, "/login") => self.login_page(req),
             (_, "POST", "/login") => self.login(req),
             (true, _, "/setup") => self.setup_page(req),
@@ -96,6 +102,7 @@ impl Dashboard {
                 ["sites", name] => self.site(req, &admin, name),
                 ["keys"] => self.keys(req, &admin, None),
                 ["tracking"] => self.tracking(req, &admin),
+                ["links"] => self.links(req, &admin),
                 ["audit"] => self.audit(req, &admin),
                 _ => self.not_found(&admin),
             };
@@ -122,6 +129,9 @@ impl Dashboard {
             ["keys", id, "revoke"] => self.revoke_key(req, &admin, id),
             ["tracking"] => self.add_domain(req, &admin, &form),
             ["tracking", "delete"] => self.remove_domain(req, &admin, &form),
+            ["links"] => self.create_link(req, &admin, &form),
+            ["links", slug] => self.update_link(req, &admin, slug, &form),
+            ["links", slug, "delete"] => self.delete_link(req, &admin, slug),
             _ => return self.not_found(&admin),
         };
         match result {
@@ -497,6 +507,22 @@ impl Dashboard {
         }
     }
 
+    fn links(&self, req: &Request, admin: &Admin) -> Response {
+        match self.svc.conn().and_then(|c| Ok(store::links::list(&c)?)) {
+            Ok(rows) => {
+                let base = links::short_url(&self.svc, req, "");
+                self.render(
+                    admin,
+                    "Links",
+                    "/links",
+                    req,
+                    &pages::links_page(&rows, &base, &admin.csrf),
+                )
+            }
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
     fn audit(&self, req: &Request, admin: &Admin) -> Response {
         match self
             .svc
@@ -620,6 +646,40 @@ impl Dashboard {
         )?;
         Ok("/tracking?done=domain-removed".into())
     }
+
+    fn create_link(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        let slug = form_value(form, "slug").unwrap_or("").trim();
+        let target = form_value(form, "target").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc
+            .create_link(&conn, &admin.caller, slug, target, req)?;
+        Ok("/links?done=link-created".into())
+    }
+
+    fn update_link(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        slug: &str,
+        form: &[(String, String)],
+    ) -> Result<String, DeployError> {
+        let target = form_value(form, "target").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc
+            .update_link(&conn, &admin.caller, slug, target, req)?;
+        Ok("/links?done=link-updated".into())
+    }
+
+    fn delete_link(&self, req: &Request, admin: &Admin, slug: &str) -> Result<String, DeployError> {
+        let conn = self.svc.conn()?;
+        self.svc.delete_link(&conn, &admin.caller, slug, req)?;
+        Ok("/links?done=link-deleted".into())
+    }
 }
 
 /// The scopes the key form asks for: every site, chosen sites, or none; plus `read:stats`.
@@ -667,6 +727,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "key-revoked" => "The key was revoked: it no longer works anywhere.",
         "domain-added" => "The domain may now send pageviews.",
         "domain-removed" => "The domain was removed; its past pageviews stay in Analytics.",
+        "link-created" => "The short link works now.",
+        "link-updated" => "The short link goes to its new target from the next click on.",
+        "link-deleted" => "The short link was deleted; its past clicks stay in Analytics.",
         "logged-out" => "You are logged out.",
         _ => return None,
     })
@@ -705,19 +768,22 @@ fn error_page(status: u16, message: &str) -> Response {
 }
 
 /// Headers every dashboard answer carries: no framing, no sniffing, no caching of pages that
-/// show secrets, and a CSP that allows only the dashboard's own script and stylesheet.
+/// show secrets, and a CSP that allows only the dashboard's own script and stylesheet. An
+/// answer that sets its own Cache-Control or Referrer-Policy (short links) keeps it.
 fn secure_headers(r: Response) -> Response {
     let cache = r.header("cache-control").is_none();
-    let r = r
+    let referrer = r.header("referrer-policy").is_none();
+    let mut r = r
         .with_header("Content-Security-Policy", CSP)
         .with_header("X-Frame-Options", "DENY")
-        .with_header("X-Content-Type-Options", "nosniff")
-        .with_header("Referrer-Policy", "same-origin");
-    if cache {
-        r.with_header("Cache-Control", "no-store")
-    } else {
-        r
+        .with_header("X-Content-Type-Options", "nosniff");
+    if referrer {
+        r = r.with_header("Referrer-Policy", "same-origin");
     }
+    if cache {
+        r = r.with_header("Cache-Control", "no-store");
+    }
+    r
 }
 
 #[cfg(test)]

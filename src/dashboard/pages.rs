@@ -7,7 +7,7 @@ use super::html::{bytes, count, esc, post_form, time, url_encode};
 use crate::js::pool::LogLine;
 use crate::overview::{SiteDetail, SiteSummary, VISIT_DAYS};
 use crate::store::stats::{Filter, Summary};
-use crate::store::{audit::AuditRow, keys::KeyRow};
+use crate::store::{audit::AuditRow, keys::KeyRow, links::LinkRow};
 
 pub fn login_form(has_password: bool) -> String {
     if !has_password {
@@ -372,6 +372,76 @@ pub fn tracking_page(domains: &[String], snippet_src: &str, csrf: &str) -> Strin
     out
 }
 
+/// The short links page; `base` is the short URL without its slug (`http://host/r/`).
+pub fn links_page(links: &[LinkRow], base: &str, csrf: &str) -> String {
+    let mut out = format!(
+        "<p>Share <code>{}&lt;slug&gt;</code>: it sends the visitor on to the target and counts \
+         the click, which appears in Analytics under the source “Short links”.</p>",
+        esc(base)
+    );
+    out.push_str("<section><h2>Create a link</h2>");
+    out.push_str(&post_form(
+        "/links",
+        csrf,
+        "row",
+        None,
+        &format!(
+            "<label>Slug <input name=\"slug\" required maxlength=\"{}\" pattern=\"[A-Za-z0-9_\\-]+\" \
+             autocomplete=\"off\" placeholder=\"launch\"></label>\
+             <label>Target URL <input name=\"target\" type=\"url\" required maxlength=\"{}\" \
+             autocomplete=\"off\" placeholder=\"https://example.com/a/long/page\"></label>\
+             <button type=\"submit\" class=\"primary\">Create link</button>",
+            crate::links::MAX_SLUG,
+            crate::links::MAX_TARGET
+        ),
+    ));
+    out.push_str("</section><section><h2>Links</h2>");
+    if links.is_empty() {
+        out.push_str("<p class=\"muted\">No short links yet.</p></section>");
+        return out;
+    }
+    out.push_str("<div class=\"table-wrap\"><table id=\"links\"><thead><tr><th>Short URL</th><th>Target</th><th class=\"num\">Clicks</th><th>Created</th><th></th></tr></thead><tbody>");
+    for l in links {
+        let short = format!("{base}{}", l.slug);
+        let edit = post_form(
+            &format!("/links/{}", l.slug),
+            csrf,
+            "row",
+            None,
+            &format!(
+                "<label>New target <input name=\"target\" type=\"url\" required maxlength=\"{}\" value=\"{}\" autocomplete=\"off\"></label>\
+                 <button type=\"submit\" class=\"small\">Save</button>",
+                crate::links::MAX_TARGET,
+                esc(&l.target)
+            ),
+        );
+        let delete = post_form(
+            &format!("/links/{}/delete", l.slug),
+            csrf,
+            "inline",
+            Some(&format!(
+                "Delete the short link '{}'? Its address stops working.",
+                l.slug
+            )),
+            "<button type=\"submit\" class=\"small danger\">Delete</button>",
+        );
+        let _ = write!(
+            out,
+            "<tr id=\"link-{slug}\"><td><a href=\"{short}\" rel=\"noopener\" target=\"_blank\"><code>{short}</code></a></td>\
+             <td class=\"url\"><a href=\"{target}\" rel=\"noopener\" target=\"_blank\">{target}</a></td>\
+             <td class=\"num\">{clicks}</td><td>{created}</td>\
+             <td class=\"actions\"><details class=\"edit\"><summary>Edit</summary>{edit}</details> {delete}</td></tr>",
+            slug = esc(&l.slug),
+            short = esc(&short),
+            target = esc(&l.target),
+            clicks = count(l.clicks.max(0) as u64),
+            created = time(&l.created_at),
+        );
+    }
+    out.push_str("</tbody></table></div></section>");
+    out
+}
+
 pub fn audit_page(rows: &[AuditRow]) -> String {
     if rows.is_empty() {
         return "<p class=\"muted\">Nothing recorded yet.</p>".into();
@@ -449,6 +519,8 @@ pub fn analytics_page(v: &AnalyticsView) -> String {
         let label = match src {
             "hosting" => "Sites hosted here",
             "web" => "Tracked elsewhere (t.js)",
+            "pixel" => "Tracking pixel",
+            "redirect" => "Short links",
             other => other,
         };
         sources.push_str(&option(src, label, f.source_type.as_deref() == Some(src)));
@@ -584,5 +656,17 @@ mod tests {
         assert!(!html.contains("<b>"));
         assert!(html.contains("cc_&quot;tok"));
         assert_eq!(chrono_less(3_661), "01:01:01");
+
+        let links = vec![LinkRow {
+            slug: "x".into(),
+            target: "https://e.example/?a=\"><script>alert(1)</script>".into(),
+            clicks: 3,
+            created_at: "2026-11-27 08:00:00".into(),
+            updated_at: "2026-11-27 08:00:00".into(),
+        }];
+        let html = links_page(&links, "http://localhost:4698/r/", "c");
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("http://localhost:4698/r/x"));
+        assert!(html.contains("rel=\"noopener\""));
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backup;
 pub mod keys;
 pub mod kv;
+pub mod links;
 pub mod settings;
 pub mod sites;
 pub mod stats;

@@ -14,6 +14,7 @@ mod deploy;
 mod examples;
 mod hostile_paths;
 mod limits;
+mod links;
 mod personal_cloud;
 mod routing;
 mod scripts;
