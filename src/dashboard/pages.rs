@@ -337,6 +337,14 @@ pub fn tracking_page(domains: &[String], snippet_src: &str, csrf: &str) -> Strin
          <pre class=\"code\" id=\"snippet\">&lt;script defer src=\"{}\"&gt;&lt;/script&gt;</pre>",
         esc(snippet_src)
     );
+    let base = snippet_src.trim_end_matches("/t.js");
+    let _ = write!(
+        out,
+        "<p>For e-mails and pages that cannot run scripts, a tracking pixel counts an open \
+         (any domain name, no allow-list; <code>tags</code> are optional):</p>\
+         <pre class=\"code\" id=\"pixel\">&lt;img src=\"{}/pixel.gif?domain=newsletter.example.com&amp;path=/2026-11&amp;tags=campaign:launch\" width=\"1\" height=\"1\" alt=\"\"&gt;</pre>",
+        esc(base)
+    );
     out.push_str("<section><h2>Allowed domains</h2>");
     if domains.is_empty() {
         out.push_str("<p class=\"muted\">None yet: events from any domain are refused.</p>");
