@@ -39,6 +39,7 @@ const NAV: &[(&str, &str)] = &[
     ("/sites", "Hosting"),
     ("/keys", "Deploy keys"),
     ("/tracking", "Tracking"),
+    ("/webhooks", "Webhooks"),
     ("/audit", "Audit log"),
 ];
 

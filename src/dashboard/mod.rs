@@ -1,6 +1,8 @@
 //! The dashboard host (`<domain>`, `localhost`, IP literals): login and first-start setup, then
-//! Analytics, Hosting, Deploy keys, Tracking and the Audit log as server-rendered pages with a
-//! little JS. Every asset is embedded; every POST passes the same-origin and CSRF checks.
+//! Analytics, Hosting, Deploy keys, Tracking, Webhooks and the Audit log as server-rendered
+//! pages with a little JS. Every asset is embedded; every POST from a page passes the
+//! same-origin and CSRF checks. The public `/track` and `/webhook/<endpoint>` live here too
+//! (routed before any session is looked at) and answer JSON.
 
 mod html;
 mod pages;
@@ -16,6 +18,7 @@ use crate::http::{Request, Response, form_value, parse_form};
 use crate::overview;
 use crate::store;
 use crate::tracking;
+use crate::webhooks;
 use html::{Chrome, bare_page, page};
 
 const APP_CSS: &str = include_str!("assets/app.css");
@@ -53,6 +56,13 @@ impl Dashboard {
             (true, _, "/assets/app.js") => asset("application/javascript; charset=utf-8", APP_JS),
             (true, _, "/assets/icon.svg") => asset("image/svg+xml", ICON_SVG),
             (true, _, "/t.js") => tracking::snippet(),
+            // Public endpoints for other sites and services: no session, their own checks.
+            (_, "POST" | "OPTIONS", "/track") => tracking::track(&self.svc, req),
+            (_, _, "/track") => method_not_allowed("POST, OPTIONS"),
+            (_, "POST", p) if p.starts_with("/webhook/") => {
+                webhooks::receive(&self.svc, req, &p["/webhook/".len()..])
+            }
+            (_, _, p) if p.starts_with("/webhook/") => method_not_allowed("POST"),
             (true, _, "/login") => self.login_page(req),
             (_, "POST", "/login") => self.login(req),
             (true, _, "/setup") => self.setup_page(req),
@@ -96,6 +106,7 @@ impl Dashboard {
                 ["sites", name] => self.site(req, &admin, name),
                 ["keys"] => self.keys(req, &admin, None),
                 ["tracking"] => self.tracking(req, &admin),
+                ["webhooks"] => self.webhooks(req, &admin, None),
                 ["audit"] => self.audit(req, &admin),
                 _ => self.not_found(&admin),
             };
@@ -122,6 +133,8 @@ impl Dashboard {
             ["keys", id, "revoke"] => self.revoke_key(req, &admin, id),
             ["tracking"] => self.add_domain(req, &admin, &form),
             ["tracking", "delete"] => self.remove_domain(req, &admin, &form),
+            ["webhooks"] => return self.create_webhook(req, &admin, &form),
+            ["webhooks", endpoint, "delete"] => self.delete_webhook(req, &admin, endpoint),
             _ => return self.not_found(&admin),
         };
         match result {
@@ -497,6 +510,33 @@ impl Dashboard {
         }
     }
 
+    /// The Webhooks page; `new_secret` (endpoint, secret) is shown once, right after creation.
+    fn webhooks(&self, req: &Request, admin: &Admin, new_secret: Option<(&str, &str)>) -> Response {
+        let result = self.svc.conn().and_then(|conn| {
+            let mut hooks = Vec::new();
+            for h in store::webhooks::list(&conn)? {
+                let recent = store::webhooks::recent_payloads(&conn, &h.endpoint, 20)?;
+                let url = webhooks::endpoint_url(&self.svc, req, &h.endpoint);
+                hooks.push(pages::HookView {
+                    endpoint: h,
+                    url,
+                    recent,
+                });
+            }
+            Ok(hooks)
+        });
+        match result {
+            Ok(hooks) => self.render(
+                admin,
+                "Webhooks",
+                "/webhooks",
+                req,
+                &pages::webhooks_page(&hooks, &admin.csrf, new_secret),
+            ),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
     fn audit(&self, req: &Request, admin: &Admin) -> Response {
         match self
             .svc
@@ -620,6 +660,34 @@ impl Dashboard {
         )?;
         Ok("/tracking?done=domain-removed".into())
     }
+
+    /// Creating a signed endpoint renders its secret on the answer itself, like a new key's
+    /// token; an unsigned one has nothing to show once, so it redirects.
+    fn create_webhook(&self, req: &Request, admin: &Admin, form: &[(String, String)]) -> Response {
+        let endpoint = form_value(form, "endpoint").unwrap_or("").trim();
+        let signed = form_value(form, "signed") == Some("1");
+        let created = self.svc.conn().and_then(|conn| {
+            self.svc
+                .create_webhook(&conn, &admin.caller, endpoint, signed, req)
+        });
+        match created {
+            Ok(Some(secret)) => self.webhooks(req, admin, Some((endpoint, &secret))),
+            Ok(None) => redirect("/webhooks?done=webhook-created"),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn delete_webhook(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        endpoint: &str,
+    ) -> Result<String, DeployError> {
+        let conn = self.svc.conn()?;
+        self.svc
+            .delete_webhook(&conn, &admin.caller, endpoint, req)?;
+        Ok("/webhooks?done=webhook-deleted".into())
+    }
 }
 
 /// The scopes the key form asks for: every site, chosen sites, or none; plus `read:stats`.
@@ -667,9 +735,15 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "key-revoked" => "The key was revoked: it no longer works anywhere.",
         "domain-added" => "The domain may now send pageviews.",
         "domain-removed" => "The domain was removed; its past pageviews stay in Analytics.",
+        "webhook-created" => "The endpoint is ready: send POST requests to its URL.",
+        "webhook-deleted" => "The endpoint was deleted; what it received stays in Analytics.",
         "logged-out" => "You are logged out.",
         _ => return None,
     })
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response::json_error(405, &format!("use {allow} here")).with_header("Allow", allow)
 }
 
 fn redirect(to: &str) -> Response {

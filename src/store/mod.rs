@@ -11,6 +11,7 @@ pub mod settings;
 pub mod sites;
 pub mod stats;
 pub mod tracking;
+pub mod webhooks;
 
 use std::fmt;
 use std::fs::OpenOptions;

@@ -130,7 +130,7 @@ impl Admin<'_> {
     }
 }
 
-fn audit_actions(s: &Server) -> Vec<String> {
+pub fn audit_actions(s: &Server) -> Vec<String> {
     let db = s.db();
     let mut stmt = db
         .prepare("SELECT action FROM audit_log ORDER BY id")
@@ -833,7 +833,7 @@ fn passwd_sets_a_new_password_and_ends_sessions() {
 }
 
 /// Waits until the analytics writer has stored `n` events.
-fn wait_for_events(s: &Server, n: i64) {
+pub fn wait_for_events(s: &Server, n: i64) {
     for _ in 0..100 {
         let have: i64 = s
             .db()

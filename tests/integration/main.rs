@@ -19,4 +19,5 @@ mod routing;
 mod scripts;
 mod static_files;
 mod store;
+mod webhooks;
 mod websocket;
