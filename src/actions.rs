@@ -1,7 +1,7 @@
 //! What an admin (a dashboard session) or a deploy key (a token) may do — roll back, tear down,
-//! set env vars, create and revoke keys, edit tracked domains and short links — each written
-//! once for both the HTML pages and the JSON API, each checked against the caller and written
-//! to the audit log.
+//! set env vars, create and revoke keys, edit tracked domains, short links and webhook
+//! endpoints — each written once for both the HTML pages and the JSON API, each checked against
+//! the caller and written to the audit log.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use crate::links;
 use crate::ratelimit::RateLimiter;
 use crate::router::is_valid_site_name;
 use crate::store::{self, auth::SessionRow};
+use crate::webhooks;
 use crate::ws::Hub;
 
 /// Longest env var value: main.js gets every value on every run.
@@ -450,6 +451,56 @@ impl Services {
             )));
         }
         self.audit(conn, &caller.name, "link.delete", Some(slug), req);
+        Ok(())
+    }
+
+    /// Creates a webhook endpoint (admin only). With `signed`, returns its new secret: the
+    /// only time it leaves the server.
+    pub fn create_webhook(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        endpoint: &str,
+        signed: bool,
+        req: &Request,
+    ) -> Result<Option<String>, DeployError> {
+        require_admin(caller)?;
+        if !webhooks::is_valid_endpoint(endpoint) {
+            return Err(DeployError::BadRequest(format!(
+                "'{endpoint}' is not an endpoint name: use 1-64 characters of a-z, A-Z, 0-9, '-' and '_'"
+            )));
+        }
+        let secret = signed.then(webhooks::new_secret);
+        if !store::webhooks::create(conn, endpoint, secret.as_deref())? {
+            return Err(DeployError::Conflict(format!(
+                "there is already a webhook endpoint '{endpoint}'"
+            )));
+        }
+        let target = if signed {
+            format!("{endpoint} (signed)")
+        } else {
+            endpoint.to_string()
+        };
+        self.audit(conn, &caller.name, "webhook.create", Some(&target), req);
+        Ok(secret)
+    }
+
+    /// Deletes an endpoint: its URL answers 404 from now on; what it received stays in the
+    /// events (and Analytics) until the retention period prunes it.
+    pub fn delete_webhook(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        endpoint: &str,
+        req: &Request,
+    ) -> Result<(), DeployError> {
+        require_admin(caller)?;
+        if !store::webhooks::delete(conn, endpoint)? {
+            return Err(DeployError::NotFound(format!(
+                "there is no webhook endpoint '{endpoint}'"
+            )));
+        }
+        self.audit(conn, &caller.name, "webhook.delete", Some(endpoint), req);
         Ok(())
     }
 }

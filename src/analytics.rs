@@ -56,6 +56,15 @@ pub struct Event {
     pub payload: Option<String>,
 }
 
+/// An event name a page (`/track`) or a webhook sender (`X-Event-Type`) may give: 1–64 of
+/// `a-z A-Z 0-9 _ - .`, so names stay readable in menus and never carry markup or paths.
+pub fn is_valid_event_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
 enum Message {
     // Boxed: the bounded queue preallocates every slot, so slots are kept pointer-sized
     // (65 536 unboxed visits would hold ~8 MB of RSS while idle).
@@ -284,6 +293,22 @@ pub fn now_unix() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_names() {
+        for ok in [
+            "signup",
+            "push",
+            "pull_request",
+            "v1.2-beta",
+            &"a".repeat(64),
+        ] {
+            assert!(is_valid_event_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "<b>", "a/b", "é", &"a".repeat(65)] {
+            assert!(!is_valid_event_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn user_agent_families() {

@@ -11,6 +11,7 @@ use crate::actions::{Caller, Services};
 use crate::deploy::{DeployError, upload};
 use crate::http::{Request, Response};
 use crate::store;
+use crate::webhooks;
 
 /// Largest JSON body the management endpoints read.
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -61,6 +62,10 @@ impl Api {
             ("POST", ["links"]) => self.create_link(req),
             ("PUT", ["links", slug]) => self.update_link(req, slug),
             ("DELETE", ["links", slug]) => self.delete_link(req, slug),
+            ("GET", ["webhooks"]) => self.list_webhooks(req),
+            ("POST", ["webhooks"]) => self.create_webhook(req),
+            ("DELETE", ["webhooks", endpoint]) => self.delete_webhook(req, endpoint),
+            ("GET", ["webhooks", endpoint, "events"]) => self.webhook_events(req, endpoint),
             (
                 _,
                 ["deploy"]
@@ -77,6 +82,9 @@ impl Api {
                 | ["tracking", _]
                 | ["links"]
                 | ["links", _]
+                | ["webhooks"]
+                | ["webhooks", _]
+                | ["webhooks", _, "events"]
                 | ["event"],
             ) => Err(DeployError::MethodNotAllowed(format!(
                 "{method} is not allowed on {path}"
@@ -401,6 +409,68 @@ impl Api {
         Ok(Response::json(
             200,
             &json!({ "domain": domain, "deleted": true }),
+        ))
+    }
+
+    fn list_webhooks(&self, req: &Request) -> Result<Response, DeployError> {
+        let (conn, _) = self.admin(req)?;
+        let hooks: Vec<Value> = store::webhooks::list(&conn)?
+            .into_iter()
+            .map(|h| {
+                json!({ "endpoint": h.endpoint, "url": webhooks::endpoint_url(&self.svc, req, &h.endpoint),
+                        "signed": h.signed, "events": h.events, "created_at": h.created_at })
+            })
+            .collect();
+        Ok(Response::json(200, &json!({ "webhooks": hooks })))
+    }
+
+    /// `{"endpoint": "github", "signed": true}` → 201 with the secret, shown only here.
+    fn create_webhook(&self, req: &mut Request) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        let body = self.json_body(req)?;
+        let endpoint = body.get("endpoint").and_then(Value::as_str).unwrap_or("");
+        let signed = body.get("signed").and_then(Value::as_bool).unwrap_or(false);
+        let secret = self
+            .svc
+            .create_webhook(&conn, &caller, endpoint, signed, req)?;
+        Ok(Response::json(
+            201,
+            &json!({ "endpoint": endpoint, "url": webhooks::endpoint_url(&self.svc, req, endpoint),
+                     "signed": signed, "secret": secret }),
+        ))
+    }
+
+    fn delete_webhook(&self, req: &Request, endpoint: &str) -> Result<Response, DeployError> {
+        let (conn, caller) = self.admin(req)?;
+        self.svc.delete_webhook(&conn, &caller, endpoint, req)?;
+        Ok(Response::json(
+            200,
+            &json!({ "endpoint": endpoint, "deleted": true }),
+        ))
+    }
+
+    /// What an endpoint received, newest first: `?limit=` up to 200 (default 20).
+    fn webhook_events(&self, req: &Request, endpoint: &str) -> Result<Response, DeployError> {
+        let (conn, _) = self.admin(req)?;
+        if store::webhooks::get(&conn, endpoint)?.is_none() {
+            return Err(DeployError::NotFound(format!(
+                "there is no webhook endpoint '{endpoint}'"
+            )));
+        }
+        let limit = req
+            .query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "limit")
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+            .unwrap_or(20)
+            .clamp(1, 200);
+        let events: Vec<Value> = store::webhooks::recent_payloads(&conn, endpoint, limit)?
+            .into_iter()
+            .map(|p| json!({ "time": p.created_at, "event_type": p.event_type, "payload": p.payload }))
+            .collect();
+        Ok(Response::json(
+            200,
+            &json!({ "endpoint": endpoint, "events": events }),
         ))
     }
 }

@@ -25,6 +25,7 @@ pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
 pub mod site; // a site request: static files, 404 pages
-pub mod store;
-pub mod tracking; // pageviews from sites hosted elsewhere: /t.js and POST /api/event // SQLite: open, migrations, and every SQL statement
+pub mod store; // SQLite: open, migrations, and every SQL statement
+pub mod tracking; // pageviews and events from sites hosted elsewhere: /t.js, /api/event, /track
+pub mod webhooks; // POST /webhook/<endpoint>: signed or open endpoints storing their payloads
 pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop

@@ -40,6 +40,7 @@ const NAV: &[(&str, &str)] = &[
     ("/keys", "Deploy keys"),
     ("/tracking", "Tracking"),
     ("/links", "Links"),
+    ("/webhooks", "Webhooks"),
     ("/audit", "Audit log"),
 ];
 

@@ -1,7 +1,8 @@
 //! The dashboard host (`<domain>`, `localhost`, IP literals): login and first-start setup, then
-//! Analytics, Hosting, Deploy keys, Tracking, Links and the Audit log as server-rendered pages
-//! with a little JS; also the public `/t.js`, `/pixel.gif` and `/r/<slug>`. Every asset is
-//! embedded; every POST passes the same-origin and CSRF checks.
+//! Analytics, Hosting, Deploy keys, Tracking, Links, Webhooks and the Audit log as
+//! server-rendered pages with a little JS; also the public `/t.js`, `/track`, `/pixel.gif`,
+//! `/r/<slug>` and `/webhook/<endpoint>`. Every asset is embedded; every POST passes the
+//! same-origin and CSRF checks.
 
 mod html;
 mod pages;
@@ -19,6 +20,7 @@ use crate::overview;
 use crate::pixel;
 use crate::store;
 use crate::tracking;
+use crate::webhooks;
 use html::{Chrome, bare_page, page};
 
 const APP_CSS: &str = include_str!("assets/app.css");
@@ -59,6 +61,13 @@ impl Dashboard {
             // Public, no session: e-mail opens and short-link clicks from anyone.
             (true, _, "/pixel.gif") => pixel::pixel(&self.svc, req),
             (true, _, p) if p.starts_with("/r/") => links::redirect(&self.svc, req, &p[3..]),
+            // Public endpoints for other sites and services: no session, their own checks.
+            (_, "POST" | "OPTIONS", "/track") => tracking::track(&self.svc, req),
+            (_, _, "/track") => method_not_allowed("POST, OPTIONS"),
+            (_, "POST", p) if p.starts_with("/webhook/") => {
+                webhooks::receive(&self.svc, req, &p["/webhook/".len()..])
+            }
+            (_, _, p) if p.starts_with("/webhook/") => method_not_allowed("POST"),
             (true, _, "/login") => self.login_page(req),
             (_, "POST", "/login") => self.login(req),
             (true, _, "/setup") => self.setup_page(req),
@@ -103,6 +112,7 @@ impl Dashboard {
                 ["keys"] => self.keys(req, &admin, None),
                 ["tracking"] => self.tracking(req, &admin),
                 ["links"] => self.links(req, &admin),
+                ["webhooks"] => self.webhooks(req, &admin, None),
                 ["audit"] => self.audit(req, &admin),
                 _ => self.not_found(&admin),
             };
@@ -132,6 +142,8 @@ impl Dashboard {
             ["links"] => self.create_link(req, &admin, &form),
             ["links", slug] => self.update_link(req, &admin, slug, &form),
             ["links", slug, "delete"] => self.delete_link(req, &admin, slug),
+            ["webhooks"] => return self.create_webhook(req, &admin, &form),
+            ["webhooks", endpoint, "delete"] => self.delete_webhook(req, &admin, endpoint),
             _ => return self.not_found(&admin),
         };
         match result {
@@ -523,6 +535,33 @@ impl Dashboard {
         }
     }
 
+    /// The Webhooks page; `new_secret` (endpoint, secret) is shown once, right after creation.
+    fn webhooks(&self, req: &Request, admin: &Admin, new_secret: Option<(&str, &str)>) -> Response {
+        let result = self.svc.conn().and_then(|conn| {
+            let mut hooks = Vec::new();
+            for h in store::webhooks::list(&conn)? {
+                let recent = store::webhooks::recent_payloads(&conn, &h.endpoint, 20)?;
+                let url = webhooks::endpoint_url(&self.svc, req, &h.endpoint);
+                hooks.push(pages::HookView {
+                    endpoint: h,
+                    url,
+                    recent,
+                });
+            }
+            Ok(hooks)
+        });
+        match result {
+            Ok(hooks) => self.render(
+                admin,
+                "Webhooks",
+                "/webhooks",
+                req,
+                &pages::webhooks_page(&hooks, &admin.csrf, new_secret),
+            ),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
     fn audit(&self, req: &Request, admin: &Admin) -> Response {
         match self
             .svc
@@ -680,6 +719,34 @@ impl Dashboard {
         self.svc.delete_link(&conn, &admin.caller, slug, req)?;
         Ok("/links?done=link-deleted".into())
     }
+
+    /// Creating a signed endpoint renders its secret on the answer itself, like a new key's
+    /// token; an unsigned one has nothing to show once, so it redirects.
+    fn create_webhook(&self, req: &Request, admin: &Admin, form: &[(String, String)]) -> Response {
+        let endpoint = form_value(form, "endpoint").unwrap_or("").trim();
+        let signed = form_value(form, "signed") == Some("1");
+        let created = self.svc.conn().and_then(|conn| {
+            self.svc
+                .create_webhook(&conn, &admin.caller, endpoint, signed, req)
+        });
+        match created {
+            Ok(Some(secret)) => self.webhooks(req, admin, Some((endpoint, &secret))),
+            Ok(None) => redirect("/webhooks?done=webhook-created"),
+            Err(e) => self.failed(admin, e),
+        }
+    }
+
+    fn delete_webhook(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        endpoint: &str,
+    ) -> Result<String, DeployError> {
+        let conn = self.svc.conn()?;
+        self.svc
+            .delete_webhook(&conn, &admin.caller, endpoint, req)?;
+        Ok("/webhooks?done=webhook-deleted".into())
+    }
 }
 
 /// The scopes the key form asks for: every site, chosen sites, or none; plus `read:stats`.
@@ -730,9 +797,15 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "link-created" => "The short link works now.",
         "link-updated" => "The short link goes to its new target from the next click on.",
         "link-deleted" => "The short link was deleted; its past clicks stay in Analytics.",
+        "webhook-created" => "The endpoint is ready: send POST requests to its URL.",
+        "webhook-deleted" => "The endpoint was deleted; what it received stays in Analytics.",
         "logged-out" => "You are logged out.",
         _ => return None,
     })
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response::json_error(405, &format!("use {allow} here")).with_header("Allow", allow)
 }
 
 fn redirect(to: &str) -> Response {

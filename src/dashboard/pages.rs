@@ -7,6 +7,7 @@ use super::html::{bytes, count, esc, post_form, time, url_encode};
 use crate::js::pool::LogLine;
 use crate::overview::{SiteDetail, SiteSummary, VISIT_DAYS};
 use crate::store::stats::{Filter, Summary};
+use crate::store::webhooks::{Endpoint, Payload};
 use crate::store::{audit::AuditRow, keys::KeyRow, links::LinkRow};
 
 pub fn login_form(has_password: bool) -> String {
@@ -450,6 +451,123 @@ pub fn links_page(links: &[LinkRow], base: &str, csrf: &str) -> String {
     out
 }
 
+/// One endpoint on the Webhooks page, with what it received lately.
+pub struct HookView {
+    pub endpoint: Endpoint,
+    pub url: String,
+    pub recent: Vec<Payload>,
+}
+
+/// Longest part of a payload shown on the page (the API gives it whole).
+const PAYLOAD_PREVIEW: usize = 2_000;
+
+/// The Webhooks page; `new_secret` (endpoint, secret) is shown exactly once, after creation.
+pub fn webhooks_page(hooks: &[HookView], csrf: &str, new_secret: Option<(&str, &str)>) -> String {
+    let mut out = String::new();
+    if let Some((endpoint, secret)) = new_secret {
+        let _ = write!(
+            out,
+            "<div class=\"card token\" id=\"new-secret\"><h2>Endpoint “{}” created</h2>\
+             <p>Copy its secret now: it is shown <strong>only this once</strong>. Senders sign \
+             each body with it (HMAC-SHA256, hex) in <code>X-Signature-256: sha256=…</code>; \
+             GitHub does this when you paste the secret into its webhook form.</p>\
+             <div class=\"row\"><input id=\"secret\" readonly value=\"{}\" aria-label=\"New secret\">\
+             <button type=\"button\" class=\"primary\" data-copy=\"#secret\">Copy</button></div></div>",
+            esc(endpoint),
+            esc(secret)
+        );
+    }
+    out.push_str(
+        "<p>Receive webhooks from other services (GitHub, Stripe, a cron job, …): each \
+         <code>POST</code> to an endpoint's URL is stored with its body and appears below and in \
+         Analytics under the source “Webhooks”. Bodies may be up to 64 KB of text.</p>",
+    );
+    out.push_str("<section><h2>Create an endpoint</h2>");
+    out.push_str(&post_form(
+        "/webhooks",
+        csrf,
+        "row",
+        None,
+        "<label>Name <input name=\"endpoint\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_\\-]+\" placeholder=\"github\" autocomplete=\"off\"></label>\
+         <label class=\"check\"><input type=\"checkbox\" name=\"signed\" value=\"1\" checked> require a signature</label>\
+         <button type=\"submit\" class=\"primary\">Create endpoint</button>",
+    ));
+    out.push_str("</section>");
+    if hooks.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">No endpoints yet: requests to any webhook URL get 404.</p>",
+        );
+        return out;
+    }
+    out.push_str("<section><h2>Endpoints</h2><div class=\"table-wrap\"><table id=\"webhooks\"><thead><tr><th>Name</th><th>URL</th><th>Signature</th><th class=\"num\">Received</th><th>Created</th><th></th></tr></thead><tbody>");
+    for h in hooks {
+        let e = &h.endpoint;
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"#hook-{name}\"><strong>{name}</strong></a></td><td><code>{url}</code></td>\
+             <td>{signed}</td><td class=\"num\">{events}</td><td>{created}</td><td class=\"actions\">{delete}</td></tr>",
+            name = esc(&e.endpoint),
+            url = esc(&h.url),
+            signed = if e.signed {
+                "<span class=\"tag\">required</span>"
+            } else {
+                "<span class=\"muted\">none</span>"
+            },
+            events = count(e.events.max(0) as u64),
+            created = time(&e.created_at),
+            delete = post_form(
+                &format!("/webhooks/{}/delete", e.endpoint),
+                csrf,
+                "inline",
+                Some(&format!(
+                    "Delete the endpoint '{}'? Senders get 404 from now on; what it received stays in Analytics.",
+                    e.endpoint
+                )),
+                "<button type=\"submit\" class=\"small danger\">Delete</button>",
+            ),
+        );
+    }
+    out.push_str("</tbody></table></div></section>");
+    for h in hooks {
+        let name = esc(&h.endpoint.endpoint);
+        let _ = write!(
+            out,
+            "<section id=\"hook-{name}\"><h2>Recent payloads: {name}</h2>"
+        );
+        if h.recent.is_empty() {
+            out.push_str("<p class=\"muted\">Nothing received yet.</p></section>");
+            continue;
+        }
+        out.push_str("<div class=\"table-wrap\"><table class=\"payloads\"><thead><tr><th>When</th><th>Event</th><th>Body</th></tr></thead><tbody>");
+        for p in &h.recent {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td><span class=\"tag\">{}</span></td><td><pre class=\"log\">{}</pre></td></tr>",
+                time(&p.created_at),
+                esc(&p.event_type),
+                preview(&p.payload)
+            );
+        }
+        out.push_str("</tbody></table></div></section>");
+    }
+    out
+}
+
+/// A payload for the page: escaped, cut to `PAYLOAD_PREVIEW` characters with a note saying so.
+fn preview(payload: &str) -> String {
+    if payload.is_empty() {
+        return "<span class=\"muted\">(empty body)</span>".into();
+    }
+    match payload.char_indices().nth(PAYLOAD_PREVIEW) {
+        None => esc(payload),
+        Some((cut, _)) => format!(
+            "{}<span class=\"muted\">… ({} bytes in all)</span>",
+            esc(&payload[..cut]),
+            payload.len()
+        ),
+    }
+}
+
 pub fn audit_page(rows: &[AuditRow]) -> String {
     if rows.is_empty() {
         return "<p class=\"muted\">Nothing recorded yet.</p>".into();
@@ -529,6 +647,7 @@ pub fn analytics_page(v: &AnalyticsView) -> String {
             "web" => "Tracked elsewhere (t.js)",
             "pixel" => "Tracking pixel",
             "redirect" => "Short links",
+            "webhook" => "Webhooks",
             other => other,
         };
         sources.push_str(&option(src, label, f.source_type.as_deref() == Some(src)));
@@ -676,5 +795,31 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(html.contains("http://localhost:4698/r/x"));
         assert!(html.contains("rel=\"noopener\""));
+    }
+
+    #[test]
+    fn payloads_are_escaped_and_cut() {
+        assert_eq!(preview("<script>"), "&lt;script&gt;");
+        let long = "é".repeat(2_500);
+        let shown = preview(&long);
+        assert!(shown.starts_with(&"é".repeat(2_000)) && !shown.contains(&"é".repeat(2_001)));
+        assert!(shown.contains("5000 bytes in all"));
+        let hooks = [HookView {
+            endpoint: Endpoint {
+                endpoint: "gh".into(),
+                signed: true,
+                created_at: "2026-01-01 00:00:00".into(),
+                events: 1,
+            },
+            url: "http://localhost/webhook/gh".into(),
+            recent: vec![Payload {
+                created_at: "2026-01-01 00:00:01".into(),
+                event_type: "push".into(),
+                payload: "<img src=x onerror=alert(1)>".into(),
+            }],
+        }];
+        let html = webhooks_page(&hooks, "c", Some(("gh", "s\"ecret")));
+        assert!(!html.contains("<img"));
+        assert!(html.contains("s&quot;ecret") && html.contains("/webhooks/gh/delete"));
     }
 }

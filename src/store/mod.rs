@@ -12,6 +12,7 @@ pub mod settings;
 pub mod sites;
 pub mod stats;
 pub mod tracking;
+pub mod webhooks;
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -108,12 +109,18 @@ impl From<std::io::Error> for StoreError {
 /// Every thread that needs the store opens its own connection with this.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     // Create the file ourselves so it is never world-readable, even for an instant; SQLite
-    // gives the -wal and -shm files the same mode.
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
+    // gives the -wal and -shm files the same mode. Only when it is missing: closing any file
+    // descriptor of cc.db drops every POSIX lock this process holds on it, including the
+    // shared locks of its open connections — another process (`cc-server backup`, `keys`,
+    // the sqlite3 shell) closing its connection would then take itself for the last one and
+    // delete the -wal and -shm files under the running server, corrupting the database.
+    if !path.exists() {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
 
     let mut conn = Connection::open(path)?;

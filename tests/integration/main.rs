@@ -20,4 +20,5 @@ mod routing;
 mod scripts;
 mod static_files;
 mod store;
+mod webhooks;
 mod websocket;

@@ -134,3 +134,57 @@ fn a_database_from_a_newer_version_stops_the_start() {
     assert_eq!(code, 1);
     assert!(err.contains("upgrade cc-server"), "{err}");
 }
+
+/// Regression: every connection the server opened used to open and close a plain file
+/// descriptor on cc.db first, which dropped all of the server's POSIX locks on it. The next
+/// process to close a connection then took itself for the last user and deleted the running
+/// server's -wal and -shm files: writes went to unlinked files and pages then read a
+/// "malformed" database. Debian's `sqlite3` shell (which the README suggests for a look at
+/// `events`) and Python's sqlite3 module did this; they share the system's libsqlite3.
+#[test]
+fn another_process_closing_cc_db_leaves_the_running_servers_wal_alone() {
+    let s = crate::dashboard::server();
+    let admin = crate::dashboard::login(&s);
+    assert_eq!(
+        admin.post("/tracking", &[("domain", "a.example")]).status,
+        303
+    );
+    let wal = s.data_dir.join("cc.db-wal");
+    let shm = s.data_dir.join("cc.db-shm");
+    assert!(wal.exists() && shm.exists());
+    let db = s.data_dir.join("cc.db");
+    for _ in 0..3 {
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sqlite3, sys\n\
+                 c = sqlite3.connect(sys.argv[1])\n\
+                 print(c.execute('SELECT count(*) FROM tracked_domains').fetchone()[0])\n\
+                 c.close()",
+            )
+            .arg(&db)
+            .output()
+            .expect("python3 (with its sqlite3 module) runs this test");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            wal.exists() && shm.exists(),
+            "another process's connection deleted the server's WAL files"
+        );
+        assert_eq!(admin.get("/tracking").status, 200);
+    }
+    assert_eq!(
+        admin.post("/tracking", &[("domain", "b.example")]).status,
+        303
+    );
+    assert!(admin.get("/tracking").text().contains("b.example"));
+    let check: String = s
+        .db()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
