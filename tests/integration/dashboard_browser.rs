@@ -104,6 +104,31 @@ fn the_dashboard_in_a_real_browser() {
     b.wait_text("#domains", "blog.example.com");
     shoot(&b, "tracking");
 
+    // A short link, clicked in the browser, counts.
+    b.click("nav a[href='/links']");
+    b.wait_text("h1", "Links");
+    b.type_into("input[name=slug]", "blog");
+    b.type_into(
+        "form[action='/links'] input[name=target]",
+        &format!("http://blog.localhost:{}/", s.port),
+    );
+    b.click("form[action='/links'] button[type=submit]");
+    b.wait_text("#links", "/r/blog");
+    b.goto(&format!("{base}/r/blog"));
+    b.wait_text("h1", "blog");
+    b.goto(&format!("{base}/links"));
+    b.wait_text("#link-blog", "1");
+    shoot(&b, "links");
+
+    // A signed webhook endpoint: its secret is shown once.
+    b.click("nav a[href='/webhooks']");
+    b.wait_text("h1", "Webhooks");
+    b.type_into("input[name=endpoint]", "github");
+    b.click("form[action='/webhooks'] button[type=submit]");
+    b.wait_text("#new-secret h2", "github");
+    assert_eq!(b.value("#secret").len(), 64);
+    shoot(&b, "webhooks");
+
     b.click("nav a[href='/audit']");
     b.wait_text("#audit", "key.revoke");
     assert!(b.text("#audit").contains("login.failed"));
