@@ -2,6 +2,8 @@
 //! last deploy, visits and live WebSocket clients; one site's deployments, env vars and log;
 //! and the analytics summary.
 
+use std::collections::HashMap;
+
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
@@ -77,9 +79,24 @@ impl SiteDetail {
     }
 }
 
+/// Pageviews per site over the last `VISIT_DAYS` days, from the daily roll-ups plus today's
+/// raw events (a scan of raw events took 200-300 ms over 1 M events).
+fn hosting_visits(conn: &Connection) -> Result<HashMap<String, i64>, DeployError> {
+    let filter = Filter {
+        days: VISIT_DAYS,
+        domain: None,
+        source_type: Some("hosting".into()),
+    };
+    Ok(stats(conn, &filter)?
+        .all_sites
+        .into_iter()
+        .map(|c| (c.label, c.pageviews as i64))
+        .collect())
+}
+
 /// Every site folder, by name.
 pub fn sites(svc: &Services, conn: &Connection) -> Result<Vec<SiteSummary>, DeployError> {
-    let visits = store::sites::visits_since(conn, VISIT_DAYS)?;
+    let visits = hosting_visits(conn)?;
     svc.sites
         .names()
         .into_iter()
@@ -91,7 +108,7 @@ fn summary(
     svc: &Services,
     conn: &Connection,
     name: String,
-    visits: &std::collections::HashMap<String, i64>,
+    visits: &HashMap<String, i64>,
 ) -> Result<SiteSummary, DeployError> {
     let size = svc.sites.measure(&name);
     let last = store::sites::last_deployment(conn, &name)?;
@@ -113,7 +130,7 @@ pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail,
     if !svc.sites.live_dir(name).is_dir() {
         return Err(DeployError::NotFound(format!("there is no site '{name}'")));
     }
-    let visits = store::sites::visits_since(conn, VISIT_DAYS)?;
+    let visits = hosting_visits(conn)?;
     Ok(SiteDetail {
         summary: summary(svc, conn, name.to_string(), &visits)?,
         deployments: store::sites::deployments(conn, name, 50)?,

@@ -1,5 +1,5 @@
-//! Per-site rows: deployment history, env vars (main.js's `process.env`), visit counts, and
-//! removing a site's key-value data and env vars.
+//! Per-site rows: deployment history, env vars (main.js's `process.env`), and removing a
+//! site's key-value data and env vars.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -84,20 +84,6 @@ pub fn delete_env(conn: &Connection, site: &str, key: &str) -> rusqlite::Result<
         params![site, key],
     )?;
     Ok(n == 1)
-}
-
-/// Hosting visits per site over the last `days` days (raw events), for the Hosting page.
-pub fn visits_since(
-    conn: &Connection,
-    days: u32,
-) -> rusqlite::Result<std::collections::HashMap<String, i64>> {
-    let mut stmt = conn.prepare(
-        "SELECT domain, count(*) FROM events
-         WHERE source_type = 'hosting' AND created_at >= datetime('now', ?1)
-         GROUP BY domain",
-    )?;
-    stmt.query_map([format!("-{days} days")], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect()
 }
 
 /// Deletes a site's `db` keys and env vars (teardown without `keep_data`).

@@ -112,6 +112,8 @@ pub struct Summary {
     /// Sum over `per_day` of the daily unique visitors (visitor-days): visitor hashes change
     /// every day, so the same person on two days cannot be recognised as one.
     pub visitors: u64,
+    /// Every domain in the selection with its totals, by name (the Hosting page's visits).
+    pub all_sites: Vec<Count>,
     /// At most `TOP_LIST` each, most pageviews first (then most visitors, then by name).
     pub top_sites: Vec<Count>,
     pub top_paths: Vec<PathCount>,
@@ -369,7 +371,17 @@ pub fn summary(conn: &Connection, filter: &Filter, today: &str) -> rusqlite::Res
             visitors,
         }))
     };
+    let mut all_sites: Vec<Count> = sites
+        .iter()
+        .map(|(label, &(pageviews, visitors))| Count {
+            label: label.clone(),
+            pageviews,
+            visitors,
+        })
+        .collect();
+    all_sites.sort_by(|a, b| a.label.cmp(&b.label));
     Ok(Summary {
+        all_sites,
         pageviews: per_day
             .iter()
             .map(|p| p.pageviews)
@@ -1021,6 +1033,11 @@ mod tests {
         assert_eq!(
             labels(&s.top_sites),
             [("blog", 7, 4), ("shop", 2, 2), ("example.org", 1, 1)]
+        );
+        assert_eq!(
+            labels(&s.all_sites),
+            [("blog", 7, 4), ("example.org", 1, 1), ("shop", 2, 2)],
+            "every domain, by name"
         );
         let paths: Vec<_> = s
             .top_paths
