@@ -1,7 +1,7 @@
 //! The network side: the listening socket (TCP_NODELAY), tiny_http with connection limits, a
 //! fixed pool of worker threads, a panic in a handler → 500 with the worker alive, one access
-//! log line per request, and a graceful stop on SIGINT/SIGTERM. The only module (with the
-//! WebSocket code to come) that touches sockets.
+//! log line per request, and a graceful stop on SIGINT/SIGTERM. With `ws.rs`, the only module
+//! that touches sockets.
 
 use std::fmt;
 use std::io::{self, Read, Write};
