@@ -58,6 +58,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The admin, signed in to the dashboard with `session`: every site, and analytics.
+    pub fn admin(session: SessionRow) -> Caller {
+        Caller {
+            name: "admin".into(),
+            scopes: vec!["deploy:*".into(), "read:stats".into()],
+            session: Some(session),
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.session.is_some()
     }
@@ -133,11 +142,7 @@ impl Services {
                 }),
             );
         }
-        Ok(auth::session(conn, req.header("cookie")).map(|s| Caller {
-            name: "admin".into(),
-            scopes: vec!["deploy:*".into(), "read:stats".into()],
-            session: Some(s),
-        }))
+        Ok(auth::session(conn, req.header("cookie")).map(Caller::admin))
     }
 
     /// Refuses a state-changing request made with a session cookie unless it comes from a
@@ -542,6 +547,20 @@ pub fn check_env_key(key: &str) -> Result<(), String> {
     }
 }
 
+/// A DNS host name: dot-separated labels of 1-63 `a-z A-Z 0-9 -`, not starting or ending
+/// with `-`, 253 characters at most.
+pub fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 /// A host name as typed (maybe with a scheme, path or port) → lower-case host, checked.
 pub fn normalise_domain(input: &str) -> Result<String, String> {
     let s = input.trim().to_ascii_lowercase();
@@ -555,16 +574,7 @@ pub fn normalise_domain(input: &str) -> Result<String, String> {
     if !port.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("'{}' is not a domain name", input.trim()));
     }
-    let labels_ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
-    if labels_ok {
+    if is_host_name(host) {
         Ok(host.to_string())
     } else {
         Err(format!(

@@ -138,14 +138,10 @@ pub fn start_session(
 /// Every `cc_session` value is tried: a site on a subdomain can plant a second cookie of the
 /// same name for the parent domain, and must not be able to lock the admin out with it.
 pub fn session(conn: &Connection, cookie_header: Option<&str>) -> Option<SessionRow> {
-    cookie_header?
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(k, v)| {
-            *k == SESSION_COOKIE && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())
-        })
+    cookie_values(cookie_header?, SESSION_COOKIE)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .take(8)
-        .find_map(|(_, v)| store::auth::live_session(conn, &hash_hex(v)).ok().flatten())
+        .find_map(|v| store::auth::live_session(conn, &hash_hex(v)).ok().flatten())
 }
 
 pub fn end_session(conn: &Connection, session: &SessionRow) -> rusqlite::Result<()> {
@@ -169,9 +165,9 @@ pub fn clear_cookie(secure: bool) -> String {
     )
 }
 
-/// One cookie's value from a `Cookie` header.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
+/// Every value a `Cookie` header gives the cookie `name`, in order.
+pub fn cookie_values<'a>(header: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
+    header.split(';').filter_map(move |pair| {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then_some(v)
     })
@@ -301,8 +297,8 @@ mod tests {
     #[test]
     fn cookies() {
         let h = "a=1; cc_session=abc; b=2";
-        assert_eq!(cookie_value(h, "cc_session"), Some("abc"));
-        assert_eq!(cookie_value(h, "c"), None);
+        assert_eq!(cookie_values(h, "cc_session").next(), Some("abc"));
+        assert_eq!(cookie_values(h, "c").next(), None);
         let c = session_cookie("v", false);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && !c.contains("Domain"));
         assert!(!c.contains("Secure"));

@@ -110,16 +110,7 @@ fn parse_target(t: &str) -> Result<String, String> {
             None => (authority, None),
         };
         let host = host.strip_suffix('.').unwrap_or(host);
-        let labels_ok = !host.is_empty()
-            && host.len() <= 253
-            && host.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
-        if !labels_ok {
+        if !crate::actions::is_host_name(host) {
             return Err(format!("'{host}' is not a host name the target can go to"));
         }
         (host.to_string(), port)

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use super::html::esc;
 use crate::store::stats::DayPoint;
 
 // The viewBox; the SVG scales to its container's width (`width="100%"`, no fixed height).
@@ -51,7 +52,7 @@ pub fn daily_chart(points: &[DayPoint]) -> String {
     } else {
         format!("{} to {}", first.day, last.day)
     };
-    let summary = escape(&format!(
+    let summary = esc(&format!(
         "Pageviews and visitors per day, {range}: {}, {}",
         counted(total_pageviews, "pageview"),
         counted(total_visitors, "visitor"),
@@ -101,7 +102,7 @@ pub fn daily_chart(points: &[DayPoint]) -> String {
             r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{bar_w:.1}" height="{h:.1}" fill="{BAR_FILL}"><title>{tip}</title></rect>"#,
             x = center(i) - bar_w / 2.0,
             h = (TOP + plot_h - y).max(0.0),
-            tip = escape(&format!(
+            tip = esc(&format!(
                 "{}: {}, {}",
                 p.day,
                 counted(p.pageviews, "pageview"),
@@ -144,7 +145,7 @@ pub fn daily_chart(points: &[DayPoint]) -> String {
             r#"<text class="axis-label" x="{:.1}" y="{:.1}" text-anchor="middle" fill="{TEXT_FILL}">{}</text>"#,
             center(i),
             HEIGHT - 6.0,
-            escape(&short_date(&p.day)),
+            esc(&short_date(&p.day)),
         );
     }
     svg.push_str("</g>");
@@ -234,22 +235,6 @@ fn short_date(day: &str) -> String {
         (Some(m @ 1..=12), Some(d)) if day.len() == 10 => format!("{} {d}", MONTHS[m - 1]),
         _ => day.to_string(),
     }
-}
-
-/// Text and attribute values: the five characters that could end either early.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -102,16 +102,8 @@ impl Dashboard {
             .conn()
             .is_ok_and(|c| auth::setup_token_valid(&c, &token));
         if !valid {
-            return Response::html(
-                404,
-                bare_page(
-                    "Setup link not valid",
-                    None,
-                    Some(
-                        "This setup link was already used or is from an earlier start of the server.",
-                    ),
-                    "<p>If no password is set yet, restart the server for a new link, or run <code>cc-server passwd</code> on the server. Otherwise <a href=\"/login\">log in</a>.</p>",
-                ),
+            return setup_link_invalid(
+                "<p>If no password is set yet, restart the server for a new link, or run <code>cc-server passwd</code> on the server. Otherwise <a href=\"/login\">log in</a>.</p>",
             );
         }
         Response::html(
@@ -146,17 +138,7 @@ impl Dashboard {
             Err(e) => return database_error(&e),
         };
         if !auth::setup_token_valid(&conn, token) {
-            return Response::html(
-                404,
-                bare_page(
-                    "Setup link not valid",
-                    None,
-                    Some(
-                        "This setup link was already used or is from an earlier start of the server.",
-                    ),
-                    "",
-                ),
-            );
+            return setup_link_invalid("");
         }
         let error = if Some(password) != form_value(&form, "confirm") {
             Some("The two passwords differ.".to_string())
@@ -185,11 +167,7 @@ impl Dashboard {
                 Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
                 Err(_) => Vec::new(),
             };
-            let caller = Caller {
-                name: "admin".into(),
-                scopes: Vec::new(),
-                session: Some(session),
-            };
+            let caller = Caller::admin(session);
             if let Err(e) = self.svc.check_csrf(req, &caller, form_value(&form, "csrf")) {
                 return error_page(e.status(), &e.to_string());
             }
@@ -206,5 +184,18 @@ fn login_error(status: u16, message: &str) -> Response {
     Response::html(
         status,
         bare_page("Log in", None, Some(message), &pages::login_form(true)),
+    )
+}
+
+/// 404 for a setup token that is wrong, used up, or from an earlier start.
+fn setup_link_invalid(body: &str) -> Response {
+    Response::html(
+        404,
+        bare_page(
+            "Setup link not valid",
+            None,
+            Some("This setup link was already used or is from an earlier start of the server."),
+            body,
+        ),
     )
 }

@@ -98,11 +98,7 @@ impl Dashboard {
         };
         let admin = Admin {
             csrf: session.csrf_token.clone(),
-            caller: Caller {
-                name: "admin".into(),
-                scopes: vec!["deploy:*".into(), "read:stats".into()],
-                session: Some(session),
-            },
+            caller: Caller::admin(session),
         };
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         if get {

@@ -7,20 +7,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::harness::Server;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::harness::{Server, copy_dir};
 
 #[test]
 fn the_static_site_example_in_a_real_browser() {

@@ -7,20 +7,7 @@ use std::path::Path;
 use crate::browser::Browser;
 use crate::dashboard::PASSWORD;
 use crate::examples::deploy_example;
-use crate::harness::{Server, run_cli, run_cli_in};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::harness::{Server, copy_dir, run_cli, run_cli_in};
 
 #[test]
 fn a_day_with_the_personal_cloud() {
