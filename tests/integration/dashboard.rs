@@ -886,6 +886,24 @@ fn analytics_pages_and_the_stats_api_show_the_visits() {
     assert!(html.contains("/post.html") && html.contains("news.example.org"));
     let blog = admin.get("/analytics?days=30&site=blog").text();
     assert!(blog.contains("id=\"pageviews\">3<"), "filtered to blog");
+    // The Hosting pages count the same visits per site.
+    let sites: serde_json::Value =
+        serde_json::from_slice(&admin.api("GET", "/api/sites", "").body).unwrap();
+    let visits: Vec<(String, i64)> = sites["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["visits_30d"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(visits, [("blog".to_string(), 3), ("shop".to_string(), 1)]);
+    let blog_detail: serde_json::Value =
+        serde_json::from_slice(&admin.api("GET", "/api/sites/blog", "").body).unwrap();
+    assert_eq!(blog_detail["visits_30d"], 3);
     let web = admin.get("/analytics?source=web").text();
     assert!(web.contains("id=\"pageviews\">0<"), "no tracked pageviews");
     assert!(
