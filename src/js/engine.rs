@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use boa_engine::builtins::promise::PromiseState;
+use boa_engine::module::IdleModuleLoader;
 use boa_engine::object::builtins::JsArray;
 use boa_engine::{
     Context, JsError, JsNativeError, JsResult, JsString, JsValue, NativeFunction, Script, Source,
@@ -157,6 +159,10 @@ impl Engine {
         }
 
         let mut incoming = request.clone();
+        // The script sees its request, never a path on the server.
+        if let Some(fields) = incoming.as_object_mut() {
+            fields.remove("root");
+        }
         incoming["env"] = env_object(&site);
         // One time limit for all attempts: retries after a conflict do not get fresh budgets.
         let deadline = Instant::now() + self.limits.timeout;
@@ -280,7 +286,12 @@ fn env_object(site: &str) -> Value {
 fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, String> {
     let source =
         std::fs::read_to_string(script_path).map_err(|e| format!("cannot read main.js: {e}"))?;
-    let mut ctx = Context::default();
+    // No module loader: boa's default one reads any file under the working directory (and
+    // beyond, by absolute path), so `import()` would reach other sites and the data dir.
+    let mut ctx = Context::builder()
+        .module_loader(Rc::new(IdleModuleLoader))
+        .build()
+        .map_err(|e| format!("internal: {e}"))?;
     ctx.runtime_limits_mut()
         .set_loop_iteration_limit(LOOP_LIMIT);
     let natives: [(&str, usize, NativeFunction); 7] = [

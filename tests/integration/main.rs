@@ -17,6 +17,7 @@ mod limits;
 mod links;
 mod personal_cloud;
 mod routing;
+mod sandbox;
 mod scripts;
 mod static_files;
 mod store;
