@@ -84,7 +84,7 @@ impl App {
                 // analytics see.
                 req.remote_ip = self.svc.client_ip(req);
                 let response = site::handle(&self.sites_dir, &name, req, self.svc.scripts.as_ref());
-                self.svc.recorder.record(Visit {
+                let visit = Visit {
                     event: Default::default(),
                     unix_time: analytics::now_unix(),
                     source_type: "hosting",
@@ -94,11 +94,30 @@ impl App {
                     user_agent: req.header("user-agent").map(str::to_string),
                     ip: req.remote_ip,
                     site: name,
-                });
-                response
+                };
+                record_when_answered(&self.svc, visit, response)
             }
             // Unknown names are not recorded: random subdomains must not fill `events`.
             Route::Site(_) | Route::Unknown => site::site_not_found(),
+        }
+    }
+}
+
+/// Records the visit with the status it was answered with: now, or when a deferred answer
+/// (a main.js run) is ready.
+fn record_when_answered(svc: &Arc<Services>, mut visit: Visit, response: Response) -> Response {
+    match response.deferred {
+        None => {
+            svc.recorder.record(visit);
+            response
+        }
+        Some(later) => {
+            let svc = svc.clone();
+            Response::later(later.map(move |response| {
+                visit.status = response.status;
+                svc.recorder.record(visit);
+                response
+            }))
         }
     }
 }
@@ -128,12 +147,10 @@ impl SocketHub for Hub {
 pub fn on_ws_message(scripts: Arc<ScriptPool>, sites_dir: PathBuf) -> ws::OnMessage {
     Box::new(move |hub: &Hub, site: &str, text: &str, client: u64, ip| {
         let root = sites_dir.join(site);
-        let handled = if root.join("main.js").is_file() {
-            scripts.run_event(site, &root, text, client, ip)
+        if root.join("main.js").is_file() {
+            // Relays the message itself when the script registers no handler.
+            scripts.run_event(site, &root, text, client, ip);
         } else {
-            Some(false)
-        };
-        if handled == Some(false) {
             hub.broadcast(site, vec![text.to_string()]);
         }
     })

@@ -90,6 +90,32 @@ pub struct Response {
     pub body: Body,
     /// Set on a `101 Switching Protocols`: the server hands the connection over after it.
     pub upgrade: Option<Upgrade>,
+    /// Set when the answer comes later from someone else (a main.js run): the server hands
+    /// the connection to it and its worker goes back to other requests. The other fields
+    /// are then unused.
+    pub deferred: Option<Deferred>,
+}
+
+/// Writes a response once it is ready; called exactly once, on any thread.
+pub type Reply = Box<dyn FnOnce(Response) + Send>;
+
+/// An answer to come: `start` is given the function that writes it to the client.
+pub struct Deferred(Box<dyn FnOnce(Reply) + Send>);
+
+impl Deferred {
+    pub fn new(start: impl FnOnce(Reply) + Send + 'static) -> Deferred {
+        Deferred(Box::new(start))
+    }
+
+    /// The same answer, passed through `f` before it is written.
+    pub fn map(self, f: impl FnOnce(Response) -> Response + Send + 'static) -> Deferred {
+        Deferred::new(move |reply: Reply| (self.0)(Box::new(move |r| reply(f(r)))))
+    }
+
+    /// Starts the work; `reply` is called with its answer.
+    pub fn start(self, reply: impl FnOnce(Response) + Send + 'static) {
+        (self.0)(Box::new(reply))
+    }
 }
 
 /// What an upgraded connection becomes.
@@ -106,6 +132,15 @@ impl Response {
             headers: Vec::new(),
             body: Body::Empty,
             upgrade: None,
+            deferred: None,
+        }
+    }
+
+    /// A response that `deferred` will produce later.
+    pub fn later(deferred: Deferred) -> Response {
+        Response {
+            deferred: Some(deferred),
+            ..Response::new(0)
         }
     }
 

@@ -175,6 +175,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     for w in workers {
         let _ = w.join();
     }
+    // Runs handed to the script pool finish and are answered too.
+    scripts.wait_idle(std::time::Duration::from_secs(10));
     writer.finish(&services.recorder);
     if let Some(b) = backups {
         b.finish();
@@ -320,7 +322,6 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         (response, prefix)
     };
 
-    let status = response.status;
     if let Some(Upgrade::WebSocket { site }) = response.upgrade.take() {
         // Hand the connection over: tiny_http writes the 101, the hub takes the socket.
         let raw = rq.raw_socket();
@@ -339,6 +340,16 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         ));
         return;
     }
+    match response.deferred.take() {
+        // A main.js run: whoever ends it writes the answer; this worker moves on.
+        Some(later) => later.start(move |response| respond(rq, response, &log_prefix, started)),
+        None => respond(rq, response, &log_prefix, started),
+    }
+}
+
+/// Writes the answer and its access log line.
+fn respond(rq: tiny_http::Request, response: Response, log_prefix: &str, started: Instant) {
+    let status = response.status;
     let bytes = if rq.method() == &tiny_http::Method::Head {
         0
     } else {

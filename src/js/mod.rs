@@ -6,4 +6,6 @@
 pub mod engine;
 pub mod pool;
 pub mod protocol;
+pub mod scheduler;
+pub mod translate;
 pub mod worker;

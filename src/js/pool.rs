@@ -1,7 +1,9 @@
-//! The server side of main.js: a fixed pool of script worker processes, a watchdog that kills
-//! a worker whose run overstays its deadline (or that a memory limit killed) and starts a new
-//! one, a cap on how many workers one site may hold, a short cool-down for a site whose script
-//! hit a limit, and the per-site log ring the dashboard reads.
+//! The server side of main.js: a fixed pool of script worker processes fed by runner threads
+//! that take jobs from per-site queues in turn (`scheduler`), a watchdog that kills a worker
+//! whose run overstays its deadline (or that a memory limit killed) and starts a new one, a
+//! short cool-down for a site whose script hit a limit, and the per-site log ring the
+//! dashboard reads. An HTTP worker only queues a job and moves on; whoever runs the job writes
+//! its answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, Read};
@@ -11,15 +13,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::protocol::{read_frame, write_frame};
-use crate::http::{Request, Response, percent_decode};
+use super::scheduler::Queues;
+use super::translate::{reply_response, request_frame};
+use crate::http::{Deferred, Reply, Request, Response};
 
 /// Largest request body handed to a script.
 pub const MAX_SCRIPT_BODY: u64 = 1024 * 1024;
-/// How long a request may wait for a free worker.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a job may wait for a worker before it is answered 503.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Jobs one site may have waiting; more are answered 503 at once.
+const MAX_WAITING_PER_SITE: usize = 128;
+/// Runner threads beyond the number of workers: one runner writing an answer to a slow
+/// client does not keep a worker idle.
+const SPARE_RUNNERS: usize = 2;
 /// A site whose script hit a limit gets 503s at once for this long.
 const COOL_DOWN: Duration = Duration::from_secs(1);
 /// The watchdog's patience while a `fetch` is in flight (its own timeout, plus a margin).
@@ -90,11 +99,31 @@ struct Slot {
     watch: Mutex<Option<Watch>>,
 }
 
-#[derive(Default)]
+/// What runs a job ends with: the worker's reply, its death, or no run at all.
+enum Outcome {
+    Reply(Value),
+    /// The worker died: killed by the watchdog (`true`) or by its memory limit or a crash.
+    Died(bool),
+    /// Not run: the site's queue was full, the job waited too long, or the site is cooling
+    /// down after hitting a limit.
+    NotRun(Response),
+}
+
+/// What to do with how a run ended (answer the client, relay a message).
+type Done = Box<dyn FnOnce(&ScriptPool, Outcome) + Send>;
+
+/// A request frame and what to do with how its run ended.
+struct Job {
+    frame: Value,
+    done: Done,
+}
+
 struct Dispatch {
+    queues: Queues<Job>,
     free: Vec<usize>,
-    per_site: HashMap<String, usize>,
     cool_down: HashMap<String, Instant>,
+    /// Runs under way, counted so that a graceful stop can wait for them.
+    running: usize,
 }
 
 /// Where scripts' `socket.broadcast` messages go, and who counts `socket.clients()`.
@@ -109,39 +138,46 @@ pub struct ScriptPool {
     exe: PathBuf,
     slots: Vec<Slot>,
     dispatch: Mutex<Dispatch>,
-    freed: Condvar,
+    /// Signalled when a job is queued or a worker is freed.
+    changed: Condvar,
     logs: Mutex<HashMap<String, VecDeque<LogLine>>>,
     /// Runs answered by a worker, and the microseconds they spent in the worker.
     runs: AtomicU64,
     run_micros: AtomicU64,
-}
-
-/// How a run ended, as the worker (or the watchdog) tells it.
-enum Outcome {
-    Reply(Value),
-    /// The worker died: killed by the watchdog (`true`) or by its memory limit or a crash.
-    Died(bool),
+    /// This pool, for the jobs that HTTP workers hand over.
+    this: Weak<ScriptPool>,
 }
 
 impl ScriptPool {
-    /// Starts the watchdog; workers are started on first use and after each death.
+    /// Starts the runners and the watchdog; workers are started on first use and after each
+    /// death.
     pub fn start(config: PoolConfig) -> std::io::Result<Arc<ScriptPool>> {
-        let pool = Arc::new(ScriptPool {
-            exe: std::env::current_exe()?,
-            slots: (0..config.workers.max(1))
-                .map(|_| Slot::default())
-                .collect(),
+        let workers = config.workers.max(1);
+        // One site may not hold every worker: another site's script always finds one.
+        let per_site_cap = if workers > 1 { workers - 1 } else { 1 };
+        let pool = Arc::new_cyclic(|this| ScriptPool {
+            exe: std::env::current_exe().unwrap_or_default(),
+            slots: (0..workers).map(|_| Slot::default()).collect(),
             dispatch: Mutex::new(Dispatch {
-                free: (0..config.workers.max(1)).collect(),
-                ..Dispatch::default()
+                queues: Queues::new(per_site_cap, MAX_WAITING_PER_SITE),
+                free: (0..workers).collect(),
+                cool_down: HashMap::new(),
+                running: 0,
             }),
-            freed: Condvar::new(),
+            changed: Condvar::new(),
             logs: Mutex::new(HashMap::new()),
             runs: AtomicU64::new(0),
             run_micros: AtomicU64::new(0),
             hub: std::sync::OnceLock::new(),
             config,
+            this: this.clone(),
         });
+        for i in 0..workers + SPARE_RUNNERS {
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name(format!("js-runner-{i}"))
+                .spawn(move || runner(&pool))?;
+        }
         let weak = Arc::downgrade(&pool);
         std::thread::Builder::new()
             .name("js-watchdog".into())
@@ -154,9 +190,9 @@ impl ScriptPool {
         let _ = self.hub.set(hub);
     }
 
-    /// Runs the site's `socket.on("message")` handler for a message a client sent.
-    /// `Some(true)`: handled; `Some(false)`: the script registers no handler; `None`: the
-    /// run failed (logged).
+    /// Queues the site's `socket.on("message")` handler for a message a client sent; a site
+    /// whose main.js registers no handler has the message relayed to all its clients. A
+    /// site's messages are handled one at a time, in order.
     pub fn run_event(
         &self,
         site: &str,
@@ -164,35 +200,36 @@ impl ScriptPool {
         text: &str,
         client: u64,
         ip: std::net::IpAddr,
-    ) -> Option<bool> {
+    ) {
         let mut req = Request::fake("WS", "/ws", &[]);
         req.remote_ip = ip;
         let mut frame = request_frame(site, root, &req, &[]);
         frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
         frame["event"] = json!({ "type": "message", "data": text, "client": { "id": client, "ip": ip.to_string() } });
-        let slot = self.acquire(site).ok()?;
-        let outcome = self.exchange(slot, &frame);
-        self.release(slot, site);
-        match outcome {
-            Outcome::Reply(reply) if reply["outcome"] == "ok" => {
-                let handled = reply["handled"] == Value::Bool(true);
-                self.answer(site, reply);
-                Some(handled)
-            }
+        let (site_name, text) = (site.to_string(), text.to_string());
+        let done = move |pool: &ScriptPool, outcome: Outcome| match outcome {
             Outcome::Reply(reply) => {
-                self.answer(site, reply);
-                None
+                let unhandled = reply["outcome"] == "ok" && reply["handled"] != Value::Bool(true);
+                pool.finish(&site_name, reply);
+                if unhandled && let Some(hub) = pool.hub.get() {
+                    hub.broadcast(&site_name, vec![text]);
+                }
             }
             Outcome::Died(_) => {
-                self.cool_down(site);
-                self.log(
-                    site,
+                pool.cool_down(&site_name);
+                pool.log(
+                    &site_name,
                     "error",
                     "main.js's message handler hit a limit and its worker was stopped",
-                );
-                None
+                )
             }
-        }
+            Outcome::NotRun(_) => pool.log(
+                &site_name,
+                "warn",
+                "a WebSocket message was dropped: the site's script queue is full",
+            ),
+        };
+        self.submit(site, frame, true, Box::new(done));
     }
 
     /// The last lines a site's script logged, oldest first.
@@ -207,7 +244,8 @@ impl ScriptPool {
             .unwrap_or_default()
     }
 
-    /// Runs `site`'s main.js (in `root`) for `req`.
+    /// Runs `site`'s main.js (in `root`) for `req`: reads the body here, then hands the run
+    /// to the queues; the answer comes later (`Response::later`).
     pub fn run(&self, site: &str, root: &Path, req: &mut Request) -> Response {
         let mut body = Vec::new();
         if let Err(e) = req
@@ -229,16 +267,69 @@ impl ScriptPool {
         }
         let mut frame = request_frame(site, root, req, &body);
         frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
+        let (pool, site) = (self.this.clone(), site.to_string());
+        Response::later(Deferred::new(move |reply: Reply| {
+            let Some(pool) = pool.upgrade() else {
+                return reply(busy());
+            };
+            let site_name = site.clone();
+            let done = move |pool: &ScriptPool, outcome: Outcome| {
+                reply(pool.http_response(&site_name, outcome))
+            };
+            pool.submit(&site, frame, false, Box::new(done));
+        }))
+    }
 
-        let slot = match self.acquire(site) {
-            Ok(i) => i,
-            Err(response) => return response,
+    /// Waits (up to `limit`) until no job is waiting or running: the graceful stop.
+    pub fn wait_idle(&self, limit: Duration) {
+        let give_up = Instant::now() + limit;
+        let Ok(mut d) = self.dispatch.lock() else {
+            return;
         };
-        let outcome = self.exchange(slot, &frame);
-        self.release(slot, site);
+        while (d.running > 0 || d.queues.waiting() > 0) && Instant::now() < give_up {
+            d = match self.changed.wait_timeout(d, Duration::from_millis(50)) {
+                Ok((d, _)) => d,
+                Err(_) => return,
+            };
+        }
+    }
 
+    /// `(runs, average microseconds in the worker)` since start: the server logs it at exit.
+    pub fn stats(&self) -> (u64, u64) {
+        let runs = self.runs.load(Ordering::Relaxed);
+        (runs, self.run_micros.load(Ordering::Relaxed) / runs.max(1))
+    }
+
+    /// Queues a job, or ends it at once when the site is cooling down or its queue is full.
+    fn submit(&self, site: &str, frame: Value, serial: bool, done: Done) {
+        let job = Job { frame, done };
+        let refused = match self.dispatch.lock() {
+            Err(_) => Some((job, busy())),
+            Ok(mut d) => {
+                let now = Instant::now();
+                match d.cool_down.get(site) {
+                    Some(until) if now < *until => Some((job, cooling())),
+                    _ => {
+                        d.cool_down.remove(site);
+                        d.queues
+                            .push(site, job, serial, now)
+                            .err()
+                            .map(|job| (job, busy()))
+                    }
+                }
+            }
+        };
+        match refused {
+            Some((job, response)) => (job.done)(self, Outcome::NotRun(response)),
+            None => self.changed.notify_all(),
+        }
+    }
+
+    /// The HTTP answer for how a run ended.
+    fn http_response(&self, site: &str, outcome: Outcome) -> Response {
         match outcome {
-            Outcome::Reply(reply) => self.answer(site, reply),
+            Outcome::Reply(reply) => self.finish(site, reply),
+            Outcome::NotRun(response) => response,
             Outcome::Died(killed) => {
                 self.cool_down(site);
                 let why = if killed {
@@ -258,13 +349,9 @@ impl ScriptPool {
         }
     }
 
-    /// `(runs, average microseconds in the worker)` since start: the server logs it at exit.
-    pub fn stats(&self) -> (u64, u64) {
-        let runs = self.runs.load(Ordering::Relaxed);
-        (runs, self.run_micros.load(Ordering::Relaxed) / runs.max(1))
-    }
-
-    fn answer(&self, site: &str, reply: Value) -> Response {
+    /// Takes in a worker's reply: its log lines, its broadcasts (only now, after its writes
+    /// committed), a cool-down after a time-out; returns the HTTP answer.
+    fn finish(&self, site: &str, reply: Value) -> Response {
         self.runs.fetch_add(1, Ordering::Relaxed);
         self.run_micros
             .fetch_add(reply["run_us"].as_u64().unwrap_or(0), Ordering::Relaxed);
@@ -287,31 +374,7 @@ impl ScriptPool {
                 if let Some(hub) = self.hub.get() {
                     hub.broadcast(site, broadcasts);
                 }
-                let status = reply["status"]
-                    .as_u64()
-                    // No 1xx: an interim status would leave the client without an answer.
-                    .filter(|s| (200..=599).contains(s))
-                    .unwrap_or(200) as u16;
-                let mut response = Response::new(status).with_body(
-                    reply["body"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .as_bytes()
-                        .to_vec(),
-                );
-                let mut has_type = false;
-                for (name, value) in reply["headers"].as_object().into_iter().flatten() {
-                    if let (Some(name), Some(value)) = (header_name(name), value.as_str()) {
-                        has_type |= name == "content-type";
-                        response
-                            .headers
-                            .push((name.into(), value.replace(['\r', '\n'], " ")));
-                    }
-                }
-                if !has_type {
-                    response = response.with_header("Content-Type", "text/plain; charset=utf-8");
-                }
-                response
+                reply_response(&reply)
             }
             "timeout" => {
                 self.cool_down(site);
@@ -337,61 +400,18 @@ impl ScriptPool {
         }
     }
 
-    fn acquire(&self, site: &str) -> Result<usize, Response> {
-        let cap = if self.slots.len() > 1 {
-            self.slots.len() - 1
-        } else {
-            1
-        };
-        let give_up = Instant::now() + QUEUE_TIMEOUT;
-        let mut d = self.dispatch.lock().map_err(|_| busy())?;
-        loop {
-            if let Some(until) = d.cool_down.get(site) {
-                if Instant::now() < *until {
-                    return Err(Response::text(
-                        503,
-                        "503 Service Unavailable: main.js hit a limit a moment ago; try again in a second",
-                    )
-                    .with_header("Retry-After", "1"));
-                }
-                d.cool_down.remove(site);
-            }
-            // One site may not hold every worker: another site's script always finds one.
-            if d.per_site.get(site).copied().unwrap_or(0) < cap
-                && let Some(i) = d.free.pop()
-            {
-                *d.per_site.entry(site.to_string()).or_default() += 1;
-                return Ok(i);
-            }
-            let now = Instant::now();
-            if now >= give_up {
-                return Err(busy());
-            }
-            d = self
-                .freed
-                .wait_timeout(d, give_up - now)
-                .map_err(|_| busy())?
-                .0;
-        }
-    }
-
-    fn release(&self, slot: usize, site: &str) {
-        if let Ok(mut d) = self.dispatch.lock() {
-            d.free.push(slot);
-            if let Some(n) = d.per_site.get_mut(site) {
-                *n -= 1;
-                if *n == 0 {
-                    d.per_site.remove(site);
-                }
-            }
-        }
-        self.freed.notify_all();
-    }
-
+    /// The site gets 503s for a moment, and what it has queued is answered 503 now.
     fn cool_down(&self, site: &str) {
-        if let Ok(mut d) = self.dispatch.lock() {
-            d.cool_down
-                .insert(site.to_string(), Instant::now() + COOL_DOWN);
+        let drained = match self.dispatch.lock() {
+            Ok(mut d) => {
+                d.cool_down
+                    .insert(site.to_string(), Instant::now() + COOL_DOWN);
+                d.queues.drain(site)
+            }
+            Err(_) => Vec::new(),
+        };
+        for job in drained {
+            (job.done)(self, Outcome::NotRun(cooling()));
         }
     }
 
@@ -556,6 +576,58 @@ fn busy() -> Response {
     .with_header("Retry-After", "1")
 }
 
+fn cooling() -> Response {
+    Response::text(
+        503,
+        "503 Service Unavailable: main.js hit a limit a moment ago; try again in a second",
+    )
+    .with_header("Retry-After", "1")
+}
+
+/// A runner: waits for a job whose site has its turn and a free worker, runs it, frees the
+/// worker, then ends the job (which may write to a slow client: the worker is already free).
+/// Jobs that waited past `MAX_WAIT` are answered 503 on the way.
+fn runner(pool: &ScriptPool) {
+    loop {
+        let mut expired = Vec::new();
+        let next = {
+            let Ok(mut d) = pool.dispatch.lock() else {
+                return;
+            };
+            loop {
+                let now = Instant::now();
+                expired.extend(d.queues.expired(now, MAX_WAIT));
+                if !expired.is_empty() {
+                    break None;
+                }
+                if !d.free.is_empty()
+                    && let Some(turn) = d.queues.next(now)
+                {
+                    let slot = d.free.pop().expect("checked non-empty");
+                    d.running += 1;
+                    break Some((turn, slot));
+                }
+                d = match pool.changed.wait_timeout(d, Duration::from_millis(200)) {
+                    Ok((d, _)) => d,
+                    Err(_) => return,
+                };
+            }
+        };
+        for job in expired {
+            (job.done)(pool, Outcome::NotRun(busy()));
+        }
+        let Some((turn, slot)) = next else { continue };
+        let outcome = pool.exchange(slot, &turn.job.frame);
+        if let Ok(mut d) = pool.dispatch.lock() {
+            d.free.push(slot);
+            d.running -= 1;
+            d.queues.finished(&turn.site, turn.serial);
+        }
+        pool.changed.notify_all();
+        (turn.job.done)(pool, outcome);
+    }
+}
+
 /// Kills workers whose run is past its hard deadline.
 fn watchdog(pool: Weak<ScriptPool>) {
     while let Some(pool) = pool.upgrade() {
@@ -575,74 +647,4 @@ fn watchdog(pool: Weak<ScriptPool>) {
         drop(pool);
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// Only header names that are safe to send (letters, digits, '-').
-/// Headers that frame the HTTP message or the connection: the server sets them, never a
-/// script (a script's Content-Length could split one response into two).
-const RESERVED_HEADERS: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-connection",
-    "date",
-    "server",
-];
-
-fn header_name(name: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let name = name.to_ascii_lowercase();
-    (ok && !RESERVED_HEADERS.contains(&name.as_str())).then_some(name)
-}
-
-fn request_frame(site: &str, root: &Path, req: &Request, body: &[u8]) -> Value {
-    let mut headers = Map::new();
-    for (name, value) in &req.headers {
-        match headers.get_mut(name) {
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(value);
-            }
-            _ => {
-                headers.insert(name.clone(), Value::String(value.clone()));
-            }
-        }
-    }
-    let mut query = Map::new();
-    for pair in req
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        query.insert(form_decode(k), Value::String(form_decode(v)));
-    }
-    let path = percent_decode(req.raw_path())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_else(|| req.raw_path().to_string());
-    json!({
-        "site": site,
-        "root": root,
-        "method": req.method,
-        "path": path,
-        "query": query,
-        "headers": headers,
-        "body": String::from_utf8_lossy(body),
-        "ip": req.remote_ip.to_string(),
-        "clients": 0,
-    })
-}
-
-fn form_decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    percent_decode(&s)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or(s)
 }

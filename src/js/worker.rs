@@ -6,7 +6,9 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
+use rustix::process::{
+    Resource, Rlimit, Signal, set_parent_process_death_signal, setpriority_process, setrlimit,
+};
 
 use super::engine::{Engine, EngineLimits};
 use super::protocol::{read_frame, write_frame};
@@ -14,10 +16,15 @@ use super::protocol::{read_frame, write_frame};
 /// Scripts run on a thread with a large stack: parsing deeply nested code or a deep
 /// JSON.stringify overflows the default 2 MiB and would kill the worker for no good reason.
 const JS_STACK: usize = 64 * 1024 * 1024;
+/// Script workers run at this nice value: a busy script never starves the server's own
+/// threads (static files, the dashboard) of CPU on a small machine.
+const NICENESS: i32 = 10;
 
 pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
     // Die with the server, even if it is killed without a chance to close our stdin.
     let _ = set_parent_process_death_signal(Some(Signal::KILL));
+    // Threads started from here on (the script thread) inherit it.
+    let _ = setpriority_process(None, NICENESS);
     let bytes = memory_mb.saturating_mul(1024 * 1024);
     if let Err(e) = setrlimit(
         Resource::As,

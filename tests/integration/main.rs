@@ -16,6 +16,7 @@ mod hostile_paths;
 mod limits;
 mod links;
 mod personal_cloud;
+mod request_path;
 mod routing;
 mod sandbox;
 mod scripts;

@@ -1,0 +1,149 @@
+//! Translation between HTTP and the frames a script worker reads and writes: a request
+//! becomes a JSON frame (method, decoded path and query, headers, body, address), and a
+//! worker's successful reply becomes a `Response` with only the headers a script may set.
+//! Pure functions: no processes, no sockets.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::http::{Request, Response, percent_decode};
+
+/// Only header names that are safe to send (letters, digits, '-').
+/// Headers that frame the HTTP message or the connection: the server sets them, never a
+/// script (a script's Content-Length could split one response into two).
+const RESERVED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+    "date",
+    "server",
+];
+
+fn header_name(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let name = name.to_ascii_lowercase();
+    (ok && !RESERVED_HEADERS.contains(&name.as_str())).then_some(name)
+}
+
+pub fn request_frame(site: &str, root: &Path, req: &Request, body: &[u8]) -> Value {
+    let mut headers = Map::new();
+    for (name, value) in &req.headers {
+        match headers.get_mut(name) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(value);
+            }
+            _ => {
+                headers.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    let mut query = Map::new();
+    for pair in req
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        query.insert(form_decode(k), Value::String(form_decode(v)));
+    }
+    let path = percent_decode(req.raw_path())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|| req.raw_path().to_string());
+    json!({
+        "site": site,
+        "root": root,
+        "method": req.method,
+        "path": path,
+        "query": query,
+        "headers": headers,
+        "body": String::from_utf8_lossy(body),
+        "ip": req.remote_ip.to_string(),
+        "clients": 0,
+    })
+}
+
+fn form_decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    percent_decode(&s)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or(s)
+}
+
+/// The response for a run that ended well: the script's status (never 1xx), its allowed
+/// headers, its body; `text/plain` unless it chose a type.
+pub fn reply_response(reply: &Value) -> Response {
+    let status = reply["status"]
+        .as_u64()
+        // No 1xx: an interim status would leave the client without an answer.
+        .filter(|s| (200..=599).contains(s))
+        .unwrap_or(200) as u16;
+    let mut response = Response::new(status).with_body(
+        reply["body"]
+            .as_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec(),
+    );
+    let mut has_type = false;
+    for (name, value) in reply["headers"].as_object().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (header_name(name), value.as_str()) {
+            has_type |= name == "content-type";
+            response
+                .headers
+                .push((name.into(), value.replace(['\r', '\n'], " ")));
+        }
+    }
+    if !has_type {
+        response = response.with_header("Content-Type", "text/plain; charset=utf-8");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_becomes_a_frame() {
+        let req = Request::fake(
+            "POST",
+            "/a%20b?x=1&y=hello+world&z=%E2%9C%93",
+            &[("Host", "s.localhost"), ("X-A", "1"), ("x-a", "2")],
+        );
+        let frame = request_frame("s", Path::new("/data/sites/s"), &req, b"body");
+        assert_eq!(frame["path"], "/a b");
+        assert_eq!(frame["query"]["y"], "hello world");
+        assert_eq!(frame["query"]["z"], "\u{2713}");
+        assert_eq!(frame["headers"]["x-a"], "1, 2");
+        assert_eq!(frame["body"], "body");
+        assert_eq!(frame["root"], "/data/sites/s");
+    }
+
+    #[test]
+    fn a_reply_keeps_only_headers_a_script_may_set() {
+        let reply = json!({
+            "status": 204,
+            "headers": {
+                "content-length": "5", "Transfer-Encoding": "chunked", "connection": "close",
+                "x-ok": "a\r\nb", "bad name": "x", "set-cookie": "a=1",
+            },
+            "body": "",
+        });
+        let r = reply_response(&reply);
+        assert_eq!(r.status, 204);
+        let names: Vec<&str> = r.headers.iter().map(|(n, _)| n.as_ref()).collect();
+        assert_eq!(names, ["set-cookie", "x-ok", "Content-Type"]);
+        assert_eq!(r.header("x-ok"), Some("a  b"));
+        assert_eq!(reply_response(&json!({"status": 101})).status, 200);
+    }
+}
