@@ -50,7 +50,8 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --domain <DOMAIN>        sites are served at <site>.<DOMAIN>     [CC_DOMAIN, default localhost]
     --data-dir <DIR>         where cc.db and sites/ live             [CC_DATA_DIR, default ~/.config/cc]
     --workers <N>            request-handling threads                [CC_WORKERS, default 2 per core, min 4]
-    --max-connections <N>    open connections at once                [CC_MAX_CONNECTIONS, default 1024]
+    --max-connections <N>    open connections at once                [CC_MAX_CONNECTIONS, default 16384]
+    --max-per-address <N>    open connections per client address     [CC_MAX_PER_ADDRESS, default 256]
     --io-timeout <SECS>      a stalled read or write, or an idle
                              keep-alive connection, is closed after  [CC_IO_TIMEOUT, default 15]
     --head-timeout <SECS>    a request's headers must arrive within  [CC_HEAD_TIMEOUT, default 20]
@@ -519,6 +520,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--data-dir" => &mut flags.data_dir,
             "--workers" => &mut flags.workers,
             "--max-connections" => &mut flags.max_connections,
+            "--max-per-address" => &mut flags.max_per_address,
             "--io-timeout" => &mut flags.io_timeout,
             "--head-timeout" => &mut flags.head_timeout,
             "--max-upload-mb" => &mut flags.max_upload_mb,

@@ -50,8 +50,10 @@ pub struct Limits {
     pub max_header_line: usize,
     /// Most header lines per request.
     pub max_headers: usize,
-    /// Connections open at once; more are closed at accept.
+    /// Connections open at once; at the cap the longest-idle one makes room.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: one /64) may hold.
+    pub max_per_address: usize,
 }
 
 impl Default for Limits {
@@ -61,7 +63,8 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(20),
             max_header_line: 8 * 1024,
             max_headers: 100,
-            max_connections: 1024,
+            max_connections: 16_384,
+            max_per_address: 256,
         }
     }
 }
@@ -75,6 +78,7 @@ pub struct ServeFlags {
     pub data_dir: Option<String>,
     pub workers: Option<String>,
     pub max_connections: Option<String>,
+    pub max_per_address: Option<String>,
     pub io_timeout: Option<String>,
     pub head_timeout: Option<String>,
     pub max_upload_mb: Option<String>,
@@ -143,6 +147,9 @@ impl ServeConfig {
         let mut limits = Limits::default();
         if let Some((v, src)) = pick(&flags.max_connections, "CC_MAX_CONNECTIONS") {
             limits.max_connections = parse_count(&v, &src, 1, 1_000_000)?;
+        }
+        if let Some((v, src)) = pick(&flags.max_per_address, "CC_MAX_PER_ADDRESS") {
+            limits.max_per_address = parse_count(&v, &src, 1, 1_000_000)?;
         }
         if let Some((v, src)) = pick(&flags.io_timeout, "CC_IO_TIMEOUT") {
             limits.io_timeout = Duration::from_secs(parse_count(&v, &src, 1, 3600)? as u64);

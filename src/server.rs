@@ -252,6 +252,7 @@ fn start_http(
         max_line_bytes: l.max_header_line,
         max_headers: l.max_headers,
         max_connections: l.max_connections,
+        max_per_address: l.max_per_address,
     };
     let tiny_config = tiny_http::ServerConfig {
         addr: tiny_http::ConfigListenAddr::IP(vec![local]),

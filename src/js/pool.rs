@@ -345,6 +345,7 @@ impl ScriptPool {
                 };
                 self.log(site, "error", &why);
                 Response::text(503, format!("503 Service Unavailable: {why}"))
+                    .with_header("Retry-After", "1")
             }
         }
     }
@@ -376,14 +377,13 @@ impl ScriptPool {
                 }
                 reply_response(&reply)
             }
-            "timeout" => {
-                self.cool_down(site);
+            "timeout" | "conflict" => {
+                if reply["outcome"] == "timeout" {
+                    self.cool_down(site);
+                }
                 self.log(site, "error", error);
                 Response::text(503, format!("503 Service Unavailable: {error}"))
-            }
-            "conflict" => {
-                self.log(site, "error", error);
-                Response::text(503, format!("503 Service Unavailable: {error}"))
+                    .with_header("Retry-After", "1")
             }
             "no_response" => {
                 self.log(site, "error", error);

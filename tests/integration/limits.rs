@@ -171,16 +171,25 @@ fn many_idle_keep_alive_connections_do_not_block_others() {
 }
 
 #[test]
-fn a_full_connection_table_turns_newcomers_away_until_room_frees() {
+fn a_full_connection_table_makes_room_by_closing_the_longest_idle() {
     let s = one_worker(&["--max-connections", "10"]);
-    let idle = idle_connections(&s, 10);
+    // Ten connections in the middle of a request head: nothing to close, so an 11th is
+    // turned away.
+    let busy: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
     let mut extra = s.connect();
     let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n");
     assert!(
         read_response(&mut extra).is_err(),
         "an 11th connection was served"
     );
-    drop(idle);
+    drop(busy);
     // Room frees as the server notices the closed connections.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -198,4 +207,22 @@ fn a_full_connection_table_turns_newcomers_away_until_room_frees() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Ten idle keep-alive connections: a newcomer is served, and the one idle longest is
+    // closed to make room.
+    let mut idle = idle_connections(&s, 10);
+    let mut extra = s.connect();
+    extra
+        .write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut extra).unwrap().status, 200);
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        idle[0].read(&mut byte).unwrap_or(0),
+        0,
+        "the oldest idle connection was closed"
+    );
+    idle[9]
+        .write_all(b"GET / HTTP/1.1\r\nHost: web.localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut idle[9]).unwrap().status, 200);
 }

@@ -2,11 +2,13 @@
 //! never slows the static sites, the other scripts or the dashboard; its own overflow is
 //! answered 503 with Retry-After at once.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::Server;
+use crate::harness::{HttpResponse, Server, read_response};
 use crate::scripts::COUNTER;
 
 /// A script that legally spends 90 ms of its 100 ms on every request.
@@ -76,4 +78,308 @@ fn a_flooded_slow_script_site_never_slows_the_others() {
         "slow site: {ok} × 200, {} × 503; the others' slowest answer {worst:?}",
         busy.len()
     );
+}
+
+fn get_on(c: &mut TcpStream, host: &str, path: &str) -> std::io::Result<HttpResponse> {
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())?;
+    read_response(c)
+}
+
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// The test process itself needs descriptors for thousands of sockets.
+fn raise_own_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}
+
+#[test]
+fn five_thousand_idle_connections_cost_no_thread_and_block_no_one() {
+    raise_own_file_limit();
+    let s = Server::builder()
+        .arg("--max-per-address")
+        .arg("10000")
+        .start();
+    s.write_file("plain", "index.html", "plain page");
+    let before = threads_of(s.pid());
+    let mut idle = Vec::new();
+    for _ in 0..5000 {
+        idle.push(s.connect());
+    }
+    // Half of them in the middle of a request head, half silent.
+    for c in idle.iter_mut().step_by(2) {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: pla").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let r = s.get("plain.localhost", "/");
+    assert_eq!((r.status, r.text().as_str()), (200, "plain page"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a new client waited {:?} behind 5 000 idle connections",
+        started.elapsed()
+    );
+    let during = threads_of(s.pid());
+    assert!(
+        // A few threads start lazily (the analytics roll-up, backups); none per connection.
+        during <= before + 10,
+        "threads went from {before} to {during} with 5 000 connections open"
+    );
+    // Every idle connection is still usable.
+    let last = idle.last_mut().unwrap();
+    assert_eq!(get_on(last, "plain.localhost", "/").unwrap().status, 200);
+}
+
+/// A connection from another loopback address (127.0.0.2 reaches the server on 127.0.0.1).
+fn connect_from(s: &Server, source: &str) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{}", s.port).parse().unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+#[test]
+fn one_address_at_its_cap_cannot_stop_another() {
+    let s = Server::builder().arg("--max-per-address").arg("20").start();
+    s.write_file("plain", "index.html", "plain page");
+    // 127.0.0.1 holds 40 connections, each in the middle of a head: nothing to close.
+    let hogs: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut c = s.connect();
+            let _ = c.write_all(b"GET / HTTP/1.1\r\n");
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = s.connect();
+    let _ = refused.write_all(b"GET / HTTP/1.1\r\nHost: plain.localhost\r\n\r\n");
+    assert!(
+        read_response(&mut refused).is_err(),
+        "the first address got past its cap"
+    );
+    let mut other = connect_from(&s, "127.0.0.2");
+    let r = get_on(&mut other, "plain.localhost", "/").unwrap();
+    assert_eq!(r.status, 200, "a second address is served");
+    drop(hogs);
+}
+
+#[test]
+fn unsupported_versions_get_505_and_free_their_connection() {
+    let s = Server::start();
+    s.write_file("plain", "index.html", "plain page");
+    std::thread::scope(|scope| {
+        for _ in 0..10 {
+            scope.spawn(|| {
+                for _ in 0..110 {
+                    let mut c = s.connect();
+                    c.write_all(b"GET / HTTP/2.0\r\n").unwrap();
+                    let mut buf = Vec::new();
+                    let _ = c.read_to_end(&mut buf);
+                    if !buf.is_empty() {
+                        assert!(
+                            buf.starts_with(b"HTTP/1.1 505 "),
+                            "{}",
+                            String::from_utf8_lossy(&buf)
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let r = s.get("plain.localhost", "/");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let s = Server::start();
+    for name in ["a", "b", "c"] {
+        s.write_file("plain", &format!("{name}.txt"), format!("file {name}"));
+    }
+    let mut c = s.connect();
+    c.write_all(
+        b"GET /a.txt HTTP/1.1\r\nHost: plain.localhost\r\n\r\n\
+          GET /b.txt HTTP/1.1\r\nHost: plain.localhost\r\n\r\n\
+          GET /c.txt HTTP/1.1\r\nHost: plain.localhost\r\n\r\n",
+    )
+    .unwrap();
+    for name in ["a", "b", "c"] {
+        let r = read_response(&mut c).unwrap();
+        assert_eq!(r.text(), format!("file {name}"));
+    }
+}
+
+#[test]
+fn trickled_bodies_hold_no_worker_and_end_in_408() {
+    let s = Server::builder()
+        .arg("--workers")
+        .arg("2")
+        .arg("--head-timeout")
+        .arg("3")
+        .start();
+    s.write_file("plain", "index.html", "plain page");
+    s.write_file("api", "main.js", "res.send('got ' + req.body.length);");
+    let trickle = |host: &'static str, path: &'static str| {
+        let mut c = s.connect();
+        c.write_all(
+            format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 60000\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        c
+    };
+    let mut slow = vec![
+        trickle("localhost", "/login"),
+        trickle("localhost", "/login"),
+        trickle("api.localhost", "/"),
+        trickle("api.localhost", "/"),
+    ];
+    let started = Instant::now();
+    // While they trickle, everyone else is served at once.
+    while started.elapsed() < Duration::from_secs(2) {
+        for c in &mut slow {
+            let _ = c.write_all(b"x");
+        }
+        let t = Instant::now();
+        assert_eq!(s.get("plain.localhost", "/").status, 200);
+        assert_eq!(s.get("localhost", "/login").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for c in &mut slow {
+        let r = read_response(c).expect("an answer at the deadline");
+        assert_eq!(r.status, 408, "{}", r.text());
+    }
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // A whole small body still works.
+    let r = s.send("POST", "api.localhost", "/", &[], b"hello");
+    assert_eq!(r.text(), "got 5");
+}
+
+#[test]
+fn ambiguous_framing_is_refused_and_never_runs_a_second_request() {
+    let s = Server::start();
+    s.write_file("plain", "index.html", "plain page");
+    s.write_file(
+        "victim",
+        "main.js",
+        "if (req.path === '/hit') db.set('hits', (db.get('hits') || 0) + 1); res.json(db.get('hits') || 0);",
+    );
+    s.write_file(
+        "codes",
+        "main.js",
+        "res.status(Number(req.query.code)).send(req.query.code === '200' ? 'body' : '');",
+    );
+    let smuggled = "GET /hit HTTP/1.1\r\nHost: victim.localhost\r\n\r\n";
+    let chunk = format!("{:x}\r\n{smuggled}\r\n0\r\n\r\n", smuggled.len());
+    let cases: Vec<(String, u16)> = vec![
+        (
+            format!(
+                "GET / HTTP/1.1\r\nHost: plain.localhost\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}"
+            ),
+            200,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: victim.localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{smuggled}"
+            ),
+            400,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: plain.localhost\r\nContent-Length: 3\r\nContent-Length: {}\r\n\r\n{smuggled}",
+                smuggled.len()
+            ),
+            400,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: plain.localhost\r\nContent-Length: abc\r\n\r\n{smuggled}"
+            ),
+            400,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: plain.localhost\r\nContent-Length: -1\r\n\r\n{smuggled}"
+            ),
+            400,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: plain.localhost\r\nContent-Length: 38, 38\r\n\r\n{smuggled}"
+            ),
+            400,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: plain.localhost\r\nContent-Length: +38\r\n\r\n{smuggled}"
+            ),
+            400,
+        ),
+        (
+            format!(
+                "GET / HTTP/1.1\r\nHost: plain.localhost\r\nHost: victim.localhost\r\n\r\n{smuggled}"
+            ),
+            400,
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: plain.localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n{chunk}"
+            ),
+            400,
+        ),
+        (
+            format!("GET / HTTP/2.0\r\nHost: plain.localhost\r\n\r\n{smuggled}"),
+            505,
+        ),
+        (format!("GET / HTTP/1.1\r\n\r\n{smuggled}"), 400),
+    ];
+    for (raw, expected) in &cases {
+        let mut c = s.connect();
+        c.write_all(raw.as_bytes()).unwrap();
+        let first = read_response(&mut c).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+        assert_eq!(first.status, *expected, "{raw:?}: {}", first.text());
+        // Nothing more comes on this connection: the bytes after the head were no request.
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        assert!(
+            rest.is_empty(),
+            "{raw:?} was followed by {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+    assert_eq!(
+        s.get("victim.localhost", "/").text(),
+        "0",
+        "a smuggled request ran"
+    );
+    // No length on answers that have no body.
+    for code in ["204", "304"] {
+        let r = s.get("codes.localhost", &format!("/?code={code}"));
+        assert_eq!(r.status.to_string(), code);
+        assert_eq!(r.header("content-length"), None, "{code} has a length");
+    }
+    let r = s.get("codes.localhost", "/?code=200");
+    assert_eq!(r.header("content-length"), Some("4"));
 }

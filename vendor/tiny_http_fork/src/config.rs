@@ -38,8 +38,12 @@ pub struct ConnectionLimits
     pub max_line_bytes: usize,
     /// Most header lines in one request (431 beyond).
     pub max_headers: usize,
-    /// Connections open at once; a connection beyond this is closed right after accept.
+    /// Connections open at once. At the cap the connection idle longest is closed to make
+    /// room; when none is idle, the newcomer is closed right after accept.
     pub max_connections: usize,
+    /// cc-server patch: connections one client address may hold (IPv6 by /64); past it,
+    /// that address's own idle connections make room, never another address's.
+    pub max_per_address: usize,
 }
 
 impl Default for ConnectionLimits
@@ -54,6 +58,7 @@ impl Default for ConnectionLimits
             max_line_bytes: 8 * 1024,
             max_headers: 100,
             max_connections: 1024,
+            max_per_address: 256,
         }
     }
 }

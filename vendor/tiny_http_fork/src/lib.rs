@@ -93,6 +93,8 @@
 
 mod client;
 mod common;
+mod head;
+mod reactor;
 mod connection;
 mod log;
 mod request;
@@ -204,18 +206,21 @@ impl SslContextWrap
 /// Destroying this object will immediately close the listening socket and the reading
 ///  part of all the client's connections. Requests that have already been returned by
 ///  the `recv()` function will not close and the responses will be transferred to the client.
-#[derive(Debug)]
 pub struct Server 
 {
-    // should be false as long as the server exists
-    // when set to true, all the subtasks will close within a few hundreds ms
-    close: Arc<AtomicBool>,
-
-    // queue for messages received by child threads
-    messages: MessagesQueue<Message>,
+    // cc-server patch: connections wait in an epoll set, not in threads (reactor.rs)
+    reactor: reactor::Reactor,
 
     // result of TcpListener::local_addr()
     listening_addr: Option<ListenAddr>,
+}
+
+impl std::fmt::Debug for Server
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    {
+        write!(f, "Server({:?})", self.listening_addr)
+    }
 }
 
 #[derive(Debug)]
@@ -353,246 +358,26 @@ impl Server
 
     
 
-    /// Accepts the incoming connection.
-    /// 
-    /// This function has visibility `pub` which is a part of effort to move from the 
-    /// thread per client model, to POLL + task assignment.
-    pub 
-    fn accept_connection(server: &Listener, ssl: &SslContextWrap, limits: &ConnectionLimits) -> Result<Option<ClientConnection>, IoError>
-    {
-        let (sock, _) = server.accept()?;
-        // cc-server patch: keep a handle on the plain TCP socket for upgraded connections.
-        let raw = match sock
-        {
-            connection::Connection::Tcp(ref tcp) => tcp.try_clone().ok().map(Arc::new),
-            #[cfg(unix)]
-            _ => None,
-        };
-
-        // cc-server patch: bound every read and write, so an idle or stalled client ends
-        // instead of holding its thread forever. (Setting SO_RCVTIMEO on the listener instead
-        // would make accept() itself time out.)
-        if let connection::Connection::Tcp(ref tcp) = sock
-        {
-            if tcp.set_read_timeout(limits.read_timeout).is_err()
-                || tcp.set_write_timeout(limits.write_timeout).is_err()
-            {
-                return Ok(None);
-            }
-        }
-
-        use util::RefinedTcpStream;
-        let (read_closable, write_closable) = 
-            match ssl.0
-            {
-                None => 
-                    RefinedTcpStream::new(sock),
-                #[cfg(any(
-                    feature = "ssl-openssl",
-                    feature = "ssl-rustls",
-                    feature = "ssl-native-tls"
-                ))]
-                Some(ref ssl) => 
-                {
-                    // trying to apply SSL over the connection
-                    // if an error occurs, we just close the socket and resume listening
-                    let Ok(sock) = ssl.accept(sock) 
-                        else
-                        {
-                            return Ok(None);
-                        };
-
-
-                    RefinedTcpStream::new(sock)
-                }
-                #[cfg(not(any(
-                    feature = "ssl-openssl",
-                    feature = "ssl-rustls",
-                    feature = "ssl-native-tls"
-                )))]
-                Some(ref _ssl) => 
-                    unreachable!(),
-            };
-
-        return 
-            Ok( Some(ClientConnection::new(write_closable, read_closable, limits.clone(), raw)) );
-    }
-
-    /// Initializes a thread for a freshly accepted client.
-    /// 
-    /// ToDo, replace the tasks_pool with polling of client socket + async without tokio
-    pub 
-    fn new_client(
-        new_client: Result<Option<ClientConnection>, IoError>,
-        messages_injector: MessageQueueSender<Message>,
-        tasks_pool: &TaskPool,
-        open_connections: &Arc<AtomicUsize>,
-    ) -> io::Result<()>
-    {
-        match new_client 
-        {
-            Ok(Some(client)) =>
-            {
-                let mut client = Some(client);
-                // cc-server patch: the count drops when the connection's task ends.
-                let open_guard = OpenConnection::new(open_connections.clone());
-
-                tasks_pool
-                    .spawn(
-                        Box::new(
-                            move || 
-                            {
-                                let _open = &open_guard;
-                                if let Some(client) = client.take() 
-                                {
-                                    // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                    if client.secure() == true
-                                    {
-                                        let (sender, receiver) = mpsc::channel();
-                                        for rq_res in client 
-                                        {
-                                            match rq_res
-                                            {
-                                                Ok(rq) => 
-                                                {
-                                                    messages_injector.push(rq.with_notify_sender(sender.clone()).into()).unwrap();
-                                                    receiver.recv().unwrap();
-                                                },
-                                                Err(e) => 
-                                                {
-                                                    log::error!("Error reading new client: {}", e);
-
-                                                    messages_injector.push(e.into()).unwrap();
-                                                },
-                                            }
-                                        }
-                                    } 
-                                    else 
-                                    {
-                                        for rq_res in client 
-                                        {
-                                            match rq_res
-                                            {
-                                                Ok(rq) => 
-                                                {
-                                                    messages_injector.push(rq.into()).unwrap();
-                                                },
-                                                Err(e) => 
-                                                {
-                                                    log::error!("Error reading new client: {}", e);
-
-                                                    messages_injector.push(e.into()).unwrap();
-                                                },
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        )
-                    )?; // spawn
-
-                return Ok(());
-            },
-            Ok(None) => 
-                return Ok(()),
-            Err(ref e) if is_transient_accept_error(e) =>
-            {
-                // A non-fatal error.  Log it, and try to accept
-                // a new connection.
-                log::debug!("Error accepting new client: {}", e);
-
-                return Ok(());
-            },
-            Err(e) => 
-            {
-                let kind = e.kind();
-                log::error!("Error accepting new client: {}", e);
-                messages_injector.push(e.into())?;
-
-                return Err(IoError::new(kind, format!("new_client() accept() error")));
-            }
-        }
-    }
-
     /// Builds a new server using the specified TCP listener.
     ///
-    /// This is useful if you've constructed TcpListener using some less usual method
-    /// such as from systemd. For other cases, you probably want the `new()` function.
+    /// cc-server patch: requests are read by the threads that call `recv()`, from one epoll
+    /// set of connections (reactor.rs); no thread is spent per connection. TCP only.
     pub 
     fn from_listener<L: Into<Listener>>(listener: L, local_addr: ListenAddr, config: ServerConfig) 
         -> Result<Server, Box<dyn Error + Send + Sync + 'static>> 
     {
-        let server = listener.into();
-        // building the "close" variable
-        let close_trigger = Arc::new(AtomicBool::new(false));
-
-        // local addr does not work on OpenBSD
-        //let local_addr: ListenAddr = config.addr.into();
-        log::debug!("Server listening on {}", local_addr);
-
-        // building the SSL capabilities
-        let ssl= SslContextWrap::build_ssl_capabilities(config.ssl)?;
-
-        // creating a task where server.accept() is continuously called
-        // and ClientConnection objects are pushed in the messages queue
-        let messages = MessagesQueue::<Message>::with_capacity(8);
-
-        let inside_close_trigger = close_trigger.clone();
-        let message_injector = messages.create_sender();
-        let limits = config.limits.clone();
-        let open_connections = Arc::new(AtomicUsize::new(0));
-        
-        // a tasks pool is used to dispatch the connections into threads
-        let tasks_pool = util::TaskPool::new(config.min_threads, config.max_threads)?;
-
-        thread::spawn(
-            move || 
-            {
-                log::debug!("Running accept thread");
-
-                while inside_close_trigger.load(Relaxed) == false
-                {
-                    let new_client = 
-                        Self::accept_connection(&server, &ssl, &limits);
-
-                    // cc-server patch: a full table of connections closes the newcomer at
-                    // once; running out of file descriptors or a reset before accept is
-                    // waited out instead of ending the accept loop for good.
-                    let new_client = match new_client
-                    {
-                        Ok(Some(_)) if open_connections.load(Relaxed) >= limits.max_connections =>
-                            continue,
-                        Err(ref e) if is_transient_accept_error(e) =>
-                        {
-                            thread::sleep(std::time::Duration::from_millis(20));
-                            continue;
-                        }
-                        other => other,
-                    };
-
-                    let messages_injector = message_injector.clone();
-
-                    if let Err(_) = Self::new_client(new_client, messages_injector, &tasks_pool, &open_connections)
-                    {
-                        break;
-                    }
-                }
-
-                log::debug!("Terminating accept thread");
-            }
-        );
-
-        // result
-        return Ok(
-            Server 
-            {
-                messages,
-                close: 
-                    close_trigger,
-                listening_addr: 
-                    Some(local_addr),
-            }
-        );
+        let listener = match listener.into()
+        {
+            Listener::Tcp(tcp) => tcp,
+            #[cfg(unix)]
+            Listener::Unix(_) => return Err("this build serves TCP listeners only".into()),
+        };
+        if config.ssl.is_some()
+        {
+            return Err("this build has no TLS".into());
+        }
+        let reactor = reactor::Reactor::new(listener, config.limits.clone())?;
+        Ok(Server { reactor, listening_addr: Some(local_addr) })
     }
 
     /// Returns an iterator for all the incoming requests.
@@ -617,24 +402,20 @@ impl Server
     pub 
     fn num_connections(&self) -> usize 
     {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
+        self.reactor.open_connections()
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.
+    ///
+    /// cc-server patch: malformed requests are answered (400, 408, 431, 505) and closed by
+    /// the connection layer itself, so the inner result is always `Ok`.
     pub 
     fn recv(&self) -> IoResult<Result<Request, ReadError>> 
     {
-        match self.messages.pop()? 
+        match self.reactor.next(None)?
         {
-            Some(Message::ReaderError(rderr)) => 
-                Ok(Err(rderr)),
-            Some(Message::ErrorIo(err)) => 
-                Err(err),
-            Some(Message::NewRequest(rq)) => 
-                Ok(Ok(rq)),
-            None => 
-                Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+            Some(rq) => Ok(Ok(rq)),
+            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
         }
     }
 
@@ -642,34 +423,14 @@ impl Server
     pub 
     fn recv_timeout(&self, timeout: Duration) -> IoResult<Result<Option<Request>, ReadError>> 
     {
-        match self.messages.pop_timeout(timeout)? 
-        {
-            Some(Message::ReaderError(rderr)) => 
-                Ok(Err(rderr)),
-            Some(Message::ErrorIo(err)) => 
-                Err(err),
-            Some(Message::NewRequest(rq)) => 
-                Ok(Ok(Some(rq))),
-            None => 
-                Ok(Ok(None)),
-        }
+        Ok(Ok(self.reactor.next(Some(std::time::Instant::now() + timeout))?))
     }
 
     /// Same as `recv()` but doesn't block.
     pub 
     fn try_recv(&self) -> IoResult<Option<Request>> 
     {
-        match self.messages.try_pop()? 
-        {
-            Some(Message::ReaderError(rderr)) => 
-                Err(io::Error::new(IoErrorKind::InvalidData, format!("{}", rderr))),
-            Some(Message::ErrorIo(err)) => 
-                Err(err),
-            Some(Message::NewRequest(rq)) => 
-                Ok(Some(rq)),
-            None => 
-                Ok(None),
-        }
+        self.reactor.next(Some(std::time::Instant::now()))
     }
 
     /// Unblock thread stuck in recv() or incoming_requests().
@@ -678,7 +439,8 @@ impl Server
     pub 
     fn unblock(&self) -> IoResult<()>
     {
-        self.messages.unblock()
+        self.reactor.unblock();
+        Ok(())
     }
 }
 
@@ -726,14 +488,3 @@ impl Iterator for IncomingRequests<'_>
     }
 }
 
-impl Drop for Server 
-{
-    fn drop(&mut self) 
-    {
-        self.close.store(true, Relaxed);
-        // Connect briefly to ourselves to unblock the accept thread
-        
-        drop(self.listening_addr.take().unwrap());
-
-    }
-}

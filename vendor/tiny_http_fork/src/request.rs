@@ -79,6 +79,13 @@ pub struct Request
 
     // cc-server patch: the connection's socket, for protocols taken over after an upgrade
     raw_socket: Option<std::sync::Arc<std::net::TcpStream>>,
+
+    // cc-server patch: the `Connection` header the answer must carry (`close` when the
+    // connection ends after it, `keep-alive` for an HTTP/1.0 client that asked for it)
+    connection: Option<&'static str>,
+
+    // cc-server patch: tells the connection layer that the socket is taken over
+    on_upgrade: Option<Box<dyn FnOnce() + Send>>,
 }
 
 struct NotifyOnDrop<R> 
@@ -324,8 +331,47 @@ where
             must_send_continue: expects_continue,
             notify_when_responded: None,
             raw_socket: None,
+            connection: None,
+            on_upgrade: None,
         }
     );
+}
+
+/// cc-server patch: a request whose head the connection layer (`reactor`) has parsed and
+/// whose body framing it has decided.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn from_parts(
+    method: Method,
+    path: String,
+    version: HTTPVersion,
+    headers: Headers,
+    remote_addr: Option<SocketAddr>,
+    reader: Box<dyn Read + Send + 'static>,
+    writer: Box<dyn Write + Send + 'static>,
+    body_length: Option<usize>,
+    must_send_continue: bool,
+    raw_socket: Option<std::sync::Arc<std::net::TcpStream>>,
+    connection: Option<&'static str>,
+    on_upgrade: Box<dyn FnOnce() + Send>,
+) -> Request
+{
+    Request
+    {
+        data_reader: Some(reader),
+        response_writer: Some(writer),
+        remote_addr,
+        secure: false,
+        method,
+        path,
+        http_version: version,
+        headers,
+        body_length,
+        must_send_continue,
+        notify_when_responded: None,
+        raw_socket,
+        connection,
+        on_upgrade: Some(on_upgrade),
+    }
 }
 
 impl Request {
@@ -418,6 +464,11 @@ impl Request {
     fn upgrade<R: Read>(mut self, protocol: &str, response: Response<R>) -> io::Result<Box<dyn ReadWrite + Send>> 
     {
         use crate::util::CustomStream;
+
+        if let Some(on_upgrade) = self.on_upgrade.take()
+        {
+            on_upgrade();
+        }
 
         response
             .raw_print(
@@ -563,11 +614,17 @@ impl Request {
         res
     }
 
-    fn respond_impl<R>(&mut self, response: Response<R>) -> Result<(), IoError>
+    fn respond_impl<R>(&mut self, mut response: Response<R>) -> Result<(), IoError>
     where
         R: Read,
     {
         let mut writer = self.extract_writer_impl();
+
+        // cc-server patch: say whether the connection stays open.
+        if let Some(value) = self.connection
+        {
+            response.set_connection(value);
+        }
 
         let do_not_send_body = self.method == Method::Head;
 

@@ -274,6 +274,14 @@ where
         self.chunked_threshold.unwrap_or(32768)
     }
 
+    /// cc-server patch: the `Connection` header, set by the connection layer only (a
+    /// handler's own `Connection` header is dropped by `add_header`).
+    pub(crate) fn set_connection(&mut self, value: &str) {
+        if let Ok(header) = Header::from_str("Connection", value) {
+            self.headers.push(header);
+        }
+    }
+
     /// Adds a header to the list.
     /// Does all the checks.
     pub fn add_header<H>(&mut self, header: H)
@@ -471,6 +479,11 @@ where
                     .headers
                     .push(Header::from(&HEADER_TRANSFER_ENCODING)),
 
+            // cc-server patch: no Content-Length on 1xx, 204 and 304 (RFC 9110 §8.6).
+            Some(TransferEncoding::Identity) if self.status_code.in_range_inc(StatusCode::CONTINUE, StatusCode(199))
+                || self.status_code == StatusCode::NO_CONTENT
+                || self.status_code == StatusCode::NOT_MODIFIED =>
+                (),
             Some(TransferEncoding::Identity) => 
             {
                 assert!(data_length.is_some());

@@ -1,0 +1,840 @@
+//! cc-server patch: connections without threads (PATCHES.md, 8).
+//!
+//! Every open connection waits in one epoll set with one-shot readiness. The threads that
+//! call `Server::recv()` wait on that set themselves: the one woken for a connection reads
+//! what arrived (without blocking), parses the request head strictly (RFC 9112 framing, see
+//! `head`) and returns the `Request`; when the request is answered its connection goes back
+//! into the set (or, with a pipelined request already buffered, to the next `recv()`). A
+//! partial head, an idle keep-alive connection or a small body still arriving costs a few
+//! bytes of buffer and no thread; deadlines are enforced by a sweep that `recv()` callers run
+//! in turn. Connections are capped in all and per client address; at a cap the oldest idle
+//! connection is closed to make room.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::buffer::spare_capacity;
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, epoll, eventfd};
+
+use crate::config::ConnectionLimits;
+use crate::head::{self, Framing, Head};
+use crate::request::Request;
+
+const LISTENER: u64 = 0;
+const WAKE: u64 = 1;
+const FIRST_CONNECTION: u64 = 2;
+const READ_CHUNK: usize = 16 * 1024;
+/// A request body up to this size is read in full before the request is handed out, so a
+/// client trickling a small body (a login form, a script's JSON) holds no thread.
+const PREBUFFERED_BODY: usize = 64 * 1024;
+/// A larger body must arrive at this average rate (after the read timeout's grace).
+const MIN_BODY_RATE: u64 = 32 * 1024;
+/// Response bytes gathered before a write: head and a small body leave in one syscall.
+const WRITE_BUFFER: usize = 64 * 1024;
+const SWEEP_EVERY: Duration = Duration::from_millis(200);
+
+/// What a parked connection is waiting for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Waiting {
+    /// Its next request (keep-alive): closed quietly at the idle timeout.
+    Idle,
+    /// The rest of a request head, or of a small body: 408 at the deadline.
+    Request,
+}
+
+struct Parked {
+    conn: Conn,
+    waiting: Waiting,
+    deadline: Instant,
+    since: Instant,
+}
+
+pub(crate) struct Shared {
+    epoll: OwnedFd,
+    wake: OwnedFd,
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    parked: Mutex<HashMap<u64, Parked>>,
+    /// Connections with a pipelined request already in their buffer.
+    ready: Mutex<VecDeque<Conn>>,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    open: AtomicUsize,
+    next_token: AtomicU64,
+    stops: AtomicUsize,
+    accepting: AtomicBool,
+    last_sweep: Mutex<Instant>,
+}
+
+/// One client connection and the bytes read from it that no request has consumed yet.
+pub(crate) struct Conn {
+    token: u64,
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    buf: Vec<u8>,
+    /// When the first byte of the request being read arrived.
+    started: Option<Instant>,
+    /// Whether it counts toward the connection caps (an upgraded connection no longer
+    /// does: the protocol that took it over keeps its own limits).
+    counted: bool,
+    shared: Arc<Shared>,
+}
+
+impl Conn {
+    fn uncount(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.shared.unreserve(canonical(self.peer.ip()));
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let _ = epoll::delete(&self.shared.epoll, &*self.stream);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.uncount();
+    }
+}
+
+pub(crate) struct Reactor {
+    shared: Arc<Shared>,
+}
+
+impl Reactor {
+    pub(crate) fn new(listener: TcpListener, limits: ConnectionLimits) -> io::Result<Reactor> {
+        listener.set_nonblocking(true)?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        epoll::add(
+            &epoll,
+            &listener,
+            epoll::EventData::new_u64(LISTENER),
+            epoll::EventFlags::IN | epoll::EventFlags::ONESHOT,
+        )?;
+        epoll::add(
+            &epoll,
+            &wake,
+            epoll::EventData::new_u64(WAKE),
+            epoll::EventFlags::IN | epoll::EventFlags::ET,
+        )?;
+        Ok(Reactor {
+            shared: Arc::new(Shared {
+                epoll,
+                wake,
+                listener,
+                limits,
+                parked: Mutex::new(HashMap::new()),
+                ready: Mutex::new(VecDeque::new()),
+                per_address: Mutex::new(HashMap::new()),
+                open: AtomicUsize::new(0),
+                next_token: AtomicU64::new(FIRST_CONNECTION),
+                stops: AtomicUsize::new(0),
+                accepting: AtomicBool::new(true),
+                last_sweep: Mutex::new(Instant::now()),
+            }),
+        })
+    }
+
+    /// The next request, waiting at most until `until` (`None`: for as long as it takes).
+    /// `Ok(None)` when the time is up; an error after `unblock()`.
+    pub(crate) fn next(&self, until: Option<Instant>) -> io::Result<Option<Request>> {
+        let shared = &self.shared;
+        let mut events = Vec::with_capacity(1);
+        loop {
+            if shared.take_stop() {
+                return Err(io::Error::new(ErrorKind::Other, "thread unblocked"));
+            }
+            let ready = shared.ready.lock().ok().and_then(|mut r| r.pop_front());
+            if let Some(conn) = ready {
+                if shared.ready.lock().is_ok_and(|r| !r.is_empty()) {
+                    shared.notify();
+                }
+                if let Some(rq) = shared.advance(conn) {
+                    return Ok(Some(rq));
+                }
+                continue;
+            }
+            shared.sweep_if_due();
+            let mut wait = SWEEP_EVERY;
+            if let Some(until) = until {
+                let now = Instant::now();
+                if now >= until {
+                    return Ok(None);
+                }
+                wait = wait.min(until - now);
+            }
+            let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000_000,
+            });
+            events.clear();
+            match epoll::wait(&shared.epoll, spare_capacity(&mut events), Some(&timeout)) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            for event in events.drain(..) {
+                match event.data.u64() {
+                    LISTENER => shared.accept_all(),
+                    WAKE => {
+                        let mut b = [0u8; 8];
+                        let _ = rustix::io::read(&shared.wake, &mut b);
+                    }
+                    token => {
+                        let parked = shared.parked.lock().ok().and_then(|mut p| p.remove(&token));
+                        if let Some(parked) = parked {
+                            if let Some(rq) = shared.advance(parked.conn) {
+                                return Ok(Some(rq));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes one thread blocked in `next` return an error (the graceful stop).
+    pub(crate) fn unblock(&self) {
+        self.shared.stops.fetch_add(1, Relaxed);
+        self.shared.notify();
+    }
+
+    pub(crate) fn open_connections(&self) -> usize {
+        self.shared.open.load(Relaxed)
+    }
+}
+
+impl Shared {
+    fn take_stop(&self) -> bool {
+        self.stops
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Wakes a thread waiting in `epoll_wait`.
+    fn notify(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    fn accept_all(self: &Arc<Self>) {
+        for _ in 0..256 {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if is_transient(&e) => {
+                    // Out of descriptors: make room, and try again a moment later.
+                    self.close_oldest_idle(None);
+                    std::thread::sleep(Duration::from_millis(5));
+                    break;
+                }
+                Err(_) => {
+                    // EINVAL after shutdown(): the server is stopping; accept no more.
+                    self.accepting.store(false, Relaxed);
+                    return;
+                }
+            }
+        }
+        let _ = epoll::modify(
+            &self.epoll,
+            &self.listener,
+            epoll::EventData::new_u64(LISTENER),
+            epoll::EventFlags::IN | epoll::EventFlags::ONESHOT,
+        );
+    }
+
+    fn admit(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let ip = canonical(peer.ip());
+        if !self.reserve(ip) {
+            // Every connection of this address (or of the server) is busy: refuse this one.
+            return;
+        }
+        if stream.set_nonblocking(true).is_err() {
+            self.unreserve(ip);
+            return;
+        }
+        let conn = Conn {
+            token: self.next_token.fetch_add(1, Relaxed),
+            stream: Arc::new(stream),
+            peer,
+            buf: Vec::new(),
+            started: None,
+            counted: true,
+            shared: self.clone(),
+        };
+        let token = conn.token;
+        let stream = conn.stream.clone();
+        let now = Instant::now();
+        if let Ok(mut p) = self.parked.lock() {
+            p.insert(
+                token,
+                Parked {
+                    conn,
+                    waiting: Waiting::Idle,
+                    deadline: now + self.idle_timeout(),
+                    since: now,
+                },
+            );
+        }
+        if epoll::add(
+            &self.epoll,
+            &*stream,
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::IN | epoll::EventFlags::ONESHOT | epoll::EventFlags::RDHUP,
+        )
+        .is_err()
+        {
+            let gone = self.parked.lock().ok().and_then(|mut p| p.remove(&token));
+            drop(gone);
+        }
+    }
+
+    /// Counts a new connection of `ip` in, closing the oldest idle connection (of that
+    /// address when it is at its own cap) to make room; false when there is none to close.
+    fn reserve(&self, ip: IpAddr) -> bool {
+        for _ in 0..2 {
+            let full_address = {
+                let Ok(mut m) = self.per_address.lock() else {
+                    return false;
+                };
+                let n = m.entry(ip).or_insert(0);
+                let address_full = *n >= self.limits.max_per_address;
+                if !address_full && self.open.load(Relaxed) < self.limits.max_connections {
+                    *n += 1;
+                    self.open.fetch_add(1, Relaxed);
+                    return true;
+                }
+                if *n == 0 {
+                    m.remove(&ip);
+                }
+                address_full
+            };
+            if !self.close_oldest_idle(full_address.then_some(ip)) {
+                return false;
+            }
+        }
+        false
+    }
+
+    fn unreserve(&self, ip: IpAddr) {
+        self.open.fetch_sub(1, Relaxed);
+        if let Ok(mut m) = self.per_address.lock() {
+            if let Some(n) = m.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// Closes the connection that has idled longest (of `ip` only, if given).
+    fn close_oldest_idle(&self, ip: Option<IpAddr>) -> bool {
+        let victim = self.parked.lock().ok().and_then(|mut p| {
+            let token = p
+                .iter()
+                .filter(|(_, v)| v.waiting == Waiting::Idle)
+                .filter(|(_, v)| ip.is_none_or(|ip| canonical(v.conn.peer.ip()) == ip))
+                .min_by_key(|(_, v)| v.since)
+                .map(|(t, _)| *t)?;
+            p.remove(&token)
+        });
+        victim.is_some()
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        self.limits.read_timeout.unwrap_or(Duration::from_secs(15))
+    }
+
+    /// Puts a connection back in the set until more bytes arrive.
+    fn park(&self, conn: Conn, waiting: Waiting) {
+        let now = Instant::now();
+        let deadline = match waiting {
+            Waiting::Idle => now + self.idle_timeout(),
+            Waiting::Request => conn.started.unwrap_or(now) + self.limits.head_timeout,
+        };
+        let token = conn.token;
+        let stream = conn.stream.clone();
+        if let Ok(mut p) = self.parked.lock() {
+            p.insert(
+                token,
+                Parked {
+                    conn,
+                    waiting,
+                    deadline,
+                    since: now,
+                },
+            );
+        }
+        if epoll::modify(
+            &self.epoll,
+            &*stream,
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::IN | epoll::EventFlags::ONESHOT | epoll::EventFlags::RDHUP,
+        )
+        .is_err()
+        {
+            let gone = self.parked.lock().ok().and_then(|mut p| p.remove(&token));
+            drop(gone);
+        }
+    }
+
+    /// A connection whose request has been answered: back to waiting, or straight on to
+    /// its next request when one is already buffered.
+    fn reuse(&self, mut conn: Conn) {
+        conn.started = None;
+        if conn.buf.is_empty() {
+            self.park(conn, Waiting::Idle);
+        } else {
+            if let Ok(mut r) = self.ready.lock() {
+                r.push_back(conn);
+            }
+            self.notify();
+        }
+    }
+
+    fn sweep_if_due(&self) {
+        let Ok(mut last) = self.last_sweep.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if now.duration_since(*last) < SWEEP_EVERY {
+            return;
+        }
+        *last = now;
+        drop(last);
+        let expired: Vec<Parked> = match self.parked.lock() {
+            Ok(mut p) => {
+                let tokens: Vec<u64> = p
+                    .iter()
+                    .filter(|(_, v)| v.deadline <= now)
+                    .map(|(t, _)| *t)
+                    .collect();
+                tokens.iter().filter_map(|t| p.remove(t)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for parked in expired {
+            if parked.waiting == Waiting::Request {
+                send_status(&parked.conn, 408, "the request did not arrive in time");
+            }
+        }
+    }
+
+    /// Reads what has arrived and parses the head; a complete request is returned, anything
+    /// else is parked, answered with an error, or closed.
+    fn advance(self: &Arc<Self>, mut conn: Conn) -> Option<Request> {
+        let head_limit = self.head_limit();
+        let mut closed = false;
+        while conn.buf.len() < head_limit + PREBUFFERED_BODY {
+            let len = conn.buf.len();
+            conn.buf.resize(len + READ_CHUNK, 0);
+            let result = (&*conn.stream).read(&mut conn.buf[len..]);
+            let n = *result.as_ref().unwrap_or(&0);
+            conn.buf.truncate(len + n);
+            match result {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) if n < READ_CHUNK => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if conn.buf.is_empty() {
+            if !closed {
+                self.park(conn, Waiting::Idle);
+            }
+            return None;
+        }
+        conn.started.get_or_insert_with(Instant::now);
+        match head::parse(&conn.buf, &self.limits) {
+            Ok(None) if closed => None,
+            Ok(None) if conn.buf.len() > head_limit => {
+                send_status(&conn, 431, "the request head is too large");
+                None
+            }
+            Ok(None) => {
+                self.park(conn, Waiting::Request);
+                None
+            }
+            Err(e) => {
+                send_status(&conn, e.status, e.why);
+                None
+            }
+            Ok(Some(head)) => {
+                if let Framing::Length(n) = head.framing {
+                    let have = conn.buf.len() - head.len;
+                    if n <= PREBUFFERED_BODY as u64 && !head.expect_continue && (have as u64) < n {
+                        if closed {
+                            return None;
+                        }
+                        self.park(conn, Waiting::Request);
+                        return None;
+                    }
+                }
+                Some(self.build_request(conn, head))
+            }
+        }
+    }
+
+    fn head_limit(&self) -> usize {
+        self.limits.max_line_bytes * 2 + self.limits.max_headers * 512
+    }
+
+    fn build_request(self: &Arc<Self>, mut conn: Conn, head: Head) -> Request {
+        conn.buf.drain(..head.len);
+        let started = conn.started.unwrap_or_else(Instant::now);
+        let read_timeout = self.idle_timeout();
+        let body = match head.framing {
+            Framing::None => BodyLeft::Done,
+            Framing::Length(n) => BodyLeft::Length(n),
+            Framing::Chunked => BodyLeft::Chunked,
+        };
+        // The whole body has one deadline, however it trickles in.
+        let body_deadline = match head.framing {
+            Framing::Length(n) => started + read_timeout + Duration::from_secs(n / MIN_BODY_RATE),
+            _ => started + read_timeout * 4,
+        };
+        let peer = conn.peer;
+        let raw_socket = conn.stream.clone();
+        let exchange = Arc::new(Mutex::new(Exchange {
+            conn: Some(conn),
+            body,
+            keep_alive: head.keep_alive && !head.upgrade,
+            broken: false,
+            upgraded: false,
+            out: Vec::new(),
+            write_timeout: self.limits.write_timeout.unwrap_or(Duration::from_secs(15)),
+            read_timeout,
+            shared: self.clone(),
+        }));
+        let reader: Box<dyn Read + Send> = match head.framing {
+            Framing::None if head.upgrade => Box::new(RawBody {
+                exchange: exchange.clone(),
+                deadline: None,
+            }),
+            Framing::None => Box::new(io::empty()),
+            Framing::Length(_) => Box::new(LengthBody(RawBody {
+                exchange: exchange.clone(),
+                deadline: Some(body_deadline),
+            })),
+            Framing::Chunked => Box::new(ChunkedBody {
+                decoder: chunked_transfer::Decoder::new(RawBody {
+                    exchange: exchange.clone(),
+                    deadline: Some(body_deadline),
+                }),
+                exchange: exchange.clone(),
+            }),
+        };
+        let keep_alive = head.keep_alive && !head.upgrade;
+        let connection = match (keep_alive, head.version.1) {
+            (false, _) => Some("close"),
+            (true, 0) => Some("keep-alive"),
+            (true, _) => None,
+        };
+        let on_upgrade = {
+            let exchange = exchange.clone();
+            Box::new(move || {
+                if let Ok(mut e) = exchange.lock() {
+                    e.upgraded = true;
+                    if let Some(conn) = e.conn.as_mut() {
+                        conn.uncount();
+                    }
+                }
+            })
+        };
+        crate::request::from_parts(
+            head.method,
+            head.target,
+            head.version,
+            head.headers,
+            Some(peer),
+            reader,
+            Box::new(ResponseWriter { exchange }),
+            head.content_length,
+            head.expect_continue,
+            Some(raw_socket),
+            connection,
+            on_upgrade,
+        )
+    }
+}
+
+/// What is left of a request body on the connection.
+enum BodyLeft {
+    Done,
+    Length(u64),
+    Chunked,
+}
+
+/// A request being answered: the connection, how much of its body is still unread, and the
+/// response bytes not yet written. When the request's reader and writer are both gone, the
+/// connection is reused or closed.
+struct Exchange {
+    conn: Option<Conn>,
+    body: BodyLeft,
+    keep_alive: bool,
+    /// The body could not be read to its end or a write failed: the connection closes
+    /// after this answer.
+    broken: bool,
+    upgraded: bool,
+    out: Vec<u8>,
+    write_timeout: Duration,
+    read_timeout: Duration,
+    shared: Arc<Shared>,
+}
+
+impl Exchange {
+    fn flush_out(&mut self) -> io::Result<()> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Err(ErrorKind::NotConnected.into());
+        };
+        let mut written = 0;
+        let result = loop {
+            if written == self.out.len() {
+                break Ok(());
+            }
+            match (&*conn.stream).write(&self.out[written..]) {
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // A slow reader: wait for room, but never longer than the write timeout.
+                    if !wait_for(&conn.stream, PollFlags::OUT, Instant::now() + self.write_timeout)
+                    {
+                        break Err(ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.out.clear();
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if !self.out.is_empty() {
+            let _ = self.flush_out();
+        }
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if self.upgraded || !self.keep_alive || self.broken {
+            return;
+        }
+        // A body the handler did not read is skipped when it is already here; otherwise the
+        // connection closes. Its bytes are never parsed as a request.
+        match self.body {
+            BodyLeft::Done => {}
+            BodyLeft::Length(n) if n as usize <= conn.buf.len() => {
+                conn.buf.drain(..n as usize);
+            }
+            _ => return,
+        }
+        self.shared.reuse(conn);
+    }
+}
+
+/// Reads body bytes: first what the connection has buffered, then the socket, waiting no
+/// later than the body's deadline (and no longer than the read timeout between bytes).
+struct RawBody {
+    exchange: Arc<Mutex<Exchange>>,
+    deadline: Option<Instant>,
+}
+
+impl Read for RawBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut ex = self.exchange.lock().map_err(|_| io::Error::other("poisoned"))?;
+        let read_timeout = ex.read_timeout;
+        let Some(conn) = ex.conn.as_mut() else {
+            return Ok(0);
+        };
+        if !conn.buf.is_empty() {
+            let n = buf.len().min(conn.buf.len());
+            buf[..n].copy_from_slice(&conn.buf[..n]);
+            conn.buf.drain(..n);
+            return Ok(n);
+        }
+        loop {
+            match (&*conn.stream).read(buf) {
+                Ok(0) if !buf.is_empty() && self.deadline.is_some() => {
+                    ex.broken = true;
+                    return Err(ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let mut until = Instant::now() + read_timeout;
+                    if let Some(deadline) = self.deadline {
+                        until = until.min(deadline);
+                    }
+                    if !wait_for(&conn.stream, PollFlags::IN, until) {
+                        ex.broken = true;
+                        return Err(io::Error::new(
+                            ErrorKind::TimedOut,
+                            "the request body did not arrive in time",
+                        ));
+                    }
+                }
+                Err(e) => {
+                    ex.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// A `Content-Length` body: exactly that many bytes.
+struct LengthBody(RawBody);
+
+impl Read for LengthBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = match self.0.exchange.lock() {
+            Ok(ex) => match ex.body {
+                BodyLeft::Length(n) => n,
+                _ => 0,
+            },
+            Err(_) => 0,
+        };
+        if left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(left.min(usize::MAX as u64) as usize);
+        let n = self.0.read(&mut buf[..want])?;
+        if let Ok(mut ex) = self.0.exchange.lock() {
+            let left = left - n as u64;
+            ex.body = if left == 0 {
+                BodyLeft::Done
+            } else {
+                BodyLeft::Length(left)
+            };
+        }
+        Ok(n)
+    }
+}
+
+/// A chunked body; its end is known only once the decoder says so.
+struct ChunkedBody {
+    decoder: chunked_transfer::Decoder<RawBody>,
+    exchange: Arc<Mutex<Exchange>>,
+}
+
+impl Read for ChunkedBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if matches!(self.exchange.lock().map(|e| matches!(e.body, BodyLeft::Done)), Ok(true)) {
+            return Ok(0);
+        }
+        match self.decoder.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                if let Ok(mut ex) = self.exchange.lock() {
+                    ex.body = BodyLeft::Done;
+                }
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
+            Err(e) => {
+                if let Ok(mut ex) = self.exchange.lock() {
+                    ex.broken = true;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Gathers response bytes and writes them in large pieces.
+struct ResponseWriter {
+    exchange: Arc<Mutex<Exchange>>,
+}
+
+impl Write for ResponseWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut ex = self.exchange.lock().map_err(|_| io::Error::other("poisoned"))?;
+        ex.out.extend_from_slice(buf);
+        if ex.out.len() >= WRITE_BUFFER {
+            ex.flush_out()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut ex = self.exchange.lock().map_err(|_| io::Error::other("poisoned"))?;
+        if ex.out.is_empty() {
+            return Ok(());
+        }
+        ex.flush_out()
+    }
+}
+
+/// Waits until the socket is ready for `flags` or `until` passes; false on time-out.
+fn wait_for(stream: &TcpStream, flags: PollFlags, until: Instant) -> bool {
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        let left = Timespec::try_from(until - now).unwrap_or(Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(stream, flags)];
+        match rustix::event::poll(&mut fds, Some(&left)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Answers with a short error and closes; unread input is discarded first, so the kernel
+/// does not reset the connection before the client has read the answer.
+fn send_status(conn: &Conn, status: u16, why: &str) {
+    let reason = crate::StatusCode(status).default_reason_phrase();
+    let body = format!("{status} {reason}: {why}\n");
+    let message = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = (&*conn.stream).write(message.as_bytes());
+    let _ = conn.stream.shutdown(Shutdown::Write);
+    let mut scratch = [0u8; 4096];
+    for _ in 0..16 {
+        match (&*conn.stream).read(&mut scratch) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    ) || matches!(e.raw_os_error(), Some(23) | Some(24) | Some(12) | Some(105))
+}
+
+/// IPv4-mapped IPv6 addresses count as their IPv4 address; an IPv6 client counts by its /64,
+/// since one host usually holds a whole /64.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
