@@ -36,7 +36,7 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # cc-server: access log to /dev/null (a terminal would be the bottleneck, not the server).
 "$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-upload-mb 300 --max-unpacked-mb 1000 \
-  --max-ws-per-site 2000 \
+  --max-ws-per-site 2000 --max-per-address 20000 \
   >"$work/out" 2>"$work/err" &
 cc_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
@@ -47,7 +47,7 @@ idle_rss=$(rss_kb $cc_pid)
 
 # wrk → "req/s p50 p99" (latencies in ms)
 load() {
-  wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "Host: $2" "$1" | awk '
+  ${WRK_PREFIX:-} wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "Host: $2" "$1" | awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = ms($2) }
@@ -59,10 +59,15 @@ load() {
 read -r s2_rps s2_p50 s2_p99 s2_bad < <(load "http://127.0.0.1:$port/2k.html" bench.localhost)
 read -r s100_rps s100_p50 s100_p99 s100_bad < <(load "http://127.0.0.1:$port/100k.bin" bench.localhost)
 loaded_rss=$(hwm_kb $cc_pid)
+# The same with every server thread on core 0 and wrk on core 1: throughput per core.
+taskset -a -pc 0 $cc_pid >/dev/null
+read -r p2_rps p2_p50 p2_p99 _ < <(WRK_PREFIX="taskset -c 1" load "http://127.0.0.1:$port/2k.html" bench.localhost)
+read -r p100_rps p100_p50 p100_p99 _ < <(WRK_PREFIX="taskset -c 1" load "http://127.0.0.1:$port/100k.bin" bench.localhost)
+taskset -a -pc 0,1 $cc_pid >/dev/null
 
 # nginx, 1 worker, on the same files: once as tuned as it gets (no access log), once as
 # Debian ships it (an access log line per request, as cc-server writes one and an event).
-nginx_run() { # $1 = port, $2 = access_log directive → "rps p50 p99 bad"
+nginx_run() { # $1 = port, $2 = access_log directive, $3 = file → "rps p50 p99 bad"
   cat > "$work/nginx-$1.conf" <<CONF
 worker_processes 1; pid $work/nginx-$1.pid; error_log $work/nginx.err; daemon on;
 events { worker_connections 1024; }
@@ -70,15 +75,18 @@ http { $2 sendfile on; tcp_nopush on;
   client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
   server { listen 127.0.0.1:$1; root $site; } }
 CONF
-  nginx -c "$work/nginx-$1.conf" 2>/dev/null || return 1
+  ${NGINX_PREFIX:-} nginx -c "$work/nginx-$1.conf" 2>/dev/null || return 1
   sleep 0.3
-  load "http://127.0.0.1:$1/2k.html" localhost
+  load "http://127.0.0.1:$1/${3:-2k.html}" localhost
   kill "$(cat "$work/nginx-$1.pid")"
 }
 have_nginx=no
 if command -v nginx >/dev/null; then
   read -r n_rps n_p50 n_p99 _ < <(nginx_run $((port + 1)) "access_log off;") && have_nginx=yes
   read -r nl_rps nl_p50 nl_p99 _ < <(nginx_run $((port + 2)) "access_log $work/access.log;") || true
+  read -r np2_rps _ _ _ < <(NGINX_PREFIX="taskset -c 0" WRK_PREFIX="taskset -c 1" nginx_run $((port + 3)) "access_log off;") || true
+  read -r np100_rps _ _ _ < <(NGINX_PREFIX="taskset -c 0" WRK_PREFIX="taskset -c 1" nginx_run $((port + 4)) "access_log off;" 100k.bin) || true
+  read -r n100_rps _ _ _ < <(nginx_run $((port + 5)) "access_log off;" 100k.bin) || true
 fi
 
 # Deploys through the real CLI: a 1 000-file, 20 MB site, then a 200 MB upload while
@@ -118,6 +126,27 @@ attacker=$!
 read -r a_rps a_p50 a_p99 a_bad < <(load "http://127.0.0.1:$port/" other.localhost)
 kill $attacker 2>/dev/null; wait $attacker 2>/dev/null || true
 
+# A site whose script legally spends 90 ms per request, flooded by 50 connections: the static
+# site and the counter, measured during the flood, against their own numbers above.
+mkdir -p "$work/data/sites/slow"
+echo 'let t = Date.now(); while (Date.now() - t < 90) {} res.send("slow");' > "$work/data/sites/slow/main.js"
+wrk -t1 -c50 -d$(( ${DURATION%s} * 2 + 4 ))s -H 'Host: slow.localhost' "http://127.0.0.1:$port/" >/dev/null 2>&1 &
+flood=$!
+sleep 1
+read -r fs_rps fs_p50 fs_p99 _ < <(load "http://127.0.0.1:$port/2k.html" bench.localhost)
+read -r fc_rps fc_p50 fc_p99 _ < <(load "http://127.0.0.1:$port/" counter.localhost)
+kill $flood 2>/dev/null; wait $flood 2>/dev/null || true
+
+# 10 000 idle connections (sending nothing): the server's RSS growth, and a new client's p99.
+before_idle=$(rss_kb $cc_pid)
+python3 bench/idle_conns.py "$port" 10000 120 > "$work/idle.out" &
+idler=$!
+for _ in $(seq 600); do grep -q open "$work/idle.out" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+idle_growth=$(( ($(rss_kb $cc_pid) - before_idle) / 1024 ))
+read -r ic_rps ic_p50 ic_p99 _ < <(CONNS=10 load "http://127.0.0.1:$port/2k.html" bench.localhost)
+kill $idler 2>/dev/null; wait $idler 2>/dev/null || true
+
 # WebSocket fan-out: 1 000 clients of one site, one broadcast from main.js to all of them.
 mkdir -p "$work/data/sites/fan"
 echo 'if (req.query.t) socket.broadcast(req.query.t); res.send(String(socket.clients()));' \
@@ -139,6 +168,14 @@ if [ "$have_nginx" = yes ]; then
 else
   printf '%-34s %s\n' "nginx reference" "(nginx not installed)"
 fi
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a/b; else print "?" }'; }
+printf '%-34s %10s %9s %9s   %s\n' "static 2 KB, server on 1 core" "$p2_rps" "$p2_p50" "$p2_p99" "$(ratio "$p2_rps" "${np2_rps:-0}") nginx pinned (${np2_rps:-?}); floor 0.6×"
+printf '%-34s %10s %9s %9s   %s\n' "static 100 KB, server on 1 core" "$p100_rps" "$p100_p50" "$p100_p99" "$(ratio "$p100_rps" "${np100_rps:-0}") nginx pinned (${np100_rps:-?}); floor 0.8×"
+printf '%-34s %10s   %s\n' "  2 KB / 100 KB, both cores" "$(ratio "$s2_rps" "${n_rps:-0}") / $(ratio "$s100_rps" "${n100_rps:-0}")" "of nginx 1 worker (floor 1× for 2 KB)"
+printf '%-34s %10s %9s %9s   %s\n' "static 2 KB during 90 ms-site flood" "$fs_rps" "$fs_p50" "$fs_p99" "$(ratio "$fs_rps" "$s2_rps") of its baseline (floor 0.7×), p99 ≤ 3× ($s2_p99)"
+printf '%-34s %10s %9s %9s   %s\n' "counter during 90 ms-site flood" "$fc_rps" "$fc_p50" "$fc_p99" "$(ratio "$fc_rps" "$c_rps") of its baseline (floor 0.5×), p99 ≤ 5× ($c_p99)"
+printf '%-34s %10s %9s %9s   %s\n' "10 000 idle conns: new clients" "$ic_rps" "$ic_p50" "$ic_p99" "p99 < 10 ms (10 connections)"
+printf '%-34s %10s   %s\n' "  RSS growth for 10 000 idle" "${idle_growth} MB" "< 60 MB"
 printf '%-34s %10s %9s %9s   %s\n' "main.js counter (db get+set)" "$c_rps" "$c_p50" "$c_p99" "≥ 3 000 req/s, p99 < 30 ms (non-2xx: $c_bad)"
 printf '%-34s %10s %9s %9s   %s\n' "  same, while(true) site attacked" "$a_rps" "$a_p50" "$a_p99" "other site's p99 < 50 ms (non-2xx: $a_bad)"
 printf '%-34s %10s   %s\n' "  time inside the JS worker" "${js_us:-?} µs" "per main.js run, averaged over the run"

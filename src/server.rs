@@ -165,10 +165,11 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
             "SIGTERM"
         }
     );
-    // On Linux, shutdown() of a listening socket wakes the blocked accept() with EINVAL, which
-    // ends tiny_http's accept loop: no new connections from here on.
+    // On Linux, shutdown() of a listening socket makes accept() fail with EINVAL, which stops
+    // tiny_http accepting: no new connections from here on.
     let _ = stopper.shutdown(std::net::Shutdown::Both);
-    // One stop mark per worker, behind the requests already queued: those are still served.
+    // One stop per worker; requests already read (pipelined ones included) are served first,
+    // and each worker finishes the request it is answering.
     for _ in &workers {
         let _ = server.unblock();
     }
@@ -271,7 +272,7 @@ fn worker_loop(server: &tiny_http::Server, app: &App) {
             Ok(Ok(rq)) => serve_one(app, rq),
             // A malformed request: tiny_http has already answered it (400/408/431).
             Ok(Err(_)) => {}
-            // `unblock()` at shutdown, queued behind every request already received.
+            // `unblock()` at shutdown.
             Err(_) => return,
         }
     }

@@ -247,6 +247,19 @@ impl ScriptPool {
     /// Runs `site`'s main.js (in `root`) for `req`: reads the body here, then hands the run
     /// to the queues; the answer comes later (`Response::later`).
     pub fn run(&self, site: &str, root: &Path, req: &mut Request) -> Response {
+        let too_large = || {
+            Response::text(
+                413,
+                "413 Payload Too Large: main.js accepts bodies up to 1 MiB",
+            )
+        };
+        if req
+            .header("content-length")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > MAX_SCRIPT_BODY)
+        {
+            return too_large();
+        }
         let mut body = Vec::new();
         if let Err(e) = req
             .body
@@ -260,10 +273,7 @@ impl ScriptPool {
             );
         }
         if body.len() as u64 > MAX_SCRIPT_BODY {
-            return Response::text(
-                413,
-                "413 Payload Too Large: main.js accepts bodies up to 1 MiB",
-            );
+            return too_large();
         }
         let mut frame = request_frame(site, root, req, &body);
         frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));

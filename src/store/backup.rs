@@ -321,12 +321,13 @@ mod tests {
         let data = data_dir_with_rows(3000);
         let db = data.path().join("cc.db");
         let stop = std::sync::atomic::AtomicBool::new(false);
+        let done = std::sync::atomic::AtomicUsize::new(0);
         let out = tempfile::tempdir().unwrap();
         let target = out.path().join("b.db");
         let commits = std::thread::scope(|scope| {
             let writer = scope.spawn(|| {
                 let conn = crate::store::open(&db).unwrap();
-                let mut i = 0;
+                let mut i: i64 = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     conn.execute_batch(&format!(
                         "BEGIN IMMEDIATE;
@@ -337,11 +338,15 @@ mod tests {
                     ))
                     .unwrap();
                     i += 1;
+                    done.store(i as usize, std::sync::atomic::Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 i
             });
-            std::thread::sleep(Duration::from_millis(50));
+            // Some commits first, however slow the machine is today.
+            while done.load(std::sync::atomic::Ordering::Relaxed) < 5 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             backup(data.path(), &target, false).unwrap();
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             writer.join().unwrap()

@@ -14,6 +14,14 @@ use crate::scripts::COUNTER;
 /// A script that legally spends 90 ms of its 100 ms on every request.
 const SLOW: &str = "let t = Date.now(); while (Date.now() - t < 90) {} res.send('slow');";
 
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn a_flooded_slow_script_site_never_slows_the_others() {
     let s = Server::start();
@@ -27,6 +35,8 @@ fn a_flooded_slow_script_site_never_slows_the_others() {
     let answers: Mutex<Vec<(u16, Option<String>)>> = Mutex::new(Vec::new());
     let mut worst = Duration::ZERO;
     std::thread::scope(|scope| {
+        // The flood ends even when an assertion below fails.
+        let _stop = StopOnDrop(&stop);
         for _ in 0..64 {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
@@ -54,7 +64,6 @@ fn a_flooded_slow_script_site_never_slows_the_others() {
                 worst = worst.max(took);
             }
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let answers = answers.into_inner().unwrap();
     let ok = answers.iter().filter(|(s, _)| *s == 200).count();
@@ -382,4 +391,50 @@ fn ambiguous_framing_is_refused_and_never_runs_a_second_request() {
     }
     let r = s.get("codes.localhost", "/?code=200");
     assert_eq!(r.header("content-length"), Some("4"));
+}
+
+#[test]
+fn chunked_bodies_stray_upgrades_and_huge_heads_are_answered_at_once() {
+    let s = Server::start();
+    s.write_file("api", "main.js", "res.send(req.method + ' ' + req.body);");
+    // A chunked body (with an extension and a trailer), then a pipelined request behind it.
+    let mut c = s.connect();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: api.localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: api.localhost\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut c).unwrap().text(), "POST hello world");
+    assert_eq!(read_response(&mut c).unwrap().text(), "GET ");
+    // Chunk sizes are hex digits only.
+    for bad in ["+5", " 5", "5 ", "0x5", "fffffffffffffffff"] {
+        let r = s.raw(
+            format!("POST / HTTP/1.1\r\nHost: api.localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{bad}\r\nhello\r\n0\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(r.status, 400, "chunk size {bad:?}: {}", r.text());
+    }
+    // `Connection: upgrade` on an ordinary request is no endless body.
+    let started = Instant::now();
+    let mut c = s.connect();
+    c.write_all(
+        b"GET /x HTTP/1.1\r\nHost: api.localhost\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut c).unwrap().text(), "GET ");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A complete head far over the limits is refused, not re-parsed forever.
+    let fields: String = (0..100)
+        .map(|i| format!("X-{i}: {}\r\n", "v".repeat(1000)))
+        .collect();
+    let started = Instant::now();
+    let r = s.raw(format!("GET / HTTP/1.1\r\nHost: api.localhost\r\n{fields}\r\n").as_bytes());
+    assert_eq!(r.status, 431);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A declared body over main.js's limit is refused before a byte of it is read.
+    let mut c = s.connect();
+    c.write_all(b"POST / HTTP/1.1\r\nHost: api.localhost\r\nContent-Length: 999999999999\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut c).unwrap().status, 413);
 }

@@ -95,6 +95,10 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let _ = epoll::delete(&self.shared.epoll, &*self.stream);
+        // Unread input makes the kernel reset the connection, which can destroy an answer
+        // still on its way: say we are done, take what is already there, then close.
+        let _ = self.stream.shutdown(Shutdown::Write);
+        drain(&self.stream);
         let _ = self.stream.shutdown(Shutdown::Both);
         self.uncount();
     }
@@ -145,10 +149,11 @@ impl Reactor {
         let shared = &self.shared;
         let mut events = Vec::with_capacity(1);
         loop {
-            if shared.take_stop() {
+            let ready = shared.ready.lock().ok().and_then(|mut r| r.pop_front());
+            // Requests already read are answered before a stop.
+            if ready.is_none() && shared.take_stop() {
                 return Err(io::Error::new(ErrorKind::Other, "thread unblocked"));
             }
-            let ready = shared.ready.lock().ok().and_then(|mut r| r.pop_front());
             if let Some(conn) = ready {
                 if shared.ready.lock().is_ok_and(|r| !r.is_empty()) {
                     shared.notify();
@@ -225,12 +230,19 @@ impl Shared {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if is_transient(&e) => {
+                Err(e) if out_of_resources(&e) => {
                     // Out of descriptors: make room, and try again a moment later.
                     self.close_oldest_idle(None);
                     std::thread::sleep(Duration::from_millis(5));
                     break;
                 }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionAborted
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::Interrupted
+                    ) => {}
                 Err(_) => {
                     // EINVAL after shutdown(): the server is stopping; accept no more.
                     self.accepting.store(false, Relaxed);
@@ -312,7 +324,14 @@ impl Shared {
                 }
                 address_full
             };
-            if !self.close_oldest_idle(full_address.then_some(ip)) {
+            let made_room = if full_address {
+                self.close_oldest_idle(Some(ip))
+            } else {
+                // The server is full: an idle connection goes first, else the oldest
+                // connection of the address holding the most, whatever it is waiting for.
+                self.close_oldest_idle(None) || self.close_from_largest_address()
+            };
+            if !made_room {
                 return false;
             }
         }
@@ -345,12 +364,36 @@ impl Shared {
         victim.is_some()
     }
 
+    fn close_from_largest_address(&self) -> bool {
+        let largest = self
+            .per_address
+            .lock()
+            .ok()
+            .and_then(|m| m.iter().max_by_key(|(_, n)| **n).map(|(ip, _)| *ip));
+        let Some(ip) = largest else {
+            return false;
+        };
+        let victim = self.parked.lock().ok().and_then(|mut p| {
+            let token = p
+                .iter()
+                .filter(|(_, v)| canonical(v.conn.peer.ip()) == ip)
+                .min_by_key(|(_, v)| v.since)
+                .map(|(t, _)| *t)?;
+            p.remove(&token)
+        });
+        victim.is_some()
+    }
+
     fn idle_timeout(&self) -> Duration {
         self.limits.read_timeout.unwrap_or(Duration::from_secs(15))
     }
 
     /// Puts a connection back in the set until more bytes arrive.
-    fn park(&self, conn: Conn, waiting: Waiting) {
+    fn park(&self, mut conn: Conn, waiting: Waiting) {
+        if conn.buf.is_empty() {
+            // An idle connection keeps no buffer.
+            conn.buf = Vec::new();
+        }
         let now = Instant::now();
         let deadline = match waiting {
             Waiting::Idle => now + self.idle_timeout(),
@@ -468,6 +511,10 @@ impl Shared {
                 send_status(&conn, e.status, e.why);
                 None
             }
+            Ok(Some(head)) if head.len > head_limit => {
+                send_status(&conn, 431, "the request head is too large");
+                None
+            }
             Ok(Some(head)) => {
                 if let Framing::Length(n) = head.framing {
                     let have = conn.buf.len() - head.len;
@@ -497,11 +544,6 @@ impl Shared {
             Framing::Length(n) => BodyLeft::Length(n),
             Framing::Chunked => BodyLeft::Chunked,
         };
-        // The whole body has one deadline, however it trickles in.
-        let body_deadline = match head.framing {
-            Framing::Length(n) => started + read_timeout + Duration::from_secs(n / MIN_BODY_RATE),
-            _ => started + read_timeout * 4,
-        };
         let peer = conn.peer;
         let raw_socket = conn.stream.clone();
         let exchange = Arc::new(Mutex::new(Exchange {
@@ -511,27 +553,22 @@ impl Shared {
             broken: false,
             upgraded: false,
             out: Vec::new(),
+            write_started: None,
+            written: 0,
             write_timeout: self.limits.write_timeout.unwrap_or(Duration::from_secs(15)),
             read_timeout,
             shared: self.clone(),
         }));
+        // The whole body has one deadline, which grows only with the bytes that arrive.
+        let raw = RawBody {
+            exchange: exchange.clone(),
+            started,
+            received: 0,
+        };
         let reader: Box<dyn Read + Send> = match head.framing {
-            Framing::None if head.upgrade => Box::new(RawBody {
-                exchange: exchange.clone(),
-                deadline: None,
-            }),
             Framing::None => Box::new(io::empty()),
-            Framing::Length(_) => Box::new(LengthBody(RawBody {
-                exchange: exchange.clone(),
-                deadline: Some(body_deadline),
-            })),
-            Framing::Chunked => Box::new(ChunkedBody {
-                decoder: chunked_transfer::Decoder::new(RawBody {
-                    exchange: exchange.clone(),
-                    deadline: Some(body_deadline),
-                }),
-                exchange: exchange.clone(),
-            }),
+            Framing::Length(_) => Box::new(LengthBody(raw)),
+            Framing::Chunked => Box::new(ChunkedBody::new(raw)),
         };
         let keep_alive = head.keep_alive && !head.upgrade;
         let connection = match (keep_alive, head.version.1) {
@@ -586,6 +623,10 @@ struct Exchange {
     broken: bool,
     upgraded: bool,
     out: Vec<u8>,
+    /// When the answer's first bytes were written, and how many have been written since:
+    /// the write deadline grows only with the bytes the client takes.
+    write_started: Option<Instant>,
+    written: u64,
     write_timeout: Duration,
     read_timeout: Duration,
     shared: Arc<Shared>,
@@ -596,6 +637,7 @@ impl Exchange {
         let Some(conn) = self.conn.as_ref() else {
             return Err(ErrorKind::NotConnected.into());
         };
+        let started = *self.write_started.get_or_insert_with(Instant::now);
         let mut written = 0;
         let result = loop {
             if written == self.out.len() {
@@ -603,12 +645,20 @@ impl Exchange {
             }
             match (&*conn.stream).write(&self.out[written..]) {
                 Ok(0) => break Err(ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written += n;
+                    self.written += n as u64;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    // A slow reader: wait for room, but never longer than the write timeout.
-                    if !wait_for(&conn.stream, PollFlags::OUT, Instant::now() + self.write_timeout)
-                    {
+                    // A slow reader: wait for room, never longer than the write timeout at a
+                    // time, and the whole answer within the write timeout plus one second
+                    // per `MIN_BODY_RATE` bytes taken.
+                    let total = started
+                        + self.write_timeout
+                        + Duration::from_secs(self.written / MIN_BODY_RATE);
+                    let until = (Instant::now() + self.write_timeout).min(total);
+                    if !wait_for(&conn.stream, PollFlags::OUT, until) {
                         break Err(ErrorKind::TimedOut.into());
                     }
                 }
@@ -647,11 +697,19 @@ impl Drop for Exchange {
     }
 }
 
-/// Reads body bytes: first what the connection has buffered, then the socket, waiting no
-/// later than the body's deadline (and no longer than the read timeout between bytes).
+/// Reads body bytes: first what the connection has buffered, then the socket. The body's
+/// deadline is the read timeout after its first byte plus one second per `MIN_BODY_RATE`
+/// bytes received, so a trickle cannot stretch it; no wait is longer than the read timeout.
 struct RawBody {
     exchange: Arc<Mutex<Exchange>>,
-    deadline: Option<Instant>,
+    started: Instant,
+    received: u64,
+}
+
+impl RawBody {
+    fn deadline(&self, read_timeout: Duration) -> Instant {
+        self.started + read_timeout + Duration::from_secs(self.received / MIN_BODY_RATE)
+    }
 }
 
 impl Read for RawBody {
@@ -665,21 +723,22 @@ impl Read for RawBody {
             let n = buf.len().min(conn.buf.len());
             buf[..n].copy_from_slice(&conn.buf[..n]);
             conn.buf.drain(..n);
+            self.received += n as u64;
             return Ok(n);
         }
         loop {
             match (&*conn.stream).read(buf) {
-                Ok(0) if !buf.is_empty() && self.deadline.is_some() => {
+                Ok(0) if !buf.is_empty() => {
                     ex.broken = true;
                     return Err(ErrorKind::UnexpectedEof.into());
                 }
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.received += n as u64;
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    let mut until = Instant::now() + read_timeout;
-                    if let Some(deadline) = self.deadline {
-                        until = until.min(deadline);
-                    }
+                    let until = (Instant::now() + read_timeout).min(self.deadline(read_timeout));
                     if !wait_for(&conn.stream, PollFlags::IN, until) {
                         ex.broken = true;
                         return Err(io::Error::new(
@@ -726,32 +785,148 @@ impl Read for LengthBody {
     }
 }
 
-/// A chunked body; its end is known only once the decoder says so.
+/// A chunked body, decoded strictly: hex sizes only (no sign, no spaces), a size line of at
+/// most 1 KiB with its extensions, CRLF everywhere, trailers of at most 8 KiB in all. Bytes
+/// read past its end go back to the connection for the next request.
 struct ChunkedBody {
-    decoder: chunked_transfer::Decoder<RawBody>,
-    exchange: Arc<Mutex<Exchange>>,
+    raw: RawBody,
+    staging: Vec<u8>,
+    pos: usize,
+    state: Chunk,
+    trailer_bytes: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailer,
+    Done,
+}
+
+const MAX_CHUNK_LINE: usize = 1024;
+const MAX_TRAILERS: usize = 8 * 1024;
+
+fn bad_chunk(why: &str) -> io::Error {
+    io::Error::new(ErrorKind::InvalidData, format!("bad chunked body: {why}"))
+}
+
+impl ChunkedBody {
+    fn new(raw: RawBody) -> ChunkedBody {
+        ChunkedBody {
+            raw,
+            staging: Vec::new(),
+            pos: 0,
+            state: Chunk::Size,
+            trailer_bytes: 0,
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.pos < self.staging.len() {
+            return Ok(());
+        }
+        self.staging.resize(8192, 0);
+        self.pos = 0;
+        let n = self.raw.read(&mut self.staging)?;
+        self.staging.truncate(n);
+        if n == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+
+    /// One CRLF-terminated line, without its CRLF.
+    fn line(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        let mut line = Vec::new();
+        loop {
+            self.fill()?;
+            let byte = self.staging[self.pos];
+            self.pos += 1;
+            if byte == b'\n' {
+                return match line.pop() {
+                    Some(b'\r') => Ok(line),
+                    _ => Err(bad_chunk("a line ends without CRLF")),
+                };
+            }
+            line.push(byte);
+            // `max` bytes and the CR.
+            if line.len() > max + 1 {
+                return Err(bad_chunk("a line is too long"));
+            }
+        }
+    }
+
+    fn step(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.state {
+                Chunk::Size => {
+                    let line = self.line(MAX_CHUNK_LINE)?;
+                    let digits = line.split(|b| *b == b';').next().unwrap_or(&[]);
+                    if digits.is_empty()
+                        || digits.len() > 15
+                        || !digits.iter().all(u8::is_ascii_hexdigit)
+                    {
+                        return Err(bad_chunk("a chunk size is not hex digits"));
+                    }
+                    let size = u64::from_str_radix(std::str::from_utf8(digits).unwrap_or("x"), 16)
+                        .map_err(|_| bad_chunk("a chunk size is not hex digits"))?;
+                    self.state = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
+                }
+                Chunk::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(0);
+                    }
+                    self.fill()?;
+                    let n = (self.staging.len() - self.pos)
+                        .min(buf.len())
+                        .min(left.min(usize::MAX as u64) as usize);
+                    buf[..n].copy_from_slice(&self.staging[self.pos..self.pos + n]);
+                    self.pos += n;
+                    self.state = if left == n as u64 { Chunk::DataEnd } else { Chunk::Data(left - n as u64) };
+                    return Ok(n);
+                }
+                Chunk::DataEnd => {
+                    if !self.line(0)?.is_empty() {
+                        return Err(bad_chunk("chunk data is longer than its size"));
+                    }
+                    self.state = Chunk::Size;
+                }
+                Chunk::Trailer => {
+                    let line = self.line(MAX_TRAILERS)?;
+                    self.trailer_bytes += line.len() + 2;
+                    if self.trailer_bytes > MAX_TRAILERS {
+                        return Err(bad_chunk("trailers are too long"));
+                    }
+                    if line.is_empty() {
+                        self.state = Chunk::Done;
+                        // What was read past the end belongs to the next request.
+                        let rest = self.staging.split_off(self.pos);
+                        if let Ok(mut ex) = self.raw.exchange.lock() {
+                            ex.body = BodyLeft::Done;
+                            if let Some(conn) = ex.conn.as_mut() {
+                                conn.buf.splice(0..0, rest);
+                            }
+                        }
+                    }
+                }
+                Chunk::Done => return Ok(0),
+            }
+        }
+    }
 }
 
 impl Read for ChunkedBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if matches!(self.exchange.lock().map(|e| matches!(e.body, BodyLeft::Done)), Ok(true)) {
-            return Ok(0);
-        }
-        match self.decoder.read(buf) {
-            Ok(0) if !buf.is_empty() => {
-                if let Ok(mut ex) = self.exchange.lock() {
-                    ex.body = BodyLeft::Done;
-                }
-                Ok(0)
-            }
-            Ok(n) => Ok(n),
-            Err(e) => {
-                if let Ok(mut ex) = self.exchange.lock() {
-                    ex.broken = true;
-                }
-                Err(e)
+        let result = self.step(buf);
+        if result.is_err() {
+            self.state = Chunk::Done;
+            if let Ok(mut ex) = self.raw.exchange.lock() {
+                ex.broken = true;
             }
         }
+        result
     }
 }
 
@@ -810,21 +985,22 @@ fn send_status(conn: &Conn, status: u16, why: &str) {
         body.len()
     );
     let _ = (&*conn.stream).write(message.as_bytes());
-    let _ = conn.stream.shutdown(Shutdown::Write);
+}
+
+/// Reads and drops what has already arrived (at most 64 KiB), without waiting.
+fn drain(stream: &TcpStream) {
     let mut scratch = [0u8; 4096];
     for _ in 0..16 {
-        match (&*conn.stream).read(&mut scratch) {
+        match (&*stream).read(&mut scratch) {
             Ok(n) if n > 0 => {}
             _ => break,
         }
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-    ) || matches!(e.raw_os_error(), Some(23) | Some(24) | Some(12) | Some(105))
+/// ENFILE, EMFILE, ENOMEM, ENOBUFS.
+fn out_of_resources(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23) | Some(24) | Some(12) | Some(105))
 }
 
 /// IPv4-mapped IPv6 addresses count as their IPv4 address; an IPv6 client counts by its /64,
