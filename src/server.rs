@@ -4,7 +4,7 @@
 //! that touches sockets.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::fs::DirBuilderExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -387,15 +387,23 @@ fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
     for (name, value) in &response.headers {
         headers.push(header(name, value));
     }
+    let mut sent_by_kernel = None;
     let (reader, len): (Box<dyn Read + Send>, u64) = match response.body {
         Body::Empty => (Box::new(io::empty()), 0),
         Body::Bytes(b) => {
             let n = b.len() as u64;
             (Box::new(io::Cursor::new(b)), n)
         }
-        Body::File { file, len } => (Box::new(file.take(len)), len),
+        Body::File { mut file, len } => {
+            // The kernel copies the file to the socket (sendfile); the reader is the
+            // fallback over the same bytes.
+            if let (Ok(offset), Ok(copy)) = (file.stream_position(), file.try_clone()) {
+                sent_by_kernel = Some((copy, offset, len));
+            }
+            (Box::new(file.take(len)), len)
+        }
     };
-    tiny_http::Response::new(
+    let response = tiny_http::Response::new(
         tiny_http::StatusCode(response.status),
         headers,
         reader,
@@ -403,7 +411,11 @@ fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
         None,
     )
     // Always send Content-Length, never chunked: clients and caches like knowing the size.
-    .with_chunked_threshold(usize::MAX)
+    .with_chunked_threshold(usize::MAX);
+    match sent_by_kernel {
+        Some((file, offset, len)) => response.with_file(file, offset, len),
+        None => response,
+    }
 }
 
 /// Our header names and values are ASCII by construction; a non-ASCII value (e.g. from a file

@@ -576,6 +576,13 @@ impl Shared {
             (true, 0) => Some("keep-alive"),
             (true, _) => None,
         };
+        let send_file: crate::request::SendFile = {
+            let exchange = exchange.clone();
+            Box::new(move |file, offset, len| {
+                let mut ex = exchange.lock().map_err(|_| io::Error::other("poisoned"))?;
+                ex.send_file(file, offset, len)
+            })
+        };
         let on_upgrade = {
             let exchange = exchange.clone();
             Box::new(move || {
@@ -600,6 +607,7 @@ impl Shared {
             Some(raw_socket),
             connection,
             on_upgrade,
+            send_file,
         )
     }
 }
@@ -651,14 +659,7 @@ impl Exchange {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    // A slow reader: wait for room, never longer than the write timeout at a
-                    // time, and the whole answer within the write timeout plus one second
-                    // per `MIN_BODY_RATE` bytes taken.
-                    let total = started
-                        + self.write_timeout
-                        + Duration::from_secs(self.written / MIN_BODY_RATE);
-                    let until = (Instant::now() + self.write_timeout).min(total);
-                    if !wait_for(&conn.stream, PollFlags::OUT, until) {
+                    if !self.wait_for_room(&conn.stream, started) {
                         break Err(ErrorKind::TimedOut.into());
                     }
                 }
@@ -670,6 +671,54 @@ impl Exchange {
             self.broken = true;
         }
         result
+    }
+}
+
+impl Exchange {
+    /// A slow reader: waits for room, never longer than the write timeout at a time, and
+    /// for the whole answer no longer than the write timeout plus one second per
+    /// `MIN_BODY_RATE` bytes taken.
+    fn wait_for_room(&self, stream: &TcpStream, started: Instant) -> bool {
+        let total =
+            started + self.write_timeout + Duration::from_secs(self.written / MIN_BODY_RATE);
+        let until = (Instant::now() + self.write_timeout).min(total);
+        wait_for(stream, PollFlags::OUT, until)
+    }
+
+    /// `len` bytes of `file` from `offset`, copied by the kernel (sendfile), after what is
+    /// gathered in `out`.
+    fn send_file(&mut self, file: &std::fs::File, mut offset: u64, len: u64) -> io::Result<()> {
+        self.flush_out()?;
+        let Some(stream) = self.conn.as_ref().map(|c| c.stream.clone()) else {
+            return Err(ErrorKind::NotConnected.into());
+        };
+        let started = *self.write_started.get_or_insert_with(Instant::now);
+        let mut left = len;
+        while left > 0 {
+            let chunk = left.min(1 << 30) as usize;
+            match rustix::fs::sendfile(&*stream, file, Some(&mut offset), chunk) {
+                Ok(0) => {
+                    self.broken = true;
+                    return Err(io::Error::new(ErrorKind::UnexpectedEof, "the file shrank"));
+                }
+                Ok(n) => {
+                    left -= n as u64;
+                    self.written += n as u64;
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    if !self.wait_for_room(&stream, started) {
+                        self.broken = true;
+                        return Err(ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -86,7 +86,13 @@ pub struct Request
 
     // cc-server patch: tells the connection layer that the socket is taken over
     on_upgrade: Option<Box<dyn FnOnce() + Send>>,
+
+    // cc-server patch: sends a file region straight from the kernel (after what was written)
+    send_file: Option<SendFile>,
 }
+
+/// cc-server patch: `(file, offset, len)` → the region written to the connection.
+pub(crate) type SendFile = Box<dyn FnOnce(&std::fs::File, u64, u64) -> io::Result<()> + Send>;
 
 struct NotifyOnDrop<R> 
 {
@@ -333,6 +339,7 @@ where
             raw_socket: None,
             connection: None,
             on_upgrade: None,
+            send_file: None,
         }
     );
 }
@@ -353,6 +360,7 @@ pub(crate) fn from_parts(
     raw_socket: Option<std::sync::Arc<std::net::TcpStream>>,
     connection: Option<&'static str>,
     on_upgrade: Box<dyn FnOnce() + Send>,
+    send_file: SendFile,
 ) -> Request
 {
     Request
@@ -371,6 +379,7 @@ pub(crate) fn from_parts(
         raw_socket,
         connection,
         on_upgrade: Some(on_upgrade),
+        send_file: Some(send_file),
     }
 }
 
@@ -627,6 +636,24 @@ impl Request {
         }
 
         let do_not_send_body = self.method == Method::Head;
+
+        // cc-server patch: a file body goes by sendfile when the connection can do it.
+        if let (Some((file, offset, len)), Some(send_file)) = (response.take_file(), self.send_file.take())
+        {
+            Self::ignore_client_closing_errors(response.raw_print(
+                writer.by_ref(),
+                self.http_version.clone(),
+                Some(&self.headers),
+                true,
+                None,
+            ))?;
+            if do_not_send_body
+            {
+                return Self::ignore_client_closing_errors(writer.flush());
+            }
+            Self::ignore_client_closing_errors(writer.flush())?;
+            return Self::ignore_client_closing_errors(send_file(&file, offset, len));
+        }
 
         Self::ignore_client_closing_errors(response.raw_print(
             writer.by_ref(),

@@ -46,6 +46,8 @@ pub struct Response<R>
     headers: Headers,
     data_length: Option<usize>,
     chunked_threshold: Option<usize>,
+    // cc-server patch: a file region sent with sendfile(2) instead of the reader
+    file: Option<(std::fs::File, u64, u64)>,
 }
 
 /// A `Response` without a template parameter.
@@ -233,6 +235,7 @@ where
                 headers: Headers::with_capacity(16),
                 data_length,
                 chunked_threshold: None,
+                file: None,
             };
 
         for h in headers.0
@@ -390,7 +393,20 @@ where
             status_code: self.status_code,
             data_length,
             chunked_threshold: self.chunked_threshold,
+            file: self.file,
         }
+    }
+
+    /// cc-server patch: the body is `len` bytes of `file` from `offset`, sent by the kernel
+    /// (sendfile) where the connection allows it; the reader is used otherwise (give one
+    /// over the same bytes) and for the length.
+    pub fn with_file(mut self, file: std::fs::File, offset: u64, len: u64) -> Self {
+        self.file = Some((file, offset, len));
+        self
+    }
+
+    pub(crate) fn take_file(&mut self) -> Option<(std::fs::File, u64, u64)> {
+        self.file.take()
     }
 
     /// Prints the HTTP response to a writer.
@@ -575,6 +591,7 @@ where
             headers: self.headers,
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+            file: self.file,
         }
     }
 }
@@ -670,6 +687,7 @@ impl Clone for Response<io::Empty>
             headers: self.headers.clone(),
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+            file: None,
         }
     }
 }
