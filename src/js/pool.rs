@@ -87,6 +87,10 @@ struct WorkerProcess {
 /// A run being watched: when it must end, and whether the watchdog has killed it.
 struct Watch {
     deadline: Instant,
+    /// Set when the deadline first passes: since when, and the worker's CPU time at the
+    /// last look. A worker that was only waiting for a core (a busy machine, its nice value)
+    /// gets more time, up to `STARVED_GRACE` limits; one that burnt its CPU is killed.
+    overdue: Option<(Instant, Duration)>,
     /// While a `fetch` waits on the network: the deadline to return to, moved by the wait.
     paused: Option<(Instant, Instant)>,
     pid: u32,
@@ -449,6 +453,7 @@ impl ScriptPool {
                 pid: worker.child.id(),
                 fired: false,
                 paused: None,
+                overdue: None,
             });
         }
         let reply = write_frame(&mut worker.stdin, frame).and_then(|()| {
@@ -638,16 +643,50 @@ fn runner(pool: &ScriptPool) {
     }
 }
 
-/// Kills workers whose run is past its hard deadline.
+/// How many more limits a worker that waited for a core (rather than ran) may take.
+const STARVED_GRACE: u32 = 10;
+
+/// The CPU time a process has used (user + system), from /proc/<pid>/stat.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux architecture.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Kills workers whose run is past its hard deadline (and that used the time, rather than
+/// waited for a core).
 fn watchdog(pool: Weak<ScriptPool>) {
     while let Some(pool) = pool.upgrade() {
         let now = Instant::now();
+        let limit = pool.config.hard_deadline();
         for slot in &pool.slots {
             if let Ok(mut w) = slot.watch.lock()
                 && let Some(watch) = w.as_mut()
                 && !watch.fired
                 && now > watch.deadline
             {
+                let cpu = process_cpu(watch.pid);
+                let (since, starved) = match (watch.overdue, cpu) {
+                    // First time past the deadline: look again one limit later.
+                    (None, Some(_)) => (now, true),
+                    // It used under half of the time since the last look: it waited for a core.
+                    (Some((since, mark)), Some(cpu)) => {
+                        (since, cpu.saturating_sub(mark) < limit / 2)
+                    }
+                    _ => (now, false),
+                };
+                if let Some(cpu) = cpu
+                    && starved
+                    && now < since + limit * STARVED_GRACE
+                {
+                    watch.overdue = Some((since, cpu));
+                    watch.deadline = now + limit;
+                    continue;
+                }
                 watch.fired = true;
                 if let Some(pid) = rustix::process::Pid::from_raw(watch.pid as i32) {
                     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);

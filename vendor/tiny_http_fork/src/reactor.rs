@@ -38,6 +38,11 @@ const MIN_BODY_RATE: u64 = 32 * 1024;
 const WRITE_BUFFER: usize = 64 * 1024;
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Box<[u8; READ_CHUNK]>> =
+        std::cell::RefCell::new(Box::new([0; READ_CHUNK]));
+}
+
 /// What a parked connection is waiting for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Waiting {
@@ -473,11 +478,12 @@ impl Shared {
         let head_limit = self.head_limit();
         let mut closed = false;
         while conn.buf.len() < head_limit + PREBUFFERED_BODY {
-            let len = conn.buf.len();
-            conn.buf.resize(len + READ_CHUNK, 0);
-            let result = (&*conn.stream).read(&mut conn.buf[len..]);
-            let n = *result.as_ref().unwrap_or(&0);
-            conn.buf.truncate(len + n);
+            // Read into this thread's scratch space; the connection keeps only what came.
+            let result = SCRATCH.with_borrow_mut(|scratch| {
+                let n = (&*conn.stream).read(&mut scratch[..])?;
+                conn.buf.extend_from_slice(&scratch[..n]);
+                Ok::<usize, io::Error>(n)
+            });
             match result {
                 Ok(0) => {
                     closed = true;
