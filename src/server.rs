@@ -381,6 +381,9 @@ fn access_log(line: &str) {
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// Files from this size on go out by sendfile.
+const SENDFILE_FROM: u64 = 32 * 1024;
+
 fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
     let mut headers = tiny_http::Headers::with_capacity(response.headers.len() + 1);
     headers.push(header("Server", "cc-server"));
@@ -395,9 +398,11 @@ fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
             (Box::new(io::Cursor::new(b)), n)
         }
         Body::File { mut file, len } => {
-            // The kernel copies the file to the socket (sendfile); the reader is the
-            // fallback over the same bytes.
-            if let (Ok(offset), Ok(copy)) = (file.stream_position(), file.try_clone()) {
+            // A large file is copied to the socket by the kernel (sendfile); a small one
+            // leaves with its head in one write. The reader is the fallback either way.
+            if len >= SENDFILE_FROM
+                && let (Ok(offset), Ok(copy)) = (file.stream_position(), file.try_clone())
+            {
                 sent_by_kernel = Some((copy, offset, len));
             }
             (Box::new(file.take(len)), len)

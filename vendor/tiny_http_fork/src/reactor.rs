@@ -37,6 +37,8 @@ const MIN_BODY_RATE: u64 = 32 * 1024;
 /// Response bytes gathered before a write: head and a small body leave in one syscall.
 const WRITE_BUFFER: usize = 64 * 1024;
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
+/// Readiness events taken per `epoll_wait`: a busy server wakes fewer threads.
+const EVENTS_PER_WAIT: usize = 16;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Box<[u8; READ_CHUNK]>> =
@@ -152,7 +154,7 @@ impl Reactor {
     /// `Ok(None)` when the time is up; an error after `unblock()`.
     pub(crate) fn next(&self, until: Option<Instant>) -> io::Result<Option<Request>> {
         let shared = &self.shared;
-        let mut events = Vec::with_capacity(1);
+        let mut events = Vec::with_capacity(EVENTS_PER_WAIT);
         loop {
             let ready = shared.ready.lock().ok().and_then(|mut r| r.pop_front());
             // Requests already read are answered before a stop.
@@ -160,7 +162,8 @@ impl Reactor {
                 return Err(io::Error::new(ErrorKind::Other, "thread unblocked"));
             }
             if let Some(conn) = ready {
-                if shared.ready.lock().is_ok_and(|r| !r.is_empty()) {
+                // A backlog: another thread helps.
+                if shared.ready.lock().is_ok_and(|r| r.len() >= 2) {
                     shared.notify();
                 }
                 if let Some(rq) = shared.advance(conn) {
@@ -187,6 +190,9 @@ impl Reactor {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
+            // Every ready connection is taken out of the set first; this thread goes on with
+            // them one by one (the ready queue), and wakes one more thread to share them.
+            let mut taken = 0;
             for event in events.drain(..) {
                 match event.data.u64() {
                     LISTENER => shared.accept_all(),
@@ -196,13 +202,17 @@ impl Reactor {
                     }
                     token => {
                         let parked = shared.parked.lock().ok().and_then(|mut p| p.remove(&token));
-                        if let Some(parked) = parked {
-                            if let Some(rq) = shared.advance(parked.conn) {
-                                return Ok(Some(rq));
-                            }
+                        if let Some(parked) = parked
+                            && let Ok(mut r) = shared.ready.lock()
+                        {
+                            r.push_back(parked.conn);
+                            taken += 1;
                         }
                     }
                 }
+            }
+            if taken > 1 {
+                shared.notify();
             }
         }
     }
