@@ -438,3 +438,43 @@ fn chunked_bodies_stray_upgrades_and_huge_heads_are_answered_at_once() {
         .unwrap();
     assert_eq!(read_response(&mut c).unwrap().status, 413);
 }
+
+#[test]
+fn clients_that_keep_pipelining_cannot_shut_out_others() {
+    let s = Server::builder().arg("--workers").arg("2").start();
+    s.write_file("plain", "index.html", "plain page");
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
+        for _ in 0..6 {
+            scope.spawn(|| {
+                let mut c = s.connect();
+                let mut reader = c.try_clone().unwrap();
+                let batch = "GET / HTTP/1.1\r\nHost: plain.localhost\r\n\r\n".repeat(200);
+                let drain = std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 65536];
+                    while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+                });
+                while !stop.load(Ordering::Relaxed) {
+                    if c.write_all(batch.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+                let _ = c.shutdown(std::net::Shutdown::Both);
+                let _ = drain.join();
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..5 {
+            let started = Instant::now();
+            let r = s.get("plain.localhost", "/");
+            assert_eq!(r.status, 200);
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "a newcomer waited {:?} behind pipelining clients",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}

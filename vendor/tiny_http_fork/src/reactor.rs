@@ -85,8 +85,8 @@ pub(crate) struct Conn {
     buf: Vec<u8>,
     /// When the first byte of the request being read arrived.
     started: Option<Instant>,
-    /// Whether it counts toward the connection caps (an upgraded connection no longer
-    /// does: the protocol that took it over keeps its own limits).
+    /// Whether it still counts toward the connection caps (until it is dropped; an
+    /// upgraded WebSocket connection counts for its whole life).
     counted: bool,
     shared: Arc<Shared>,
 }
@@ -156,29 +156,18 @@ impl Reactor {
         let shared = &self.shared;
         let mut events = Vec::with_capacity(EVENTS_PER_WAIT);
         loop {
-            let ready = shared.ready.lock().ok().and_then(|mut r| r.pop_front());
-            // Requests already read are answered before a stop.
-            if ready.is_none() && shared.take_stop() {
-                return Err(io::Error::new(ErrorKind::Other, "thread unblocked"));
-            }
-            if let Some(conn) = ready {
-                // A backlog: another thread helps.
-                if shared.ready.lock().is_ok_and(|r| r.len() >= 2) {
-                    shared.notify();
-                }
-                if let Some(rq) = shared.advance(conn) {
-                    return Ok(Some(rq));
-                }
-                continue;
-            }
             shared.sweep_if_due();
-            let mut wait = SWEEP_EVERY;
+            // With connections already waiting for a turn, only look (no wait) for new ones:
+            // they join the back of the same queue, so a client that keeps pipelining gets
+            // one request per turn and never shuts out newcomers or the sweep.
+            let backlog = shared.ready.lock().is_ok_and(|r| !r.is_empty());
+            let mut wait = if backlog { Duration::ZERO } else { SWEEP_EVERY };
             if let Some(until) = until {
                 let now = Instant::now();
-                if now >= until {
+                if now >= until && !backlog {
                     return Ok(None);
                 }
-                wait = wait.min(until - now);
+                wait = wait.min(until.saturating_duration_since(now));
             }
             let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
                 tv_sec: 0,
@@ -190,8 +179,8 @@ impl Reactor {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            // Every ready connection is taken out of the set first; this thread goes on with
-            // them one by one (the ready queue), and wakes one more thread to share them.
+            // Every ready connection is taken out of the set and queued; this thread goes on
+            // with them one by one, and wakes one more thread to share a batch.
             let mut taken = 0;
             for event in events.drain(..) {
                 match event.data.u64() {
@@ -213,6 +202,20 @@ impl Reactor {
             }
             if taken > 1 {
                 shared.notify();
+            }
+            let ready = shared.ready.lock().ok().and_then(|mut r| r.pop_front());
+            // Requests already read are answered before a stop.
+            if ready.is_none() && shared.take_stop() {
+                return Err(io::Error::new(ErrorKind::Other, "thread unblocked"));
+            }
+            if let Some(conn) = ready {
+                // A backlog: another thread helps.
+                if shared.ready.lock().is_ok_and(|r| r.len() >= 2) {
+                    shared.notify();
+                }
+                if let Some(rq) = shared.advance(conn) {
+                    return Ok(Some(rq));
+                }
             }
         }
     }
@@ -476,6 +479,14 @@ impl Shared {
             Err(_) => Vec::new(),
         };
         for parked in expired {
+            // Bytes that arrived while every worker was busy are a request, not idleness.
+            if parked.waiting == Waiting::Idle && has_input(&parked.conn.stream) {
+                if let Ok(mut r) = self.ready.lock() {
+                    r.push_back(parked.conn);
+                }
+                self.notify();
+                continue;
+            }
             if parked.waiting == Waiting::Request {
                 send_status(&parked.conn, 408, "the request did not arrive in time");
             }
@@ -604,9 +615,6 @@ impl Shared {
             Box::new(move || {
                 if let Ok(mut e) = exchange.lock() {
                     e.upgraded = true;
-                    if let Some(conn) = e.conn.as_mut() {
-                        conn.uncount();
-                    }
                 }
             })
         };
@@ -1050,6 +1058,16 @@ fn send_status(conn: &Conn, status: u16, why: &str) {
         body.len()
     );
     let _ = (&*conn.stream).write(message.as_bytes());
+}
+
+/// Whether bytes (or an end) are waiting to be read, without waiting.
+fn has_input(stream: &TcpStream) -> bool {
+    let mut fds = [PollFd::new(stream, PollFlags::IN)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
 }
 
 /// Reads and drops what has already arrived (at most 64 KiB), without waiting.
