@@ -478,3 +478,35 @@ fn clients_that_keep_pipelining_cannot_shut_out_others() {
         }
     });
 }
+
+#[test]
+fn readers_that_never_read_a_big_file_hold_no_worker() {
+    let s = Server::builder().arg("--workers").arg("2").start();
+    s.write_file("plain", "index.html", "plain page");
+    s.write_file("plain", "big.bin", vec![7u8; 20 * 1024 * 1024]);
+    // Six clients ask for 20 MB each and read nothing.
+    let stalled: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: plain.localhost\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(s.get("plain.localhost", "/").status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a newcomer waited {:?} behind readers that do not read",
+            started.elapsed()
+        );
+    }
+    // A stalled reader that starts reading still gets the whole file, and its connection
+    // serves its next request.
+    let mut c = stalled.into_iter().next().unwrap();
+    let r = read_response(&mut c).unwrap();
+    assert_eq!(r.body.len(), 20 * 1024 * 1024);
+    assert_eq!(get_on(&mut c, "plain.localhost", "/").unwrap().status, 200);
+}

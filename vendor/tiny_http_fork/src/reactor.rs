@@ -52,6 +52,8 @@ enum Waiting {
     Idle,
     /// The rest of a request head, or of a small body: 408 at the deadline.
     Request,
+    /// Room to write the rest of a file answer: closed at the write timeout.
+    Write,
 }
 
 struct Parked {
@@ -59,6 +61,18 @@ struct Parked {
     waiting: Waiting,
     deadline: Instant,
     since: Instant,
+    /// The rest of a file answer, sent whenever the client has room for more.
+    writing: Option<Box<FileRest>>,
+}
+
+/// What is left of a file answer to a slow reader: it waits in the set like any other
+/// connection and holds no thread.
+struct FileRest {
+    file: std::fs::File,
+    offset: u64,
+    left: u64,
+    /// Whether the connection serves another request afterwards.
+    reuse: bool,
 }
 
 pub(crate) struct Shared {
@@ -191,11 +205,19 @@ impl Reactor {
                     }
                     token => {
                         let parked = shared.parked.lock().ok().and_then(|mut p| p.remove(&token));
-                        if let Some(parked) = parked
-                            && let Ok(mut r) = shared.ready.lock()
-                        {
-                            r.push_back(parked.conn);
-                            taken += 1;
+                        match parked {
+                            Some(Parked {
+                                conn,
+                                writing: Some(rest),
+                                ..
+                            }) => shared.write_more(conn, *rest),
+                            Some(parked) => {
+                                if let Ok(mut r) = shared.ready.lock() {
+                                    r.push_back(parked.conn);
+                                    taken += 1;
+                                }
+                            }
+                            None => {}
                         }
                     }
                 }
@@ -306,6 +328,7 @@ impl Shared {
                     waiting: Waiting::Idle,
                     deadline: now + self.idle_timeout(),
                     since: now,
+                    writing: None,
                 },
             );
         }
@@ -414,7 +437,7 @@ impl Shared {
         }
         let now = Instant::now();
         let deadline = match waiting {
-            Waiting::Idle => now + self.idle_timeout(),
+            Waiting::Idle | Waiting::Write => now + self.idle_timeout(),
             Waiting::Request => conn.started.unwrap_or(now) + self.limits.head_timeout,
         };
         let token = conn.token;
@@ -427,6 +450,7 @@ impl Shared {
                     waiting,
                     deadline,
                     since: now,
+                    writing: None,
                 },
             );
         }
@@ -435,6 +459,57 @@ impl Shared {
             &*stream,
             epoll::EventData::new_u64(token),
             epoll::EventFlags::IN | epoll::EventFlags::ONESHOT | epoll::EventFlags::RDHUP,
+        )
+        .is_err()
+        {
+            let gone = self.parked.lock().ok().and_then(|mut p| p.remove(&token));
+            drop(gone);
+        }
+    }
+
+    /// Sends what the socket takes of a file answer without waiting; parks the rest until
+    /// the client has room (closed after the write timeout without progress).
+    fn write_more(&self, conn: Conn, mut rest: FileRest) {
+        while rest.left > 0 {
+            let chunk = rest.left.min(1 << 30) as usize;
+            match rustix::fs::sendfile(&*conn.stream, &rest.file, Some(&mut rest.offset), chunk) {
+                Ok(0) => return,
+                Ok(n) => rest.left -= n as u64,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.park_writing(conn, rest);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        if rest.reuse {
+            self.reuse(conn);
+        }
+    }
+
+    fn park_writing(&self, conn: Conn, rest: FileRest) {
+        let now = Instant::now();
+        let token = conn.token;
+        let stream = conn.stream.clone();
+        let deadline = now + self.limits.write_timeout.unwrap_or(Duration::from_secs(15));
+        if let Ok(mut p) = self.parked.lock() {
+            p.insert(
+                token,
+                Parked {
+                    conn,
+                    waiting: Waiting::Write,
+                    deadline,
+                    since: now,
+                    writing: Some(Box::new(rest)),
+                },
+            );
+        }
+        if epoll::modify(
+            &self.epoll,
+            &*stream,
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::OUT | epoll::EventFlags::ONESHOT | epoll::EventFlags::RDHUP,
         )
         .is_err()
         {
@@ -582,6 +657,7 @@ impl Shared {
             out: Vec::new(),
             write_started: None,
             written: 0,
+            pending_file: None,
             write_timeout: self.limits.write_timeout.unwrap_or(Duration::from_secs(15)),
             read_timeout,
             shared: self.clone(),
@@ -659,6 +735,8 @@ struct Exchange {
     /// the write deadline grows only with the bytes the client takes.
     write_started: Option<Instant>,
     written: u64,
+    /// A file answer the socket could not take at once: finished from the set.
+    pending_file: Option<(std::fs::File, u64, u64)>,
     write_timeout: Duration,
     read_timeout: Duration,
     shared: Arc<Shared>,
@@ -710,17 +788,17 @@ impl Exchange {
     }
 
     /// `len` bytes of `file` from `offset`, copied by the kernel (sendfile), after what is
-    /// gathered in `out`.
-    fn send_file(&mut self, file: &std::fs::File, mut offset: u64, len: u64) -> io::Result<()> {
+    /// gathered in `out`. What the socket cannot take at once is finished from the set once
+    /// this exchange ends: a slow reader holds no thread.
+    fn send_file(&mut self, file: std::fs::File, mut offset: u64, len: u64) -> io::Result<()> {
         self.flush_out()?;
         let Some(stream) = self.conn.as_ref().map(|c| c.stream.clone()) else {
             return Err(ErrorKind::NotConnected.into());
         };
-        let started = *self.write_started.get_or_insert_with(Instant::now);
         let mut left = len;
         while left > 0 {
             let chunk = left.min(1 << 30) as usize;
-            match rustix::fs::sendfile(&*stream, file, Some(&mut offset), chunk) {
+            match rustix::fs::sendfile(&*stream, &file, Some(&mut offset), chunk) {
                 Ok(0) => {
                     self.broken = true;
                     return Err(io::Error::new(ErrorKind::UnexpectedEof, "the file shrank"));
@@ -731,10 +809,8 @@ impl Exchange {
                 }
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
-                    if !self.wait_for_room(&stream, started) {
-                        self.broken = true;
-                        return Err(ErrorKind::TimedOut.into());
-                    }
+                    self.pending_file = Some((file, offset, left));
+                    return Ok(());
                 }
                 Err(e) => {
                     self.broken = true;
@@ -754,19 +830,30 @@ impl Drop for Exchange {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
-        if self.upgraded || !self.keep_alive || self.broken {
-            return;
-        }
         // A body the handler did not read is skipped when it is already here; otherwise the
         // connection closes. Its bytes are never parsed as a request.
-        match self.body {
-            BodyLeft::Done => {}
-            BodyLeft::Length(n) if n as usize <= conn.buf.len() => {
-                conn.buf.drain(..n as usize);
-            }
-            _ => return,
+        let reuse = !(self.upgraded || !self.keep_alive || self.broken)
+            && match self.body {
+                BodyLeft::Done => true,
+                BodyLeft::Length(n) if n as usize <= conn.buf.len() => {
+                    conn.buf.drain(..n as usize);
+                    true
+                }
+                _ => false,
+            };
+        if let Some((file, offset, left)) = self.pending_file.take() {
+            self.shared.park_writing(
+                conn,
+                FileRest {
+                    file,
+                    offset,
+                    left,
+                    reuse,
+                },
+            );
+        } else if reuse {
+            self.shared.reuse(conn);
         }
-        self.shared.reuse(conn);
     }
 }
 

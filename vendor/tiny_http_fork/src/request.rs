@@ -92,7 +92,7 @@ pub struct Request
 }
 
 /// cc-server patch: `(file, offset, len)` → the region written to the connection.
-pub(crate) type SendFile = Box<dyn FnOnce(&std::fs::File, u64, u64) -> io::Result<()> + Send>;
+pub(crate) type SendFile = Box<dyn FnOnce(std::fs::File, u64, u64) -> io::Result<()> + Send>;
 
 struct NotifyOnDrop<R> 
 {
@@ -652,7 +652,7 @@ impl Request {
                 return Self::ignore_client_closing_errors(writer.flush());
             }
             Self::ignore_client_closing_errors(writer.flush())?;
-            return Self::ignore_client_closing_errors(send_file(&file, offset, len));
+            return Self::ignore_client_closing_errors(send_file(file, offset, len));
         }
 
         Self::ignore_client_closing_errors(response.raw_print(
