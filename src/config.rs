@@ -21,7 +21,7 @@ pub struct ServeConfig {
     /// Lower case, no port, no trailing dot: sites live at `<site>.<domain>`.
     pub domain: String,
     pub data_dir: PathBuf,
-    /// Threads that handle requests (tiny_http adds one reader thread per open connection).
+    /// Threads that read, handle and answer requests; connections wait in one epoll set.
     pub workers: usize,
     pub limits: Limits,
     pub deploy: DeployLimits,
