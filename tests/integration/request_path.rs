@@ -510,3 +510,56 @@ fn readers_that_never_read_a_big_file_hold_no_worker() {
     assert_eq!(r.body.len(), 20 * 1024 * 1024);
     assert_eq!(get_on(&mut c, "plain.localhost", "/").unwrap().status, 200);
 }
+
+#[test]
+fn trickled_chunked_continue_and_larger_bodies_hold_no_worker() {
+    let s = Server::builder()
+        .arg("--workers")
+        .arg("2")
+        .arg("--head-timeout")
+        .arg("3")
+        .start();
+    s.write_file("plain", "index.html", "plain page");
+    s.write_file("api", "main.js", "res.send('got ' + req.body.length);");
+    let heads = [
+        "POST / HTTP/1.1\r\nHost: api.localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: api.localhost\r\nContent-Length: 100000\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: api.localhost\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n",
+    ];
+    let mut slow: Vec<TcpStream> = heads
+        .iter()
+        .cycle()
+        .take(6)
+        .map(|head| {
+            let mut c = s.connect();
+            c.write_all(head.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        for c in &mut slow {
+            let _ = c.write_all(b"1");
+        }
+        let t = Instant::now();
+        assert_eq!(s.get("plain.localhost", "/").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A well-behaved 100-continue client: the server asks for the body itself.
+    let mut c = s.connect();
+    c.write_all(b"POST / HTTP/1.1\r\nHost: api.localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    let mut interim = [0u8; 25];
+    c.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(b"hello").unwrap();
+    assert_eq!(read_response(&mut c).unwrap().text(), "got 5");
+    // A 200 KB body arrives whole.
+    let big = vec![b'x'; 200_000];
+    assert_eq!(
+        s.send("POST", "api.localhost", "/", &[], &big).text(),
+        "got 200000"
+    );
+    drop(slow);
+}

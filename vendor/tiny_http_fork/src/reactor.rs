@@ -29,9 +29,14 @@ const LISTENER: u64 = 0;
 const WAKE: u64 = 1;
 const FIRST_CONNECTION: u64 = 2;
 const READ_CHUNK: usize = 16 * 1024;
-/// A request body up to this size is read in full before the request is handed out, so a
-/// client trickling a small body (a login form, a script's JSON) holds no thread.
+/// A request body up to this size (a login form, a script's JSON, a chunked upload's first
+/// part) is read in full before the request is handed out, so a client trickling it holds
+/// no thread.
 const PREBUFFERED_BODY: usize = 64 * 1024;
+/// Larger bodies up to this size (main.js takes 1 MiB) are read ahead too, while all such
+/// read-ahead together stays within `READ_AHEAD_BUDGET`; past it they are read by the handler.
+const READ_AHEAD_BODY: usize = 1024 * 1024;
+const READ_AHEAD_BUDGET: usize = 64 * 1024 * 1024;
 /// A larger body must arrive at this average rate (after the read timeout's grace).
 const MIN_BODY_RATE: u64 = 32 * 1024;
 /// Response bytes gathered before a write: head and a small body leave in one syscall.
@@ -85,6 +90,8 @@ pub(crate) struct Shared {
     ready: Mutex<VecDeque<Conn>>,
     per_address: Mutex<HashMap<IpAddr, usize>>,
     open: AtomicUsize,
+    /// Bytes reserved by connections reading a large body ahead.
+    read_ahead: AtomicUsize,
     next_token: AtomicU64,
     stops: AtomicUsize,
     accepting: AtomicBool,
@@ -102,6 +109,12 @@ pub(crate) struct Conn {
     /// Whether it still counts toward the connection caps (until it is dropped; an
     /// upgraded WebSocket connection counts for its whole life).
     counted: bool,
+    /// How many bytes the request being read needs in `buf` (head and body), when known.
+    want: usize,
+    /// Bytes of `READ_AHEAD_BUDGET` this connection holds.
+    reserved: usize,
+    /// `100 Continue` was sent for the request being read.
+    continued: bool,
     shared: Arc<Shared>,
 }
 
@@ -122,6 +135,7 @@ impl Drop for Conn {
         drain(&self.stream);
         let _ = self.stream.shutdown(Shutdown::Both);
         self.uncount();
+        self.shared.read_ahead.fetch_sub(self.reserved, Relaxed);
     }
 }
 
@@ -156,6 +170,7 @@ impl Reactor {
                 ready: Mutex::new(VecDeque::new()),
                 per_address: Mutex::new(HashMap::new()),
                 open: AtomicUsize::new(0),
+                read_ahead: AtomicUsize::new(0),
                 next_token: AtomicU64::new(FIRST_CONNECTION),
                 stops: AtomicUsize::new(0),
                 accepting: AtomicBool::new(true),
@@ -315,6 +330,9 @@ impl Shared {
             buf: Vec::new(),
             started: None,
             counted: true,
+            want: 0,
+            reserved: 0,
+            continued: false,
             shared: self.clone(),
         };
         let token = conn.token;
@@ -438,7 +456,12 @@ impl Shared {
         let now = Instant::now();
         let deadline = match waiting {
             Waiting::Idle | Waiting::Write => now + self.idle_timeout(),
-            Waiting::Request => conn.started.unwrap_or(now) + self.limits.head_timeout,
+            // A body read ahead gets one more second per `MIN_BODY_RATE` bytes.
+            Waiting::Request => {
+                conn.started.unwrap_or(now)
+                    + self.limits.head_timeout
+                    + Duration::from_secs((conn.want / MIN_BODY_RATE as usize) as u64)
+            }
         };
         let token = conn.token;
         let stream = conn.stream.clone();
@@ -573,7 +596,7 @@ impl Shared {
     fn advance(self: &Arc<Self>, mut conn: Conn) -> Option<Request> {
         let head_limit = self.head_limit();
         let mut closed = false;
-        while conn.buf.len() < head_limit + PREBUFFERED_BODY {
+        while conn.buf.len() < (head_limit + PREBUFFERED_BODY).max(conn.want) {
             // Read into this thread's scratch space; the connection keeps only what came.
             let result = SCRATCH.with_borrow_mut(|scratch| {
                 let n = (&*conn.stream).read(&mut scratch[..])?;
@@ -617,20 +640,61 @@ impl Shared {
                 send_status(&conn, 431, "the request head is too large");
                 None
             }
-            Ok(Some(head)) => {
-                if let Framing::Length(n) = head.framing {
-                    let have = conn.buf.len() - head.len;
-                    if n <= PREBUFFERED_BODY as u64 && !head.expect_continue && (have as u64) < n {
-                        if closed {
-                            return None;
-                        }
-                        self.park(conn, Waiting::Request);
+            Ok(Some(mut head)) => {
+                let body = &conn.buf[head.len..];
+                let need = match head.framing {
+                    Framing::Length(n) if n as usize <= READ_AHEAD_BODY && body.len() < n as usize => {
+                        Some(n as usize)
+                    }
+                    Framing::Chunked
+                        if body.len() <= PREBUFFERED_BODY
+                            && chunked_end(body) == Ok(None) =>
+                    {
+                        Some(PREBUFFERED_BODY)
+                    }
+                    _ => None,
+                };
+                if let Some(need) = need
+                    && (need <= PREBUFFERED_BODY || self.reserve_read_ahead(&mut conn, need))
+                {
+                    if head.expect_continue && !conn.continued {
+                        let _ = (&*conn.stream).write(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        conn.continued = true;
+                    }
+                    if closed {
                         return None;
                     }
+                    conn.want = head.len + need;
+                    self.park(conn, Waiting::Request);
+                    return None;
                 }
+                if conn.continued {
+                    head.expect_continue = false;
+                }
+                conn.want = 0;
+                conn.continued = false;
+                self.read_ahead.fetch_sub(std::mem::take(&mut conn.reserved), Relaxed);
                 Some(self.build_request(conn, head))
             }
         }
+    }
+
+    /// Reserves room for reading a large body ahead; false when the budget is spent.
+    fn reserve_read_ahead(&self, conn: &mut Conn, bytes: usize) -> bool {
+        if conn.reserved >= bytes {
+            return true;
+        }
+        let more = bytes - conn.reserved;
+        let ok = self
+            .read_ahead
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n + more <= READ_AHEAD_BUDGET).then_some(n + more)
+            })
+            .is_ok();
+        if ok {
+            conn.reserved = bytes;
+        }
+        ok
     }
 
     fn head_limit(&self) -> usize {
@@ -1145,6 +1209,49 @@ fn send_status(conn: &Conn, status: u16, why: &str) {
         body.len()
     );
     let _ = (&*conn.stream).write(message.as_bytes());
+}
+
+/// Where a chunked body in `body` ends: `Ok(None)` when more is needed, `Err` when it is
+/// malformed (the decoder then answers for it).
+fn chunked_end(body: &[u8]) -> Result<Option<usize>, ()> {
+    let line_end = |from: usize| -> Option<usize> {
+        body.get(from..)?
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| from + p)
+    };
+    let mut at = 0;
+    loop {
+        let Some(end) = line_end(at) else {
+            return if body.len() - at > MAX_CHUNK_LINE { Err(()) } else { Ok(None) };
+        };
+        let digits = body[at..end].split(|b| *b == b';').next().unwrap_or(&[]);
+        if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(());
+        }
+        let size = u64::from_str_radix(std::str::from_utf8(digits).map_err(|_| ())?, 16)
+            .map_err(|_| ())? as usize;
+        at = end + 2;
+        if size == 0 {
+            // Trailer lines up to an empty one.
+            loop {
+                let Some(end) = line_end(at) else {
+                    return Ok(None);
+                };
+                if end == at {
+                    return Ok(Some(end + 2));
+                }
+                at = end + 2;
+            }
+        }
+        if body.len() < at + size + 2 {
+            return Ok(None);
+        }
+        if &body[at + size..at + size + 2] != b"\r\n" {
+            return Err(());
+        }
+        at += size + 2;
+    }
 }
 
 /// Whether bytes (or an end) are waiting to be read, without waiting.
