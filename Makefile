@@ -14,6 +14,7 @@ release:        ## the optimised, stripped binary: target/release/cc-server
 
 test:           ## unit tests and integration tests against the real binary
 	$(CARGO) test --locked
+	$(CARGO) test --locked -p tiny_http_fork --lib   # the vendored HTTP layer's own unit tests
 
 lint:           ## formatting and clippy, warnings are errors
 	$(CARGO) fmt -- --check

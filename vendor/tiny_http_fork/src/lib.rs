@@ -91,6 +91,7 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
+mod chunked;
 mod client;
 mod common;
 mod head;

@@ -22,6 +22,7 @@ use rustix::buffer::spare_capacity;
 use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, epoll, eventfd};
 
 use crate::config::ConnectionLimits;
+use crate::chunked::{ChunkedDecoder, chunked_end};
 use crate::head::{self, Framing, Head};
 use crate::request::Request;
 
@@ -1009,145 +1010,33 @@ impl Read for LengthBody {
     }
 }
 
-/// A chunked body, decoded strictly: hex sizes only (no sign, no spaces), a size line of at
-/// most 1 KiB with its extensions, CRLF everywhere, trailers of at most 8 KiB in all. Bytes
-/// read past its end go back to the connection for the next request.
+/// A chunked body; when it ends, what was read past it goes back to the connection for
+/// the next request.
 struct ChunkedBody {
-    raw: RawBody,
-    staging: Vec<u8>,
-    pos: usize,
-    state: Chunk,
-    trailer_bytes: usize,
-}
-
-#[derive(Clone, Copy)]
-enum Chunk {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailer,
-    Done,
-}
-
-const MAX_CHUNK_LINE: usize = 1024;
-const MAX_TRAILERS: usize = 8 * 1024;
-
-fn bad_chunk(why: &str) -> io::Error {
-    io::Error::new(ErrorKind::InvalidData, format!("bad chunked body: {why}"))
+    decoder: ChunkedDecoder<RawBody>,
 }
 
 impl ChunkedBody {
     fn new(raw: RawBody) -> ChunkedBody {
         ChunkedBody {
-            raw,
-            staging: Vec::new(),
-            pos: 0,
-            state: Chunk::Size,
-            trailer_bytes: 0,
-        }
-    }
-
-    fn fill(&mut self) -> io::Result<()> {
-        if self.pos < self.staging.len() {
-            return Ok(());
-        }
-        self.staging.resize(8192, 0);
-        self.pos = 0;
-        let n = self.raw.read(&mut self.staging)?;
-        self.staging.truncate(n);
-        if n == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-        Ok(())
-    }
-
-    /// One CRLF-terminated line, without its CRLF.
-    fn line(&mut self, max: usize) -> io::Result<Vec<u8>> {
-        let mut line = Vec::new();
-        loop {
-            self.fill()?;
-            let byte = self.staging[self.pos];
-            self.pos += 1;
-            if byte == b'\n' {
-                return match line.pop() {
-                    Some(b'\r') => Ok(line),
-                    _ => Err(bad_chunk("a line ends without CRLF")),
-                };
-            }
-            line.push(byte);
-            // `max` bytes and the CR.
-            if line.len() > max + 1 {
-                return Err(bad_chunk("a line is too long"));
-            }
-        }
-    }
-
-    fn step(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.state {
-                Chunk::Size => {
-                    let line = self.line(MAX_CHUNK_LINE)?;
-                    let digits = line.split(|b| *b == b';').next().unwrap_or(&[]);
-                    if digits.is_empty()
-                        || digits.len() > 15
-                        || !digits.iter().all(u8::is_ascii_hexdigit)
-                    {
-                        return Err(bad_chunk("a chunk size is not hex digits"));
-                    }
-                    let size = u64::from_str_radix(std::str::from_utf8(digits).unwrap_or("x"), 16)
-                        .map_err(|_| bad_chunk("a chunk size is not hex digits"))?;
-                    self.state = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
-                }
-                Chunk::Data(left) => {
-                    if buf.is_empty() {
-                        return Ok(0);
-                    }
-                    self.fill()?;
-                    let n = (self.staging.len() - self.pos)
-                        .min(buf.len())
-                        .min(left.min(usize::MAX as u64) as usize);
-                    buf[..n].copy_from_slice(&self.staging[self.pos..self.pos + n]);
-                    self.pos += n;
-                    self.state = if left == n as u64 { Chunk::DataEnd } else { Chunk::Data(left - n as u64) };
-                    return Ok(n);
-                }
-                Chunk::DataEnd => {
-                    if !self.line(0)?.is_empty() {
-                        return Err(bad_chunk("chunk data is longer than its size"));
-                    }
-                    self.state = Chunk::Size;
-                }
-                Chunk::Trailer => {
-                    let line = self.line(MAX_TRAILERS)?;
-                    self.trailer_bytes += line.len() + 2;
-                    if self.trailer_bytes > MAX_TRAILERS {
-                        return Err(bad_chunk("trailers are too long"));
-                    }
-                    if line.is_empty() {
-                        self.state = Chunk::Done;
-                        // What was read past the end belongs to the next request.
-                        let rest = self.staging.split_off(self.pos);
-                        if let Ok(mut ex) = self.raw.exchange.lock() {
-                            ex.body = BodyLeft::Done;
-                            if let Some(conn) = ex.conn.as_mut() {
-                                conn.buf.splice(0..0, rest);
-                            }
-                        }
-                    }
-                }
-                Chunk::Done => return Ok(0),
-            }
+            decoder: ChunkedDecoder::new(raw),
         }
     }
 }
 
 impl Read for ChunkedBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = self.step(buf);
-        if result.is_err() {
-            self.state = Chunk::Done;
-            if let Ok(mut ex) = self.raw.exchange.lock() {
+        let result = self.decoder.read(buf);
+        let ended = self.decoder.is_done();
+        let rest = if ended { self.decoder.take_rest() } else { Vec::new() };
+        if let Ok(mut ex) = self.decoder.source().exchange.lock() {
+            if result.is_err() {
                 ex.broken = true;
+            } else if ended && !matches!(ex.body, BodyLeft::Done) {
+                ex.body = BodyLeft::Done;
+                if let Some(conn) = ex.conn.as_mut() {
+                    conn.buf.splice(0..0, rest);
+                }
             }
         }
         result
@@ -1209,49 +1098,6 @@ fn send_status(conn: &Conn, status: u16, why: &str) {
         body.len()
     );
     let _ = (&*conn.stream).write(message.as_bytes());
-}
-
-/// Where a chunked body in `body` ends: `Ok(None)` when more is needed, `Err` when it is
-/// malformed (the decoder then answers for it).
-fn chunked_end(body: &[u8]) -> Result<Option<usize>, ()> {
-    let line_end = |from: usize| -> Option<usize> {
-        body.get(from..)?
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|p| from + p)
-    };
-    let mut at = 0;
-    loop {
-        let Some(end) = line_end(at) else {
-            return if body.len() - at > MAX_CHUNK_LINE { Err(()) } else { Ok(None) };
-        };
-        let digits = body[at..end].split(|b| *b == b';').next().unwrap_or(&[]);
-        if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_hexdigit) {
-            return Err(());
-        }
-        let size = u64::from_str_radix(std::str::from_utf8(digits).map_err(|_| ())?, 16)
-            .map_err(|_| ())? as usize;
-        at = end + 2;
-        if size == 0 {
-            // Trailer lines up to an empty one.
-            loop {
-                let Some(end) = line_end(at) else {
-                    return Ok(None);
-                };
-                if end == at {
-                    return Ok(Some(end + 2));
-                }
-                at = end + 2;
-            }
-        }
-        if body.len() < at + size + 2 {
-            return Ok(None);
-        }
-        if &body[at + size..at + size + 2] != b"\r\n" {
-            return Err(());
-        }
-        at += size + 2;
-    }
 }
 
 /// Whether bytes (or an end) are waiting to be read, without waiting.
