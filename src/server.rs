@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io::{self, Read, Seek, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -217,6 +217,8 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
         .mode(0o700)
         .create(dir)
         .map_err(err)?;
+    // A data dir made by hand (or by an older version) is made private too.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)

@@ -9,6 +9,16 @@ fn mode(p: &std::path::Path) -> u32 {
 }
 
 #[test]
+fn an_existing_open_data_dir_is_made_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Server::builder().data_dir(&data).start();
+    assert_eq!(mode(&s.data_dir), 0o700);
+}
+
+#[test]
 fn a_fresh_data_dir_is_private_and_has_every_table() {
     let s = Server::start();
     assert_eq!(mode(&s.data_dir), 0o700);
