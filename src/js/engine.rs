@@ -433,6 +433,21 @@ fn arg_string(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<String>
         .to_std_string_escaped())
 }
 
+/// A `db` key (or prefix) exactly as the script wrote it: a lone surrogate has no UTF-8 form
+/// and is refused, so `"\uD800"` can never alias the six characters `"\\uD800"`.
+fn key_string(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
+    args.first()
+        .cloned()
+        .unwrap_or_default()
+        .to_string(ctx)?
+        .to_std_string()
+        .map_err(|_| {
+            JsNativeError::typ()
+                .with_message("db: a key may not contain a lone surrogate (\\uD800–\\uDFFF)")
+                .into()
+        })
+}
+
 fn check_key(key: &str) -> JsResult<()> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(JsNativeError::range()
@@ -443,7 +458,7 @@ fn check_key(key: &str) -> JsResult<()> {
 }
 
 fn db_get(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = arg_string(args, 0, ctx)?;
+    let key = key_string(args, ctx)?;
     check_key(&key)?;
     let value = with_run(|run| {
         if let Some(v) = run.writes.get(&key) {
@@ -462,7 +477,7 @@ fn db_get(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue>
 }
 
 fn db_set(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = arg_string(args, 0, ctx)?;
+    let key = key_string(args, ctx)?;
     let value = arg_string(args, 1, ctx)?;
     check_key(&key)?;
     if value.len() > MAX_VALUE_BYTES {
@@ -499,7 +514,7 @@ fn db_set(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue>
 }
 
 fn db_delete(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = arg_string(args, 0, ctx)?;
+    let key = key_string(args, ctx)?;
     check_key(&key)?;
     with_run(|run| {
         run.writes.insert(key, None);
@@ -508,7 +523,7 @@ fn db_delete(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsVal
 }
 
 fn db_list(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let prefix = arg_string(args, 0, ctx)?;
+    let prefix = key_string(args, ctx)?;
     let keys = with_run(|run| {
         let stored = with_conn(|c| kv::list(c, &run.site, &prefix))?;
         run.lists.push((prefix.clone(), stored.clone()));

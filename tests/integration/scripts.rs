@@ -492,3 +492,27 @@ fn a_site_hoarding_memory_in_globals_recycles_its_worker_instead_of_failing() {
         "the worker never retired: {counts:?}"
     );
 }
+
+#[test]
+fn a_lone_surrogate_key_is_refused_and_never_aliases_its_escape() {
+    let s = Server::start();
+    s.write_file(
+        "keys",
+        "main.js",
+        r#"
+        db.set("\\uD800", "escaped");
+        let refused = null;
+        try { db.set("\uD800", "lone"); } catch (e) { refused = String(e); }
+        res.json({ refused, escaped: db.get("\\uD800"), keys: db.list("") });
+        "#,
+    );
+    let r = s.get("keys.localhost", "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(
+        v["refused"].as_str().unwrap().contains("lone surrogate"),
+        "{v}"
+    );
+    assert_eq!(v["escaped"], "escaped");
+    assert_eq!(v["keys"], serde_json::json!(["\\uD800"]));
+}
