@@ -134,13 +134,17 @@ pub fn start_session(
     })
 }
 
+const MAX_SESSION_COOKIES: usize = 200;
+
 /// The live session named by a `Cookie` header, if any.
 /// Every `cc_session` value is tried: a site on a subdomain can plant a second cookie of the
 /// same name for the parent domain, and must not be able to lock the admin out with it.
 pub fn session(conn: &Connection, cookie_header: Option<&str>) -> Option<SessionRow> {
     cookie_values(cookie_header?, SESSION_COOKIE)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .take(8)
+        // As many as a browser keeps for one domain (Chrome 180, Firefox 150): a site cannot
+        // plant enough look-alikes to hide the real one.
+        .take(MAX_SESSION_COOKIES)
         .find_map(|v| store::auth::live_session(conn, &hash_hex(v)).ok().flatten())
 }
 

@@ -1084,3 +1084,18 @@ fn a_flood_of_events_from_one_address_is_cut_off() {
         .unwrap();
     assert_eq!(stored, accepted as i64, "refused events are not stored");
 }
+
+#[test]
+fn planted_look_alike_session_cookies_cannot_hide_the_real_one() {
+    let s = server();
+    let admin = login(&s);
+    // A site on a subdomain planted 95 well-formed cc_session cookies for the parent domain
+    // (about as many as fit in one 8 KiB header line).
+    let mut cookies: Vec<String> = (0..95)
+        .map(|i| format!("cc_session={:064x}", i + 1))
+        .collect();
+    cookies.push(admin.cookie.clone());
+    let header = cookies.join("; ");
+    let page = s.request("GET", &host(&s), "/keys", &[("Cookie", &header)]);
+    assert_eq!(page.status, 200, "the admin was locked out");
+}
