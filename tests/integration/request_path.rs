@@ -239,8 +239,8 @@ fn pipelined_requests_are_answered_in_order() {
     }
 }
 
-#[test]
-fn trickled_bodies_hold_no_worker_and_end_in_408() {
+/// Two HTTP workers, a 3 s head deadline, a static site and a main.js site.
+fn trickle_server() -> Server {
     let s = Server::builder()
         .arg("--workers")
         .arg("2")
@@ -249,6 +249,28 @@ fn trickled_bodies_hold_no_worker_and_end_in_408() {
         .start();
     s.write_file("plain", "index.html", "plain page");
     s.write_file("api", "main.js", "res.send('got ' + req.body.length);");
+    s
+}
+
+/// For two seconds the `slow` connections each send a byte now and then, while the static
+/// site and the dashboard must answer within 1 s.
+fn trickle_while_others_are_served(s: &Server, slow: &mut [TcpStream]) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        for c in slow.iter_mut() {
+            let _ = c.write_all(b"1");
+        }
+        let t = Instant::now();
+        assert_eq!(s.get("plain.localhost", "/").status, 200);
+        assert_eq!(s.get("localhost", "/login").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn trickled_bodies_hold_no_worker_and_end_in_408() {
+    let s = trickle_server();
     let trickle = |host: &'static str, path: &'static str| {
         let mut c = s.connect();
         c.write_all(
@@ -265,17 +287,7 @@ fn trickled_bodies_hold_no_worker_and_end_in_408() {
         trickle("api.localhost", "/"),
     ];
     let started = Instant::now();
-    // While they trickle, everyone else is served at once.
-    while started.elapsed() < Duration::from_secs(2) {
-        for c in &mut slow {
-            let _ = c.write_all(b"x");
-        }
-        let t = Instant::now();
-        assert_eq!(s.get("plain.localhost", "/").status, 200);
-        assert_eq!(s.get("localhost", "/login").status, 200);
-        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    trickle_while_others_are_served(&s, &mut slow);
     for c in &mut slow {
         let r = read_response(c).expect("an answer at the deadline");
         assert_eq!(r.status, 408, "{}", r.text());
@@ -513,14 +525,7 @@ fn readers_that_never_read_a_big_file_hold_no_worker() {
 
 #[test]
 fn trickled_chunked_continue_and_larger_bodies_hold_no_worker() {
-    let s = Server::builder()
-        .arg("--workers")
-        .arg("2")
-        .arg("--head-timeout")
-        .arg("3")
-        .start();
-    s.write_file("plain", "index.html", "plain page");
-    s.write_file("api", "main.js", "res.send('got ' + req.body.length);");
+    let s = trickle_server();
     let heads = [
         "POST / HTTP/1.1\r\nHost: api.localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: api.localhost\r\nContent-Length: 100000\r\n\r\n",
@@ -536,16 +541,7 @@ fn trickled_chunked_continue_and_larger_bodies_hold_no_worker() {
             c
         })
         .collect();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(2) {
-        for c in &mut slow {
-            let _ = c.write_all(b"1");
-        }
-        let t = Instant::now();
-        assert_eq!(s.get("plain.localhost", "/").status, 200);
-        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    trickle_while_others_are_served(&s, &mut slow);
     // A well-behaved 100-continue client: the server asks for the body itself.
     let mut c = s.connect();
     c.write_all(b"POST / HTTP/1.1\r\nHost: api.localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
