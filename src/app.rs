@@ -13,7 +13,7 @@ use crate::http::Upgrade;
 use crate::http::{Request, Response};
 use crate::js::pool::{ScriptPool, SocketHub};
 use crate::router::{self, Route};
-use crate::site;
+use crate::site::{self, Folders};
 use crate::ws::{self, Hub};
 
 /// Every `fetch()` from a main.js carries this header; the server refuses requests with it,
@@ -23,7 +23,7 @@ pub const SCRIPT_FETCH_HEADER: &str = "cc-script-fetch";
 
 pub struct App {
     domain: String,
-    sites_dir: PathBuf,
+    sites: Folders,
     pub svc: Arc<Services>,
     api: Api,
     dashboard: Dashboard,
@@ -33,7 +33,7 @@ impl App {
     pub fn new(config: &ServeConfig, svc: Arc<Services>) -> App {
         App {
             domain: config.domain.clone(),
-            sites_dir: config.sites_dir(),
+            sites: Folders::new(config.sites_dir()),
             api: Api { svc: svc.clone() },
             dashboard: Dashboard { svc: svc.clone() },
             svc,
@@ -73,17 +73,21 @@ impl App {
             Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
             Route::Dashboard => self.dashboard.handle(req),
             Route::Site(name)
-                if site::exists(&self.sites_dir, &name)
-                    && req.raw_path() == "/ws"
-                    && ws::wants_upgrade(req) =>
+                if req.raw_path() == "/ws"
+                    && ws::wants_upgrade(req)
+                    && self.sites.exists(&name) =>
             {
                 self.websocket(&name, req)
             }
-            Route::Site(name) if site::exists(&self.sites_dir, &name) => {
+            Route::Site(name) => {
                 // Behind the trusted proxy, the visitor's own address is what scripts and
                 // analytics see.
                 req.remote_ip = self.svc.client_ip(req);
-                let response = site::handle(&self.sites_dir, &name, req, self.svc.scripts.as_ref());
+                let Some(response) = self.sites.handle(&name, req, self.svc.scripts.as_ref())
+                else {
+                    // Unknown names are not recorded: random subdomains must not fill `events`.
+                    return site::site_not_found();
+                };
                 let visit = Visit {
                     event: Default::default(),
                     unix_time: analytics::now_unix(),
@@ -97,8 +101,7 @@ impl App {
                 };
                 record_when_answered(&self.svc, visit, response)
             }
-            // Unknown names are not recorded: random subdomains must not fill `events`.
-            Route::Site(_) | Route::Unknown => site::site_not_found(),
+            Route::Unknown => site::site_not_found(),
         }
     }
 }

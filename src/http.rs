@@ -61,6 +61,8 @@ impl<'a> Request<'a> {
 pub enum Body {
     Empty,
     Bytes(Vec<u8>),
+    /// Bytes shared with a cache (a small site file), sent without a copy.
+    Shared(std::sync::Arc<[u8]>),
     /// `len` bytes read from `file` at its current position (streamed, never loaded whole).
     File {
         file: File,
@@ -73,6 +75,7 @@ impl Body {
         match self {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
+            Body::Shared(b) => b.len() as u64,
             Body::File { len, .. } => *len,
         }
     }

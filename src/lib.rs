@@ -3,6 +3,7 @@
 //! Data flows one way: `server` (sockets, workers) → `router` (Host header) → `dashboard` or
 //! `site` (static files) → `store` (SQLite). `analytics` records site visits off the hot path.
 
+pub mod access_log; // the access log: lines batched to stderr by one thread, never blocking an answer
 pub mod actions; // what an admin or a key may change, each action once, with its audit record
 pub mod analytics; // visit events: queued by requests, written in batches by one thread
 pub mod api; // the token API: deploy, sites, rollback, teardown
@@ -24,7 +25,7 @@ pub mod ratelimit; // per-address token buckets for the public endpoints
 pub mod router; // Host header → dashboard | site | unknown, site-name rules
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
-pub mod site; // a site request: static files, 404 pages
+pub mod site; // a site request: static files (small ones cached in memory), main.js, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
 pub mod tracking; // pageviews and events from sites hosted elsewhere: /t.js, /api/event, /track
 pub mod webhooks; // POST /webhook/<endpoint>: signed or open endpoints storing their payloads

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::access_log;
 use crate::actions::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::analytics;
 use crate::app::App;
@@ -188,6 +189,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
             "cc-server: main.js ran {runs} times, {micros} µs each on average inside its worker"
         );
     }
+    access_log::flush();
     eprintln!("cc-server: stopped");
     Ok(())
 }
@@ -338,7 +340,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
             _ => Err(io::Error::other("the connection could not be taken over")),
         };
         let outcome = joined.err().map(|e| format!(" ({e})")).unwrap_or_default();
-        access_log(&format!(
+        access_log::line(&format!(
             "{log_prefix} 101 0B {:.2}ms{outcome}\n",
             started.elapsed().as_secs_f64() * 1000.0
         ));
@@ -365,7 +367,7 @@ fn respond(rq: tiny_http::Request, response: Response, log_prefix: &str, started
     } else {
         ""
     };
-    access_log(&format!(
+    access_log::line(&format!(
         "{log_prefix} {status} {bytes}B {:.2}ms{outcome}\n",
         started.elapsed().as_secs_f64() * 1000.0
     ));
@@ -376,11 +378,6 @@ fn respond(rq: tiny_http::Request, response: Response, log_prefix: &str, started
 fn answer(handler: impl FnOnce() -> Response) -> Response {
     catch_unwind(AssertUnwindSafe(handler))
         .unwrap_or_else(|_| Response::text(500, "500 Internal Server Error"))
-}
-
-/// One write per line, so lines from different workers never interleave.
-fn access_log(line: &str) {
-    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Files from this size on go out by sendfile.
@@ -396,6 +393,10 @@ fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
     let (reader, len): (Box<dyn Read + Send>, u64) = match response.body {
         Body::Empty => (Box::new(io::empty()), 0),
         Body::Bytes(b) => {
+            let n = b.len() as u64;
+            (Box::new(io::Cursor::new(b)), n)
+        }
+        Body::Shared(b) => {
             let n = b.len() as u64;
             (Box::new(io::Cursor::new(b)), n)
         }

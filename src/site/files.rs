@@ -1,17 +1,38 @@
 //! Answering with one static file: Content-Type by extension, Content-Length, ETag and
-//! Last-Modified validators with 304s, and single byte ranges. The body is streamed from the
-//! open file, never read into memory.
+//! Last-Modified validators with 304s, and single byte ranges. A small file comes from the
+//! file cache (read whole once per version); a larger one is streamed from the open file,
+//! never read into memory.
 
-use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::fs::{File, Metadata};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::cache::{self, Cached, FileCache, Identity};
 use crate::http::{Body, Request, Response};
 
-/// Builds the answer for a file found by `path::lookup`, honouring conditional and range
-/// headers of `req`. `status` is 200 for a normal file, 404 for a site's `404.html`.
-pub fn serve(req: &Request, path: &Path, status: u16) -> Response {
+/// Where the bytes of an answer come from.
+enum Source {
+    Memory(Arc<[u8]>),
+    Disk(File),
+}
+
+/// Builds the answer for a file found by `path::lookup` (`seen` is what its stat showed),
+/// honouring conditional and range headers of `req`. `status` is 200 for a normal file, 404
+/// for a site's `404.html`.
+pub fn serve(
+    req: &Request,
+    path: &Path,
+    seen: &Metadata,
+    status: u16,
+    cache: &FileCache,
+) -> Response {
+    if seen.len() <= cache::MAX_FILE
+        && let Some(hit) = cache.get(path, seen)
+    {
+        return answer(req, path, status, &hit, Source::Memory(hit.bytes.clone()));
+    }
     // Size, time and validators come from the opened file itself: a deploy swapping the site
     // between a stat by name and the open must not pair one version's length with another's
     // bytes.
@@ -20,17 +41,52 @@ pub fn serve(req: &Request, path: &Path, status: u16) -> Response {
         Ok((f, m)) if m.is_file() => (f, m),
         _ => return Response::text(404, "404 Not Found"),
     };
-    let len = meta.len();
+    let version = version(&meta, Arc::from(Vec::new()));
+    if meta.len() <= cache::MAX_FILE
+        && let Some(bytes) = read_whole(&mut file, &meta)
+    {
+        let hit = cache.insert(path, Cached { bytes, ..version });
+        return answer(req, path, status, &hit, Source::Memory(hit.bytes.clone()));
+    }
+    answer(req, path, status, &version, Source::Disk(file))
+}
+
+/// The validators of one version of a file (its bytes are filled in by the caller).
+fn version(meta: &Metadata, bytes: Arc<[u8]>) -> Cached {
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let etag = etag(len, modified);
-    let last_modified = httpdate::fmt_http_date(modified);
+    Cached {
+        identity: Identity::of(meta),
+        bytes,
+        etag: etag(meta.len(), modified),
+        last_modified: httpdate::fmt_http_date(modified),
+        modified,
+    }
+}
+
+/// The whole file, when it did not change while being read (else `None`, and the file is
+/// rewound to be streamed as it is now).
+fn read_whole(file: &mut File, meta: &Metadata) -> Option<Arc<[u8]>> {
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let read = (&mut *file).take(meta.len() + 1).read_to_end(&mut bytes);
+    let unchanged = file
+        .metadata()
+        .is_ok_and(|now| Identity::of(&now) == Identity::of(meta));
+    if read.is_ok() && unchanged && bytes.len() as u64 == meta.len() {
+        return Some(bytes.into());
+    }
+    file.seek(SeekFrom::Start(0)).ok()?;
+    None
+}
+
+fn answer(req: &Request, path: &Path, status: u16, version: &Cached, source: Source) -> Response {
+    let len = version.identity.file_len();
     let with_validators = |r: Response| {
-        r.with_header("ETag", etag.clone())
-            .with_header("Last-Modified", last_modified.clone())
+        r.with_header("ETag", version.etag.clone())
+            .with_header("Last-Modified", version.last_modified.clone())
             .with_header("Cache-Control", "no-cache")
     };
 
-    if status == 200 && not_modified(req, &etag, modified) {
+    if status == 200 && not_modified(req, &version.etag, version.modified) {
         return with_validators(Response::new(304));
     }
 
@@ -39,30 +95,37 @@ pub fn serve(req: &Request, path: &Path, status: u16) -> Response {
             .with_header("Content-Type", content_type(path))
             .with_header("Accept-Ranges", "bytes"),
     );
-    let mut body_len = len;
 
     let range = req
         .header("range")
-        .filter(|_| status == 200 && if_range_matches(req, &etag))
+        .filter(|_| status == 200 && if_range_matches(req, &version.etag))
         .and_then(|h| parse_range(h, len));
-    match range {
+    let (start, body_len) = match range {
         Some(Ok((start, end))) => {
-            if file.seek(SeekFrom::Start(start)).is_err() {
-                return Response::text(500, "could not read the file");
-            }
-            body_len = end - start + 1;
             response.status = 206;
             response = response.with_header("Content-Range", format!("bytes {start}-{end}/{len}"));
+            (start, end - start + 1)
         }
         Some(Err(())) => {
             return Response::text(416, "Range Not Satisfiable")
                 .with_header("Content-Range", format!("bytes */{len}"));
         }
-        None => {}
-    }
-    response.body = Body::File {
-        file,
-        len: body_len,
+        None => (0, len),
+    };
+    response.body = match source {
+        Source::Memory(bytes) if body_len == len => Body::Shared(bytes),
+        Source::Memory(bytes) => {
+            Body::Bytes(bytes[start as usize..(start + body_len) as usize].to_vec())
+        }
+        Source::Disk(mut file) => {
+            if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+                return Response::text(500, "could not read the file");
+            }
+            Body::File {
+                file,
+                len: body_len,
+            }
+        }
     };
     response
 }

@@ -281,3 +281,50 @@ fn every_request_gets_an_access_log_line() {
         assert!(line.ends_with("ms"), "{line}");
     }
 }
+
+#[test]
+fn a_file_changed_on_disk_is_served_new_on_the_next_request() {
+    // Small files are kept in memory between requests; a change of any kind must show at once.
+    let s = site_server();
+    let dir = s.sites_dir().join("web");
+    std::fs::write(dir.join("page.txt"), "version 1").unwrap();
+    std::fs::write(dir.join("range.txt"), "abcdefghij").unwrap();
+    // Files changed within the last second are never kept: let these settle, then serve them
+    // twice so the second answer comes from memory.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    for _ in 0..2 {
+        assert_eq!(s.get("web.localhost", "/page.txt").text(), "version 1");
+        assert_eq!(s.get("web.localhost", "/range.txt").text(), "abcdefghij");
+    }
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/range.txt",
+        &[("Range", "bytes=2-4")],
+    );
+    assert_eq!((r.status, r.text().as_str()), (206, "cde"));
+    let r = s.request("HEAD", "web.localhost", "/range.txt", &[]);
+    assert_eq!((r.status, r.header("content-length")), (200, Some("10")));
+    assert!(r.body.is_empty());
+
+    // Edited in place, same length, same inode.
+    std::fs::write(dir.join("page.txt"), "version 2").unwrap();
+    assert_eq!(s.get("web.localhost", "/page.txt").text(), "version 2");
+    // Replaced by a rename, as a deploy does.
+    std::fs::write(dir.join("new.txt"), "version 3").unwrap();
+    std::fs::rename(dir.join("new.txt"), dir.join("page.txt")).unwrap();
+    assert_eq!(s.get("web.localhost", "/page.txt").text(), "version 3");
+    // Made a dot-file's symlink: hidden, whatever was cached under the name.
+    std::fs::remove_file(dir.join("page.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.join(".env"), dir.join("page.txt")).unwrap();
+    assert_eq!(s.get("web.localhost", "/page.txt").status, 404);
+    std::fs::remove_file(dir.join("page.txt")).unwrap();
+    assert_eq!(s.get("web.localhost", "/page.txt").status, 404);
+    // The whole site gone.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(s.get("web.localhost", "/range.txt").status, 404);
+    assert_eq!(
+        s.get("web.localhost", "/range.txt").text(),
+        "404 Site Not Found"
+    );
+}
