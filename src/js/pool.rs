@@ -163,7 +163,7 @@ impl ScriptPool {
             exe: std::env::current_exe().unwrap_or_default(),
             slots: (0..workers).map(|_| Slot::default()).collect(),
             dispatch: Mutex::new(Dispatch {
-                queues: Queues::new(per_site_cap, MAX_WAITING_PER_SITE),
+                queues: Queues::new(per_site_cap, MAX_WAITING_PER_SITE, cores()),
                 free: (0..workers).collect(),
                 cool_down: HashMap::new(),
                 running: 0,
@@ -632,15 +632,29 @@ fn runner(pool: &ScriptPool) {
             (job.done)(pool, Outcome::NotRun(busy()));
         }
         let Some((turn, slot)) = next else { continue };
+        let started = Instant::now();
         let outcome = pool.exchange(slot, &turn.job.frame);
+        // What the run cost the cores: its time inside the worker, or all of it when the
+        // worker died on the way.
+        let worked = match &outcome {
+            Outcome::Reply(reply) => {
+                Duration::from_micros(reply["run_us"].as_u64().unwrap_or_default())
+            }
+            _ => started.elapsed(),
+        };
         if let Ok(mut d) = pool.dispatch.lock() {
             d.free.push(slot);
             d.running -= 1;
-            d.queues.finished(&turn.site, turn.serial);
+            d.queues
+                .finished(&turn.site, turn.serial, worked, Instant::now());
         }
         pool.changed.notify_all();
         (turn.job.done)(pool, outcome);
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// How many more limits a worker that waited for a core (rather than ran) may take.

@@ -1,7 +1,9 @@
 //! Who runs next: a bounded queue of script jobs per site, served in turn (round-robin over
 //! the sites that have work), so one site's backlog delays another site's run by at most one
-//! run. Pure bookkeeping — no threads, no processes, no clocks of its own — so every decision
-//! is unit-tested here; `pool` owns the threads that act on it.
+//! run; and a fair share of the CPU: a site whose runs have used more than its share of the
+//! cores lately keeps a single run going while a lighter site is active. Pure bookkeeping —
+//! no threads, no processes, no clocks of its own — so every decision is unit-tested here;
+//! `pool` owns the threads that act on it.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -16,6 +18,27 @@ pub struct Queues<J> {
     per_site_cap: usize,
     /// Jobs one site may have waiting; past it, new ones are refused at once.
     max_waiting: usize,
+    /// The cores scripts share: each active site's fair share is `cores / active sites`.
+    cores: f64,
+    /// Each site's recent time inside a worker, decaying with `USAGE_WINDOW`.
+    usage: HashMap<String, Usage>,
+}
+
+/// Seconds of work, decaying exponentially: `charge / USAGE_WINDOW` is the number of cores a
+/// site has kept busy lately.
+#[derive(Clone, Copy)]
+struct Usage {
+    charge: f64,
+    at: Instant,
+}
+
+const USAGE_WINDOW: f64 = 1.0;
+
+impl Usage {
+    fn cores_at(&self, now: Instant) -> f64 {
+        let age = now.saturating_duration_since(self.at).as_secs_f64();
+        self.charge * (-age / USAGE_WINDOW).exp() / USAGE_WINDOW
+    }
 }
 
 struct SiteQueue<J> {
@@ -41,13 +64,34 @@ pub struct Turn<J> {
 }
 
 impl<J> Queues<J> {
-    pub fn new(per_site_cap: usize, max_waiting: usize) -> Queues<J> {
+    pub fn new(per_site_cap: usize, max_waiting: usize, cores: usize) -> Queues<J> {
         Queues {
             sites: HashMap::new(),
             turn: VecDeque::new(),
             per_site_cap: per_site_cap.max(1),
             max_waiting,
+            cores: cores.max(1) as f64,
+            usage: HashMap::new(),
         }
+    }
+
+    /// The cores `site` has kept busy lately.
+    fn cores_used(&self, site: &str, now: Instant) -> f64 {
+        self.usage.get(site).map_or(0.0, |u| u.cores_at(now))
+    }
+
+    /// Sites with jobs waiting or running that used more than their share of the cores
+    /// lately — but only while another such site stays under its share (else nobody is
+    /// hurt, and every free worker should be used).
+    fn over_share(&self, now: Instant) -> Vec<&str> {
+        // A little below the share, so a site holding exactly its share cannot creep up.
+        let share = 0.9 * self.cores / self.sites.len().max(1) as f64;
+        let (over, under): (Vec<&str>, Vec<&str>) = self
+            .sites
+            .keys()
+            .map(String::as_str)
+            .partition(|site| self.cores_used(site, now) > share);
+        if under.is_empty() { Vec::new() } else { over }
     }
 
     /// Queues a job; gives it back when the site already has `max_waiting` jobs waiting.
@@ -77,13 +121,20 @@ impl<J> Queues<J> {
     /// The next job to run, taking sites in turn; `None` when every site with waiting jobs
     /// is at its cap (or has only a serial job behind a running one).
     pub fn next(&mut self, now: Instant) -> Option<Turn<J>> {
+        let over_share: Vec<String> = self
+            .over_share(now)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         for position in 0..self.turn.len() {
             let site = &self.turn[position];
             let queue = self
                 .sites
                 .get_mut(site)
                 .expect("a site in turn has a queue");
-            if queue.running >= self.per_site_cap {
+            if queue.running >= self.per_site_cap
+                || (queue.running >= 1 && over_share.contains(site))
+            {
                 continue;
             }
             let Some(index) = queue
@@ -111,8 +162,20 @@ impl<J> Queues<J> {
         None
     }
 
-    /// A run of `site` has ended.
-    pub fn finished(&mut self, site: &str, serial: bool) {
+    /// A run of `site` has ended after `worked` inside a worker.
+    pub fn finished(&mut self, site: &str, serial: bool, worked: Duration, now: Instant) {
+        let used = self.cores_used(site, now) * USAGE_WINDOW;
+        self.usage.insert(
+            site.to_string(),
+            Usage {
+                charge: used + worked.as_secs_f64(),
+                at: now,
+            },
+        );
+        // Sites quiet for long enough are forgotten.
+        if self.usage.len() > 64 {
+            self.usage.retain(|_, u| u.cores_at(now) > 0.001);
+        }
         if let Some(queue) = self.sites.get_mut(site) {
             queue.running = queue.running.saturating_sub(1);
             if serial {
@@ -170,14 +233,14 @@ impl<J> Queues<J> {
 mod tests {
     use super::*;
 
-    fn names(q: &mut Queues<&'static str>, now: Instant, n: usize) -> Vec<&'static str> {
+    fn names<J>(q: &mut Queues<J>, now: Instant, n: usize) -> Vec<J> {
         (0..n).filter_map(|_| q.next(now).map(|t| t.job)).collect()
     }
 
     #[test]
     fn sites_take_turns_whatever_their_backlog() {
         let now = Instant::now();
-        let mut q = Queues::new(10, 100);
+        let mut q = Queues::new(10, 100, 2);
         for job in ["a1", "a2", "a3", "a4"] {
             q.push("a", job, false, now).unwrap();
         }
@@ -193,21 +256,21 @@ mod tests {
     #[test]
     fn a_site_at_its_cap_lets_the_others_pass() {
         let now = Instant::now();
-        let mut q = Queues::new(2, 100);
+        let mut q = Queues::new(2, 100, 2);
         for job in ["a1", "a2", "a3"] {
             q.push("a", job, false, now).unwrap();
         }
         assert_eq!(names(&mut q, now, 3), ["a1", "a2"]);
         q.push("b", "b1", false, now).unwrap();
         assert_eq!(names(&mut q, now, 2), ["b1"], "a is at its cap of 2");
-        q.finished("a", false);
+        q.finished("a", false, Duration::ZERO, now);
         assert_eq!(names(&mut q, now, 2), ["a3"]);
     }
 
     #[test]
     fn a_full_queue_gives_the_job_back() {
         let now = Instant::now();
-        let mut q = Queues::new(1, 2);
+        let mut q = Queues::new(1, 2, 2);
         q.push("a", 1, false, now).unwrap();
         q.push("a", 2, false, now).unwrap();
         assert_eq!(q.push("a", 3, false, now), Err(3));
@@ -221,19 +284,19 @@ mod tests {
     #[test]
     fn serial_jobs_of_a_site_run_one_at_a_time_in_order() {
         let now = Instant::now();
-        let mut q = Queues::new(3, 100);
+        let mut q = Queues::new(3, 100, 2);
         q.push("a", "m1", true, now).unwrap();
         q.push("a", "m2", true, now).unwrap();
         q.push("a", "get", false, now).unwrap();
         assert_eq!(names(&mut q, now, 3), ["m1", "get"]);
-        q.finished("a", true);
+        q.finished("a", true, Duration::ZERO, now);
         assert_eq!(names(&mut q, now, 1), ["m2"]);
     }
 
     #[test]
     fn jobs_that_waited_too_long_come_out() {
         let start = Instant::now();
-        let mut q = Queues::new(1, 100);
+        let mut q = Queues::new(1, 100, 2);
         q.push("a", "old", false, start).unwrap();
         let later = start + Duration::from_secs(3);
         q.push("a", "new", false, later).unwrap();
@@ -241,7 +304,7 @@ mod tests {
         assert_eq!(q.waiting(), 1);
         let turn = q.next(later).unwrap();
         assert_eq!((turn.job, turn.waited), ("new", Duration::ZERO));
-        q.finished("a", false);
+        q.finished("a", false, Duration::ZERO, later);
         assert!(
             q.sites.is_empty() && q.turn.is_empty(),
             "nothing left behind"
@@ -251,10 +314,58 @@ mod tests {
     #[test]
     fn draining_a_site_leaves_the_others() {
         let now = Instant::now();
-        let mut q = Queues::new(1, 100);
+        let mut q = Queues::new(1, 100, 2);
         q.push("a", "a1", false, now).unwrap();
         q.push("b", "b1", false, now).unwrap();
         assert_eq!(q.drain("a"), ["a1"]);
         assert_eq!(names(&mut q, now, 2), ["b1"]);
+    }
+
+    #[test]
+    fn a_site_over_its_cpu_share_keeps_one_run_while_a_lighter_site_is_active() {
+        let mut now = Instant::now();
+        let mut q = Queues::new(3, 1000, 2);
+        let ms = Duration::from_millis;
+        // "heavy" alone uses every worker it may have for three seconds: nobody else is hurt.
+        for i in 0..200 {
+            q.push("heavy", i, false, now).unwrap();
+        }
+        assert_eq!(names(&mut q, now, 3).len(), 3);
+        for _ in 0..30 {
+            now += ms(90);
+            for _ in 0..3 {
+                q.finished("heavy", false, ms(90), now);
+            }
+            assert_eq!(names(&mut q, now, 3).len(), 3, "alone, it may use them all");
+        }
+        // Along comes "light": heavy has used ~3 cores lately, more than its share of one.
+        q.push("light", 100, false, now).unwrap();
+        q.push("light", 101, false, now).unwrap();
+        for _ in 0..2 {
+            now += ms(90);
+            q.finished("heavy", false, ms(90), now);
+        }
+        assert_eq!(names(&mut q, now, 3), [100, 101], "heavy keeps its one run");
+        q.finished("light", false, ms(1), now);
+        q.finished("light", false, ms(1), now);
+        // Once light is gone, heavy takes the free workers again.
+        assert_eq!(names(&mut q, now, 3).len(), 2);
+    }
+
+    #[test]
+    fn two_heavy_sites_share_every_worker() {
+        let now = Instant::now();
+        let mut q = Queues::new(4, 100, 2);
+        for i in 0..10 {
+            q.push("a", i, false, now).unwrap();
+            q.push("b", 100 + i, false, now).unwrap();
+        }
+        q.finished("a", false, Duration::from_secs(3), now);
+        q.finished("b", false, Duration::from_secs(3), now);
+        assert_eq!(
+            names(&mut q, now, 4).len(),
+            4,
+            "both over share: nobody is held back"
+        );
     }
 }

@@ -516,9 +516,9 @@ impl Headers
         for header in self.0.iter() 
         {
             writer.write_all(header.field.as_str().as_ref())?;
-            write!(writer, ": ")?;
+            writer.write_all(b": ")?;
             writer.write_all(header.value.as_str().as_ref())?;
-            write!(writer, "\r\n")?;
+            writer.write_all(b"\r\n")?;
         }
 
         return Ok(());

@@ -52,8 +52,18 @@ pub(crate) fn parse(buf: &[u8], limits: &ConnectionLimits) -> Result<Option<Head
         .position(|b| *b != b'\r' && *b != b'\n')
         .unwrap_or(buf.len());
     let buf_after = &buf[skip..];
-    let mut fields = vec![httparse::EMPTY_HEADER; limits.max_headers.max(1)];
-    let mut request = httparse::Request::new(&mut fields);
+    // The usual limit fits on the stack: no allocation (and no zeroing of a large one) per
+    // request.
+    let wanted = limits.max_headers.max(1);
+    let mut on_stack = [httparse::EMPTY_HEADER; 128];
+    let mut on_heap = Vec::new();
+    let fields: &mut [httparse::Header<'_>] = if wanted <= on_stack.len() {
+        &mut on_stack[..wanted]
+    } else {
+        on_heap.resize(wanted, httparse::EMPTY_HEADER);
+        &mut on_heap
+    };
+    let mut request = httparse::Request::new(fields);
     let len = match request.parse(buf_after) {
         Ok(httparse::Status::Complete(len)) => len + skip,
         Ok(httparse::Status::Partial) => {

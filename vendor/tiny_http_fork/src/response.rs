@@ -86,8 +86,20 @@ impl FromStr for TransferEncoding
 /// Builds a Date: header with the current date.
 fn build_date_header() -> Header 
 {
-    let d = HttpDate::from(SystemTime::now());
-    Header::from_str("Date", d.to_string()).unwrap()
+    // The text changes once a second: format it once a second per thread.
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let text = LAST.with_borrow_mut(|(at, text)| {
+        if *at != secs {
+            *at = secs;
+            *text = HttpDate::from(now).to_string();
+        }
+        text.clone()
+    });
+    Header::from_str("Date", text).unwrap()
 }
 
 fn write_message_header<W>(
@@ -99,23 +111,19 @@ fn write_message_header<W>(
 where
     W: Write,
 {
-    // writing status line
+    // The whole head is put together here and handed on in one write.
+    let mut head = Vec::with_capacity(512);
     write!(
-        &mut writer,
+        &mut head,
         "HTTP/{}.{} {} {}\r\n",
         http_version.0,
         http_version.1,
         status_code.0,
         status_code.default_reason_phrase()
     )?;
-
-    // writing headers
-    headers.write_headers(&mut writer)?;
-
-    // separator between header and data
-    write!(&mut writer, "\r\n")?;
-
-    Ok(())
+    headers.write_headers(&mut head)?;
+    head.extend_from_slice(b"\r\n");
+    writer.write_all(&head)
 }
 
 fn choose_transfer_encoding(
