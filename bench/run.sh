@@ -30,6 +30,9 @@ site="$work/data/sites/bench"
 mkdir -p "$site"
 head -c 2048 /dev/urandom | base64 -w 76 | head -c 2048 > "$site/2k.html"
 head -c 102400 /dev/urandom > "$site/100k.bin"
+# nginx serves copies: its worker runs as another user, and cc-server keeps its data dir 0700.
+nginx_root="$work/nginx-root"
+mkdir -p "$nginx_root" && cp "$site"/* "$nginx_root"/ && chmod -R a+rX "$nginx_root" && chmod a+x "$work"
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -73,12 +76,15 @@ worker_processes 1; pid $work/nginx-$1.pid; error_log $work/nginx.err; daemon on
 events { worker_connections 1024; }
 http { $2 sendfile on; tcp_nopush on;
   client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  server { listen 127.0.0.1:$1; root $site; } }
+  server { listen 127.0.0.1:$1; root $nginx_root; } }
 CONF
   ${NGINX_PREFIX:-} nginx -c "$work/nginx-$1.conf" 2>/dev/null || return 1
   sleep 0.3
-  load "http://127.0.0.1:$1/${3:-2k.html}" localhost
+  local out; out=$(load "http://127.0.0.1:$1/${3:-2k.html}" localhost)
   kill "$(cat "$work/nginx-$1.pid")"
+  # A reference that answered errors is no reference.
+  if [ "$(echo "$out" | awk '{print $4}')" != 0 ]; then echo "nginx answered non-2xx: $out" >&2; return 1; fi
+  echo "$out"
 }
 have_nginx=no
 if command -v nginx >/dev/null; then

@@ -809,6 +809,12 @@ struct Exchange {
 
 impl Exchange {
     fn flush_out(&mut self) -> io::Result<()> {
+        self.flush_out_then(false)
+    }
+
+    /// Writes `out`; with `more`, tells the kernel more bytes follow at once (`MSG_MORE`),
+    /// so a head and the file after it leave in full segments, not a small one first.
+    fn flush_out_then(&mut self, more: bool) -> io::Result<()> {
         let Some(conn) = self.conn.as_ref() else {
             return Err(ErrorKind::NotConnected.into());
         };
@@ -818,7 +824,12 @@ impl Exchange {
             if written == self.out.len() {
                 break Ok(());
             }
-            match (&*conn.stream).write(&self.out[written..]) {
+            let flags = if more {
+                rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL
+            } else {
+                rustix::net::SendFlags::NOSIGNAL
+            };
+            match rustix::net::send(&*conn.stream, &self.out[written..], flags).map_err(io::Error::from) {
                 Ok(0) => break Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     written += n;
@@ -856,7 +867,7 @@ impl Exchange {
     /// gathered in `out`. What the socket cannot take at once is finished from the set once
     /// this exchange ends: a slow reader holds no thread.
     fn send_file(&mut self, file: std::fs::File, mut offset: u64, len: u64) -> io::Result<()> {
-        self.flush_out()?;
+        self.flush_out_then(len > 0)?;
         let Some(stream) = self.conn.as_ref().map(|c| c.stream.clone()) else {
             return Err(ErrorKind::NotConnected.into());
         };

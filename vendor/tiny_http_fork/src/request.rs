@@ -651,7 +651,8 @@ impl Request {
             {
                 return Self::ignore_client_closing_errors(writer.flush());
             }
-            Self::ignore_client_closing_errors(writer.flush())?;
+            // No flush here: `send_file` writes the head itself, marked "more follows", so
+            // head and file leave in full segments.
             return Self::ignore_client_closing_errors(send_file(file, offset, len));
         }
 
