@@ -559,3 +559,61 @@ fn trickled_chunked_continue_and_larger_bodies_hold_no_worker() {
     );
     drop(slow);
 }
+
+#[test]
+fn readers_that_never_read_a_big_script_answer_hold_no_thread() {
+    // Whoever writes a main.js answer (the script pool's runners) must not wait on a client
+    // that does not read: eight stalled readers of an 8 MB answer, more than there are
+    // runners, while another site's script, a static site and the dashboard answer.
+    let s = Server::builder()
+        .arg("--workers")
+        .arg("2")
+        .arg("--script-timeout-ms")
+        .arg("5000")
+        .start();
+    s.write_file("plain", "index.html", "plain page");
+    s.write_file("big", "main.js", "res.send('x'.repeat(8 * 1024 * 1024));");
+    s.write_file("other", "main.js", "res.send('other');");
+    let stalled: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: big.localhost\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // Every big answer is made and handed to the connection layer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("GET big.localhost"))
+        .count()
+        < 8
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the big answers were not all written: {:?}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(s.get("other.localhost", "/").text(), "other");
+        assert_eq!(s.get("plain.localhost", "/").status, 200);
+        assert_eq!(s.get("localhost", "/login").status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "others waited {:?} behind readers that do not read",
+            started.elapsed()
+        );
+    }
+    // A stalled reader that starts reading still gets the whole answer, and its connection
+    // serves its next request.
+    let mut c = stalled.into_iter().next().unwrap();
+    let r = read_response(&mut c).unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.body.len(), 8 * 1024 * 1024);
+    assert_eq!(get_on(&mut c, "plain.localhost", "/").unwrap().status, 200);
+}

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use rustix::buffer::spare_capacity;
 use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, epoll, eventfd};
+use rustix::net::SendFlags;
 
 use crate::config::ConnectionLimits;
 use crate::chunked::{ChunkedDecoder, chunked_end};
@@ -42,6 +43,9 @@ const READ_AHEAD_BUDGET: usize = 64 * 1024 * 1024;
 const MIN_BODY_RATE: u64 = 32 * 1024;
 /// Response bytes gathered before a write: head and a small body leave in one syscall.
 const WRITE_BUFFER: usize = 64 * 1024;
+/// Answers a client is not reading fast enough wait in memory, written from the set as it
+/// makes room, up to this much over all connections; past it, the writing thread waits.
+const WRITE_BEHIND_BUDGET: usize = 64 * 1024 * 1024;
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// Readiness events taken per `epoll_wait`: a busy server wakes fewer threads.
 const EVENTS_PER_WAIT: usize = 16;
@@ -58,7 +62,7 @@ enum Waiting {
     Idle,
     /// The rest of a request head, or of a small body: 408 at the deadline.
     Request,
-    /// Room to write the rest of a file answer: closed at the write timeout.
+    /// Room to write the rest of an answer: closed at the write timeout.
     Write,
 }
 
@@ -67,18 +71,28 @@ struct Parked {
     waiting: Waiting,
     deadline: Instant,
     since: Instant,
-    /// The rest of a file answer, sent whenever the client has room for more.
-    writing: Option<Box<FileRest>>,
+    /// The rest of an answer, sent whenever the client has room for more.
+    writing: Option<Box<WriteRest>>,
 }
 
-/// What is left of a file answer to a slow reader: it waits in the set like any other
-/// connection and holds no thread.
-struct FileRest {
-    file: std::fs::File,
-    offset: u64,
-    left: u64,
+/// What is left of an answer to a slow reader — bytes, then a file region — waiting in the
+/// set like any other connection: it holds no thread.
+struct WriteRest {
+    bytes: Vec<u8>,
+    sent: usize,
+    /// `(file, offset, bytes left)`, sent by the kernel after `bytes`.
+    file: Option<(std::fs::File, u64, u64)>,
     /// Whether the connection serves another request afterwards.
     reuse: bool,
+    /// Bytes of `WRITE_BEHIND_BUDGET` held, given back when this is dropped.
+    reserved: usize,
+    shared: Arc<Shared>,
+}
+
+impl Drop for WriteRest {
+    fn drop(&mut self) {
+        self.shared.write_behind.fetch_sub(self.reserved, Relaxed);
+    }
 }
 
 pub(crate) struct Shared {
@@ -93,6 +107,8 @@ pub(crate) struct Shared {
     open: AtomicUsize,
     /// Bytes reserved by connections reading a large body ahead.
     read_ahead: AtomicUsize,
+    /// Bytes of answers waiting for slow readers.
+    write_behind: AtomicUsize,
     next_token: AtomicU64,
     stops: AtomicUsize,
     accepting: AtomicBool,
@@ -172,6 +188,7 @@ impl Reactor {
                 per_address: Mutex::new(HashMap::new()),
                 open: AtomicUsize::new(0),
                 read_ahead: AtomicUsize::new(0),
+                write_behind: AtomicUsize::new(0),
                 next_token: AtomicU64::new(FIRST_CONNECTION),
                 stops: AtomicUsize::new(0),
                 accepting: AtomicBool::new(true),
@@ -491,14 +508,33 @@ impl Shared {
         }
     }
 
-    /// Sends what the socket takes of a file answer without waiting; parks the rest until
+    /// Sends what the socket takes of an answer's rest without waiting; parks the rest until
     /// the client has room (closed after the write timeout without progress).
-    fn write_more(&self, conn: Conn, mut rest: FileRest) {
-        while rest.left > 0 {
-            let chunk = rest.left.min(1 << 30) as usize;
-            match rustix::fs::sendfile(&*conn.stream, &rest.file, Some(&mut rest.offset), chunk) {
+    fn write_more(&self, conn: Conn, mut rest: WriteRest) {
+        while rest.sent < rest.bytes.len() {
+            let flags = if rest.file.is_some() {
+                SendFlags::MORE | SendFlags::NOSIGNAL
+            } else {
+                SendFlags::NOSIGNAL
+            };
+            match rustix::net::send(&*conn.stream, &rest.bytes[rest.sent..], flags) {
                 Ok(0) => return,
-                Ok(n) => rest.left -= n as u64,
+                Ok(n) => rest.sent += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.park_writing(conn, rest);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        while let Some((file, offset, left)) = rest.file.as_mut()
+            && *left > 0
+        {
+            let chunk = (*left).min(1 << 30) as usize;
+            match rustix::fs::sendfile(&*conn.stream, &*file, Some(offset), chunk) {
+                Ok(0) => return,
+                Ok(n) => *left -= n as u64,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
                     self.park_writing(conn, rest);
@@ -512,7 +548,16 @@ impl Shared {
         }
     }
 
-    fn park_writing(&self, conn: Conn, rest: FileRest) {
+    /// Takes `bytes` of the write-behind budget; false when it is spent.
+    fn reserve_write_behind(&self, bytes: usize) -> bool {
+        self.write_behind
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n + bytes <= WRITE_BEHIND_BUDGET).then_some(n + bytes)
+            })
+            .is_ok()
+    }
+
+    fn park_writing(&self, conn: Conn, rest: WriteRest) {
         let now = Instant::now();
         let token = conn.token;
         let stream = conn.stream.clone();
@@ -723,6 +768,8 @@ impl Shared {
             write_started: None,
             written: 0,
             pending_file: None,
+            behind: false,
+            reserved: 0,
             write_timeout: self.limits.write_timeout.unwrap_or(Duration::from_secs(15)),
             read_timeout,
             shared: self.clone(),
@@ -802,6 +849,11 @@ struct Exchange {
     written: u64,
     /// A file answer the socket could not take at once: finished from the set.
     pending_file: Option<(std::fs::File, u64, u64)>,
+    /// The client stopped taking bytes: the rest of the answer gathers in `out` (within
+    /// `WRITE_BEHIND_BUDGET`) and is written from the set once the handler is done.
+    behind: bool,
+    /// Bytes of `WRITE_BEHIND_BUDGET` that `out` holds.
+    reserved: usize,
     write_timeout: Duration,
     read_timeout: Duration,
     shared: Arc<Shared>,
@@ -813,11 +865,17 @@ impl Exchange {
     }
 
     /// Writes `out`; with `more`, tells the kernel more bytes follow at once (`MSG_MORE`),
-    /// so a head and the file after it leave in full segments, not a small one first.
+    /// so a head and the file after it leave in full segments, not a small one first. When
+    /// the client stops taking bytes, the rest stays in `out` to be written from the set
+    /// (see `behind`); only past the write-behind budget does this thread wait for room.
     fn flush_out_then(&mut self, more: bool) -> io::Result<()> {
+        if self.behind {
+            return Ok(());
+        }
         let Some(conn) = self.conn.as_ref() else {
             return Err(ErrorKind::NotConnected.into());
         };
+        let stream = conn.stream.clone();
         let started = *self.write_started.get_or_insert_with(Instant::now);
         let mut written = 0;
         let result = loop {
@@ -825,11 +883,12 @@ impl Exchange {
                 break Ok(());
             }
             let flags = if more {
-                rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL
+                SendFlags::MORE | SendFlags::NOSIGNAL
             } else {
-                rustix::net::SendFlags::NOSIGNAL
+                SendFlags::NOSIGNAL
             };
-            match rustix::net::send(&*conn.stream, &self.out[written..], flags).map_err(io::Error::from) {
+            match rustix::net::send(&*stream, &self.out[written..], flags).map_err(io::Error::from)
+            {
                 Ok(0) => break Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     written += n;
@@ -837,7 +896,14 @@ impl Exchange {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if !self.wait_for_room(&conn.stream, started) {
+                    let left = self.out.len() - written;
+                    if self.shared.reserve_write_behind(left) {
+                        self.behind = true;
+                        self.reserved += left;
+                        self.out.drain(..written);
+                        return Ok(());
+                    }
+                    if !self.wait_for_room(&stream, started) {
                         break Err(ErrorKind::TimedOut.into());
                     }
                 }
@@ -850,8 +916,51 @@ impl Exchange {
         }
         result
     }
-}
 
+    /// Adds answer bytes for a client that is behind; false when the budget is spent.
+    fn gather_behind(&mut self, buf: &[u8]) -> bool {
+        if !self.shared.reserve_write_behind(buf.len()) {
+            return false;
+        }
+        self.reserved += buf.len();
+        self.out.extend_from_slice(buf);
+        true
+    }
+
+    /// Stops gathering: the bytes gathered are written by this thread after all.
+    fn catch_up(&mut self) -> io::Result<()> {
+        self.behind = false;
+        self.shared
+            .write_behind
+            .fetch_sub(std::mem::take(&mut self.reserved), Relaxed);
+        let stream = self.conn.as_ref().map(|c| c.stream.clone());
+        let Some(stream) = stream else {
+            return Err(ErrorKind::NotConnected.into());
+        };
+        let started = Instant::now();
+        while !self.out.is_empty() {
+            match (&*stream).write(&self.out) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.drain(..n);
+                    self.written += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if !self.wait_for_room(&stream, started) {
+                        self.broken = true;
+                        return Err(ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
 impl Exchange {
     /// A slow reader: waits for room, never longer than the write timeout at a time, and
     /// for the whole answer no longer than the write timeout plus one second per
@@ -868,6 +977,11 @@ impl Exchange {
     /// this exchange ends: a slow reader holds no thread.
     fn send_file(&mut self, file: std::fs::File, mut offset: u64, len: u64) -> io::Result<()> {
         self.flush_out_then(len > 0)?;
+        if self.behind {
+            // The head is still waiting: the file follows it from the set.
+            self.pending_file = Some((file, offset, len));
+            return Ok(());
+        }
         let Some(stream) = self.conn.as_ref().map(|c| c.stream.clone()) else {
             return Err(ErrorKind::NotConnected.into());
         };
@@ -900,10 +1014,12 @@ impl Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        if !self.out.is_empty() {
+        if !self.out.is_empty() && !self.behind {
             let _ = self.flush_out();
         }
+        let reserved = std::mem::take(&mut self.reserved);
         let Some(mut conn) = self.conn.take() else {
+            self.shared.write_behind.fetch_sub(reserved, Relaxed);
             return;
         };
         // A body the handler did not read is skipped when it is already here; otherwise the
@@ -917,18 +1033,25 @@ impl Drop for Exchange {
                 }
                 _ => false,
             };
-        if let Some((file, offset, left)) = self.pending_file.take() {
+        let bytes = std::mem::take(&mut self.out);
+        let file = self.pending_file.take();
+        if !bytes.is_empty() || file.is_some() {
             self.shared.park_writing(
                 conn,
-                FileRest {
+                WriteRest {
+                    bytes,
+                    sent: 0,
                     file,
-                    offset,
-                    left,
                     reuse,
+                    reserved,
+                    shared: self.shared.clone(),
                 },
             );
-        } else if reuse {
-            self.shared.reuse(conn);
+        } else {
+            self.shared.write_behind.fetch_sub(reserved, Relaxed);
+            if reuse {
+                self.shared.reuse(conn);
+            }
         }
     }
 }
@@ -1062,6 +1185,14 @@ struct ResponseWriter {
 impl Write for ResponseWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut ex = self.exchange.lock().map_err(|_| io::Error::other("poisoned"))?;
+        if ex.behind {
+            if !ex.gather_behind(buf) {
+                // Past the budget: this thread waits for the client after all.
+                ex.catch_up()?;
+                ex.out.extend_from_slice(buf);
+            }
+            return Ok(buf.len());
+        }
         ex.out.extend_from_slice(buf);
         if ex.out.len() >= WRITE_BUFFER {
             ex.flush_out()?;
