@@ -331,11 +331,14 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
     if let Some(Upgrade::WebSocket { site }) = response.upgrade.take() {
         // Hand the connection over: tiny_http writes the 101, the hub takes the socket.
         let raw = rq.raw_socket();
-        let joined = match (raw, rq.upgrade("websocket", to_tiny(response))) {
-            (Some(Ok(stream)), Ok(upgraded)) => {
+        let joined = match (
+            raw,
+            rq.upgrade_keeping_bytes("websocket", to_tiny(response)),
+        ) {
+            (Some(Ok(stream)), Ok((upgraded, early))) => {
                 app.svc
                     .hub
-                    .join(&site, stream, remote_ip, Box::new(upgraded))
+                    .join(&site, stream, early, remote_ip, Box::new(upgraded))
             }
             _ => Err(io::Error::other("the connection could not be taken over")),
         };

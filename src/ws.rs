@@ -91,6 +91,9 @@ struct Client {
     site: String,
     ip: IpAddr,
     ws: WebSocket<TcpStream>,
+    /// Frames that came with the handshake wait in `ws`'s buffer: read them without
+    /// waiting for the socket.
+    unread: bool,
     queue: VecDeque<Arc<str>>,
     last_heard: Instant,
     last_ping: Instant,
@@ -158,11 +161,13 @@ impl Hub {
             && self.clients(site) < self.limits.per_site
     }
 
-    /// Takes over an upgraded connection.
+    /// Takes over an upgraded connection; `early` holds the bytes the client sent right after
+    /// its handshake (frames that did not wait for the 101).
     pub fn join(
         &self,
         site: &str,
         stream: TcpStream,
+        early: Vec<u8>,
         ip: IpAddr,
         upgraded: Box<dyn Send>,
     ) -> io::Result<()> {
@@ -176,7 +181,8 @@ impl Hub {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             site: site.to_string(),
             ip,
-            ws: WebSocket::from_raw_socket(stream, Role::Server, Some(config)),
+            unread: !early.is_empty(),
+            ws: WebSocket::from_partially_read(stream, early, Role::Server, Some(config)),
             queue: VecDeque::new(),
             last_heard: Instant::now(),
             last_ping: Instant::now(),
@@ -292,7 +298,9 @@ fn service(
         let _ = c.ws.close(None);
         return Err("too slow: it did not read its messages");
     }
-    if ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP) {
+    if std::mem::take(&mut c.unread)
+        || ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP)
+    {
         loop {
             match c.ws.read() {
                 Ok(Message::Text(text)) => {

@@ -101,6 +101,31 @@ fn without_a_handler_messages_are_relayed_to_the_whole_site() {
 }
 
 #[test]
+fn frames_sent_with_the_handshake_are_not_lost() {
+    use std::io::Write;
+    let s = Server::start();
+    s.write_file("chat", "index.html", "<h1>chat</h1>");
+    let mut listener = connect(&s, "chat");
+    std::thread::sleep(Duration::from_millis(200));
+    // A client that does not wait for the 101: the handshake and two masked text frames
+    // leave in one write.
+    let mut eager = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let mut bytes = b"GET /ws HTTP/1.1\r\nHost: chat.localhost\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    for text in ["early one", "early two"] {
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        bytes.extend([0x81, 0x80 | text.len() as u8]);
+        bytes.extend(mask);
+        bytes.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    }
+    eager.write_all(&bytes).unwrap();
+    assert_eq!(next_text(&mut listener), "early one");
+    assert_eq!(next_text(&mut listener), "early two");
+}
+
+#[test]
 fn a_socket_on_handler_stores_and_broadcasts() {
     let s = Server::start();
     s.write_file(

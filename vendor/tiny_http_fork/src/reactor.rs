@@ -801,9 +801,15 @@ impl Shared {
         let on_upgrade = {
             let exchange = exchange.clone();
             Box::new(move || {
-                if let Ok(mut e) = exchange.lock() {
-                    e.upgraded = true;
-                }
+                let Ok(mut e) = exchange.lock() else {
+                    return Vec::new();
+                };
+                e.upgraded = true;
+                // What the client sent after the head belongs to the new protocol.
+                e.conn
+                    .as_mut()
+                    .map(|c| std::mem::take(&mut c.buf))
+                    .unwrap_or_default()
             })
         };
         crate::request::from_parts(

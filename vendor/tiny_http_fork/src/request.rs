@@ -85,7 +85,8 @@ pub struct Request
     connection: Option<&'static str>,
 
     // cc-server patch: tells the connection layer that the socket is taken over
-    on_upgrade: Option<Box<dyn FnOnce() + Send>>,
+    /// Marks the connection upgraded; gives the bytes that came after the request head.
+    on_upgrade: Option<Box<dyn FnOnce() -> Vec<u8> + Send>>,
 
     // cc-server patch: sends a file region straight from the kernel (after what was written)
     send_file: Option<SendFile>,
@@ -359,7 +360,7 @@ pub(crate) fn from_parts(
     must_send_continue: bool,
     raw_socket: Option<std::sync::Arc<std::net::TcpStream>>,
     connection: Option<&'static str>,
-    on_upgrade: Box<dyn FnOnce() + Send>,
+    on_upgrade: Box<dyn FnOnce() -> Vec<u8> + Send>,
     send_file: SendFile,
 ) -> Request
 {
@@ -470,14 +471,24 @@ impl Request {
     ///  is destroyed before continuing to read or write on the socket. Therefore you should always
     ///  destroy it as soon as possible.
     pub 
-    fn upgrade<R: Read>(mut self, protocol: &str, response: Response<R>) -> io::Result<Box<dyn ReadWrite + Send>> 
+    fn upgrade<R: Read>(self, protocol: &str, response: Response<R>) -> io::Result<Box<dyn ReadWrite + Send>> 
+    {
+        self.upgrade_keeping_bytes(protocol, response).map(|(stream, _)| stream)
+    }
+
+    /// cc-server patch: `upgrade`, also giving the bytes the client sent right after its
+    /// request head (WebSocket frames in the same packet as the handshake), which the stream
+    /// does not yield.
+    pub
+    fn upgrade_keeping_bytes<R: Read>(mut self, protocol: &str, response: Response<R>) -> io::Result<(Box<dyn ReadWrite + Send>, Vec<u8>)>
     {
         use crate::util::CustomStream;
 
-        if let Some(on_upgrade) = self.on_upgrade.take()
+        let leftover = match self.on_upgrade.take()
         {
-            on_upgrade();
-        }
+            Some(on_upgrade) => on_upgrade(),
+            None => Vec::new(),
+        };
 
         response
             .raw_print(
@@ -499,11 +510,11 @@ impl Request {
                     sender,
                     inner: stream,
                 };
-            return Ok( Box::new(stream) as Box<dyn ReadWrite + Send> );
+            return Ok((Box::new(stream) as Box<dyn ReadWrite + Send>, leftover));
         } 
         else 
         {
-            return Ok( Box::new(stream) as Box<dyn ReadWrite + Send> );
+            return Ok((Box::new(stream) as Box<dyn ReadWrite + Send>, leftover));
         }
     }
 
