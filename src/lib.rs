@@ -3,7 +3,6 @@
 //! Data flows one way: `server` (sockets, workers) → `router` (Host header) → `dashboard` or
 //! `site` (static files) → `store` (SQLite). `analytics` records site visits off the hot path.
 
-pub mod access_log; // the access log: lines batched to stderr by one thread, never blocking an answer
 pub mod actions; // what an admin or a key may change, each action once, with its audit record
 pub mod analytics; // visit events: queued by requests, written in batches by one thread
 pub mod api; // the token API: deploy, sites, rollback, teardown
@@ -19,6 +18,7 @@ pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
 pub mod links; // short links: slug and target rules, the public GET /r/<slug> redirect
+pub mod log_writer; // the log on stderr: access and site lines batched by one thread, never blocking an answer
 pub mod overview; // read-only views of sites for the dashboard pages and the API
 pub mod pixel; // the public GET /pixel.gif: a 1x1 GIF that records a 'pixel' event
 pub mod ratelimit; // per-address token buckets for the public endpoints

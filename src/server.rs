@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::access_log;
 use crate::actions::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::analytics;
 use crate::app::App;
@@ -24,6 +23,7 @@ use crate::config::ServeConfig;
 use crate::deploy::Sites;
 use crate::http::{Body, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
+use crate::log_writer;
 use crate::ratelimit::RateLimiter;
 use crate::store;
 use crate::ws::Hub;
@@ -158,14 +158,15 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         .collect::<Result<_, _>>()?;
 
     let signal = signals.forever().next();
-    eprintln!(
-        "cc-server: {} received, finishing in-flight requests",
+    // Through the batched log: a stalled stderr must not stop the stop.
+    log_writer::line(&format!(
+        "cc-server: {} received, finishing in-flight requests\n",
         if signal == Some(signal_hook::consts::SIGINT) {
             "SIGINT"
         } else {
             "SIGTERM"
         }
-    );
+    ));
     // On Linux, shutdown() of a listening socket makes accept() fail with EINVAL, which stops
     // tiny_http accepting: no new connections from here on.
     let _ = stopper.shutdown(std::net::Shutdown::Both);
@@ -185,12 +186,12 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     }
     let (runs, micros) = scripts.stats();
     if runs > 0 {
-        eprintln!(
-            "cc-server: main.js ran {runs} times, {micros} µs each on average inside its worker"
-        );
+        log_writer::line(&format!(
+            "cc-server: main.js ran {runs} times, {micros} µs each on average inside its worker\n"
+        ));
     }
-    access_log::flush();
-    eprintln!("cc-server: stopped");
+    log_writer::line("cc-server: stopped\n");
+    log_writer::flush();
     Ok(())
 }
 
@@ -343,7 +344,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
             _ => Err(io::Error::other("the connection could not be taken over")),
         };
         let outcome = joined.err().map(|e| format!(" ({e})")).unwrap_or_default();
-        access_log::line(&format!(
+        log_writer::line(&format!(
             "{log_prefix} 101 0B {:.2}ms{outcome}\n",
             started.elapsed().as_secs_f64() * 1000.0
         ));
@@ -370,7 +371,7 @@ fn respond(rq: tiny_http::Request, response: Response, log_prefix: &str, started
     } else {
         ""
     };
-    access_log::line(&format!(
+    log_writer::line(&format!(
         "{log_prefix} {status} {bytes}B {:.2}ms{outcome}\n",
         started.elapsed().as_secs_f64() * 1000.0
     ));

@@ -132,8 +132,12 @@ impl Engine {
     /// Handles one request frame and returns the reply frame.
     pub fn handle(&mut self, request: &Value) -> Value {
         let started = Instant::now();
+        let cpu_before = thread_cpu();
         let mut reply = self.handle_inner(request);
         reply["run_us"] = json!(started.elapsed().as_micros() as u64);
+        // What the run cost the cores (waiting on `fetch` or for a core does not count): the
+        // scheduler's fair share is measured in this.
+        reply["cpu_us"] = json!(thread_cpu().saturating_sub(cpu_before).as_micros() as u64);
         reply
     }
 

@@ -568,7 +568,7 @@ impl ScriptPool {
         };
         let message: String = message.escape_debug().collect();
         let message = message.as_str();
-        eprintln!("site {site}: [{level}] {message}");
+        crate::log_writer::line(&format!("site {site}: [{level}] {message}\n"));
         if let Ok(mut logs) = self.logs.lock() {
             let ring = logs.entry(site.to_string()).or_default();
             if ring.len() == LOG_LINES {
@@ -634,11 +634,11 @@ fn runner(pool: &ScriptPool) {
         let Some((turn, slot)) = next else { continue };
         let started = Instant::now();
         let outcome = pool.exchange(slot, &turn.job.frame);
-        // What the run cost the cores: its time inside the worker, or all of it when the
-        // worker died on the way.
+        // What the run cost the cores: the CPU time its worker thread spent, or all of the
+        // time when the worker died on the way (a run the watchdog killed was burning CPU).
         let worked = match &outcome {
             Outcome::Reply(reply) => {
-                Duration::from_micros(reply["run_us"].as_u64().unwrap_or_default())
+                Duration::from_micros(reply["cpu_us"].as_u64().unwrap_or_default())
             }
             _ => started.elapsed(),
         };

@@ -33,6 +33,8 @@ struct Usage {
 }
 
 const USAGE_WINDOW: f64 = 1.0;
+/// Cores used lately above which a site without jobs right now still counts as active.
+const RECENT: f64 = 0.01;
 
 impl Usage {
     fn cores_at(&self, now: Instant) -> f64 {
@@ -80,16 +82,27 @@ impl<J> Queues<J> {
         self.usage.get(site).map_or(0.0, |u| u.cores_at(now))
     }
 
-    /// Sites with jobs waiting or running that used more than their share of the cores
-    /// lately — but only while another such site stays under its share (else nobody is
-    /// hurt, and every free worker should be used).
+    /// Active sites (with jobs waiting or running, or busy within the last moments) that
+    /// used more than their share of the cores lately — but only while another active site
+    /// stays under its share (else nobody is hurt, and every free worker should be used).
     fn over_share(&self, now: Instant) -> Vec<&str> {
-        // A little below the share, so a site holding exactly its share cannot creep up.
-        let share = 0.9 * self.cores / self.sites.len().max(1) as f64;
-        let (over, under): (Vec<&str>, Vec<&str>) = self
+        // A site that sends one request at a time has no job between two of them: it still
+        // counts, or the worker it just freed would always go to the heavy site.
+        let recent = self
+            .usage
+            .iter()
+            .filter(|(site, u)| !self.sites.contains_key(*site) && u.cores_at(now) > RECENT)
+            .map(|(site, _)| site.as_str());
+        let active: Vec<&str> = self
             .sites
             .keys()
             .map(String::as_str)
+            .chain(recent)
+            .collect();
+        // A little below the share, so a site holding exactly its share cannot creep up.
+        let share = 0.9 * self.cores / active.len().max(1) as f64;
+        let (over, under): (Vec<&str>, Vec<&str>) = active
+            .into_iter()
             .partition(|site| self.cores_used(site, now) > share);
         if under.is_empty() { Vec::new() } else { over }
     }
@@ -366,6 +379,38 @@ mod tests {
             names(&mut q, now, 4).len(),
             4,
             "both over share: nobody is held back"
+        );
+    }
+
+    #[test]
+    fn a_site_between_two_requests_still_counts_as_active() {
+        let mut now = Instant::now();
+        let mut q = Queues::new(3, 1000, 2);
+        let ms = Duration::from_millis;
+        for i in 0..200 {
+            q.push("heavy", i, false, now).unwrap();
+        }
+        for _ in 0..30 {
+            assert_eq!(names(&mut q, now, 3).len(), 3);
+            now += ms(90);
+            for _ in 0..3 {
+                q.finished("heavy", false, ms(90), now);
+            }
+        }
+        // "light" sends one request at a time: between two of them it has no job at all.
+        q.push("light", 1000, false, now).unwrap();
+        let started = names(&mut q, now, 3);
+        assert_eq!(
+            started.len(),
+            2,
+            "heavy keeps one run, light gets one: {started:?}"
+        );
+        assert!(started.contains(&1000));
+        now += ms(30);
+        q.finished("light", false, ms(30), now);
+        assert!(
+            names(&mut q, now, 3).is_empty(),
+            "the worker light just freed is not given to heavy's second run"
         );
     }
 }

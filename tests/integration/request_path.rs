@@ -617,3 +617,133 @@ fn readers_that_never_read_a_big_script_answer_hold_no_thread() {
     assert_eq!(r.body.len(), 8 * 1024 * 1024);
     assert_eq!(get_on(&mut c, "plain.localhost", "/").unwrap().status, 200);
 }
+
+/// CPU seconds the process has used (user + system).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn a_half_closed_reader_of_a_big_answer_costs_no_cpu_and_is_closed() {
+    // A client that asks for 20 MB, shuts down its sending side and never reads: its
+    // connection must wait quietly and be closed at the write timeout.
+    let s = Server::builder()
+        .arg("--io-timeout")
+        .arg("2")
+        .arg("--script-timeout-ms")
+        .arg("5000")
+        .start();
+    s.write_file("plain", "big.bin", vec![7u8; 20 * 1024 * 1024]);
+    s.write_file("big", "main.js", "res.send('x'.repeat(16 * 1024 * 1024));");
+    let mut clients = Vec::new();
+    for (host, path, size) in [
+        ("plain.localhost", "/big.bin", 20 << 20),
+        ("big.localhost", "/", 16 << 20),
+        ("plain.localhost", "/big.bin", 20 << 20),
+    ] {
+        let mut c = s.connect();
+        write!(c, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        clients.push((c, size));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_seconds(s.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(s.pid()) - before;
+    assert!(used < 1.0, "the server spun: {used:.2} CPU seconds in 2 s");
+    // Closed at the write timeout (2 s, no progress): reading ends before the whole answer.
+    for (mut c, size) in clients {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        assert!(got < size, "a stalled answer was never given up");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
+#[test]
+fn a_stderr_nobody_reads_stalls_no_answer_no_script_and_no_stop() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    // The server's stderr is a pipe that nobody reads (a wedged log collector): once it is
+    // full, answers, scripts that log and a SIGTERM must all still go through.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (site, file, text) in [
+        ("plain", "index.html", "plain page"),
+        (
+            "chatty",
+            "main.js",
+            "console.log('x'.repeat(1000)); res.send('logged');",
+        ),
+        ("quiet", "main.js", "res.send('quiet');"),
+    ] {
+        std::fs::create_dir_all(data.join("sites").join(site)).unwrap();
+        std::fs::write(data.join("sites").join(site).join(file), text).unwrap();
+    }
+    let mut child = Command::new(crate::harness::BIN)
+        .args(["serve", "--port", "0", "--bind", "127.0.0.1", "--data-dir"])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _unread_stderr = child.stderr.take();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let get = |host: &str| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            c,
+            "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        read_response(&mut c).map(|r| String::from_utf8_lossy(&r.body).to_string())
+    };
+    // About 300 KB of log: far more than a pipe holds.
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..300 {
+        assert_eq!(get_on(&mut c, "chatty.localhost", "/").unwrap().status, 200);
+    }
+    let started = Instant::now();
+    assert_eq!(get("quiet.localhost").unwrap(), "quiet");
+    assert_eq!(get("chatty.localhost").unwrap(), "logged");
+    assert_eq!(get("plain.localhost").unwrap(), "plain page");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

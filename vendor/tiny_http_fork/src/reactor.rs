@@ -86,6 +86,12 @@ struct WriteRest {
     reuse: bool,
     /// Bytes of `WRITE_BEHIND_BUDGET` held, given back when this is dropped.
     reserved: usize,
+    /// When the rest first waited, how many bytes went out since, and when it is given up:
+    /// the deadline moves only when bytes go out, and never past the write timeout plus one
+    /// second per `MIN_BODY_RATE` bytes taken.
+    since: Instant,
+    done: u64,
+    deadline: Option<Instant>,
     shared: Arc<Shared>,
 }
 
@@ -511,6 +517,7 @@ impl Shared {
     /// Sends what the socket takes of an answer's rest without waiting; parks the rest until
     /// the client has room (closed after the write timeout without progress).
     fn write_more(&self, conn: Conn, mut rest: WriteRest) {
+        let before = rest.done;
         while rest.sent < rest.bytes.len() {
             let flags = if rest.file.is_some() {
                 SendFlags::MORE | SendFlags::NOSIGNAL
@@ -519,10 +526,14 @@ impl Shared {
             };
             match rustix::net::send(&*conn.stream, &rest.bytes[rest.sent..], flags) {
                 Ok(0) => return,
-                Ok(n) => rest.sent += n,
+                Ok(n) => {
+                    rest.sent += n;
+                    rest.done += n as u64;
+                }
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
-                    self.park_writing(conn, rest);
+                    let progressed = rest.done > before;
+                    self.park_writing(conn, rest, progressed);
                     return;
                 }
                 Err(_) => return,
@@ -534,10 +545,14 @@ impl Shared {
             let chunk = (*left).min(1 << 30) as usize;
             match rustix::fs::sendfile(&*conn.stream, &*file, Some(offset), chunk) {
                 Ok(0) => return,
-                Ok(n) => *left -= n as u64,
+                Ok(n) => {
+                    *left -= n as u64;
+                    rest.done += n as u64;
+                }
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
-                    self.park_writing(conn, rest);
+                    let progressed = rest.done > before;
+                    self.park_writing(conn, rest, progressed);
                     return;
                 }
                 Err(_) => return,
@@ -557,11 +572,19 @@ impl Shared {
             .is_ok()
     }
 
-    fn park_writing(&self, conn: Conn, rest: WriteRest) {
+    /// Waits for room to write `rest`. The deadline moves on only when bytes went out
+    /// (`progressed`), so a client that takes nothing is closed at the write timeout.
+    fn park_writing(&self, conn: Conn, mut rest: WriteRest, progressed: bool) {
         let now = Instant::now();
         let token = conn.token;
         let stream = conn.stream.clone();
-        let deadline = now + self.limits.write_timeout.unwrap_or(Duration::from_secs(15));
+        let timeout = self.limits.write_timeout.unwrap_or(Duration::from_secs(15));
+        let deadline = match rest.deadline {
+            Some(deadline) if !progressed => deadline,
+            _ => (now + timeout)
+                .min(rest.since + timeout + Duration::from_secs(rest.done / MIN_BODY_RATE)),
+        };
+        rest.deadline = Some(deadline);
         if let Ok(mut p) = self.parked.lock() {
             p.insert(
                 token,
@@ -574,11 +597,14 @@ impl Shared {
                 },
             );
         }
+        // Room to write only: a client that half-closed its side keeps "read hang-up"
+        // ready for ever, which must not wake this connection again and again. Errors and
+        // a full hang-up are reported anyway.
         if epoll::modify(
             &self.epoll,
             &*stream,
             epoll::EventData::new_u64(token),
-            epoll::EventFlags::OUT | epoll::EventFlags::ONESHOT | epoll::EventFlags::RDHUP,
+            epoll::EventFlags::OUT | epoll::EventFlags::ONESHOT,
         )
         .is_err()
         {
@@ -1050,8 +1076,12 @@ impl Drop for Exchange {
                     file,
                     reuse,
                     reserved,
+                    since: self.write_started.unwrap_or_else(Instant::now),
+                    done: self.written,
+                    deadline: None,
                     shared: self.shared.clone(),
                 },
+                true,
             );
         } else {
             self.shared.write_behind.fetch_sub(reserved, Relaxed);

@@ -1,7 +1,8 @@
-//! The access log on stderr: one line per answered request, gathered in memory and written in
-//! batches (at 32 KiB, or 100 ms after the first waiting line), so a busy server makes one
-//! write per many requests, and a stalled stderr (a full pipe, a paused terminal) never holds
-//! up an answer — past 1 MiB waiting, lines are dropped and counted instead.
+//! The server's log on stderr — an access line per answered request, the sites' own log lines,
+//! the stop messages — gathered in memory and written in batches by one thread (at 32 KiB, or
+//! 100 ms after the first waiting line), so a busy server makes one write per many requests,
+//! and a stalled stderr (a full pipe, a paused terminal) never holds up an answer, a script or
+//! a stop: past 1 MiB waiting, lines are dropped and counted instead.
 
 use std::io::Write;
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -42,18 +43,16 @@ pub fn line(text: &str) {
     }
 }
 
-/// Writes every queued line now (at shutdown), waiting at most a second for a stalled stderr.
+/// Waits (at most a second: stderr may be stalled) until every queued line is written.
 pub fn flush() {
     let log = log();
     let state = log.state.lock().unwrap_or_else(|e| e.into_inner());
-    // Lines the writer already took go out before the ones still waiting.
-    let (mut state, _) = log
+    log.ready.notify_one();
+    let _ = log
         .written
-        .wait_timeout_while(state, Duration::from_secs(1), |s| s.writing)
-        .unwrap_or_else(|e| e.into_inner());
-    let batch = std::mem::take(&mut state.waiting);
-    let dropped = std::mem::take(&mut state.dropped);
-    write(&batch, dropped);
+        .wait_timeout_while(state, Duration::from_secs(1), |s| {
+            s.writing || !s.waiting.is_empty()
+        });
 }
 
 fn log() -> &'static Log {
