@@ -747,3 +747,44 @@ fn a_stderr_nobody_reads_stalls_no_answer_no_script_and_no_stop() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn busy_keep_alive_clients_cannot_hold_off_a_stop() {
+    let s = Server::start();
+    s.write_file("plain", "index.html", "plain page");
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let mut c = s.connect();
+                while !stop.load(Ordering::Relaxed) {
+                    if get_on(&mut c, "plain.localhost", "/").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let pid = s.pid();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Gone, or a zombie waiting for the harness to reap it.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit(')')
+                    .next()
+                    .is_some_and(|r| !r.trim_start().starts_with('Z'))
+            })
+        };
+        while running() {
+            if Instant::now() > deadline {
+                stop.store(true, Ordering::Relaxed);
+                panic!("the server kept serving busy keep-alive clients after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}

@@ -117,6 +117,9 @@ pub(crate) struct Shared {
     write_behind: AtomicUsize,
     next_token: AtomicU64,
     stops: AtomicUsize,
+    /// A stop has begun: answered connections close instead of waiting for another
+    /// request, so busy keep-alive clients cannot hold the stop off.
+    stopping: AtomicBool,
     accepting: AtomicBool,
     last_sweep: Mutex<Instant>,
 }
@@ -197,6 +200,7 @@ impl Reactor {
                 write_behind: AtomicUsize::new(0),
                 next_token: AtomicU64::new(FIRST_CONNECTION),
                 stops: AtomicUsize::new(0),
+                stopping: AtomicBool::new(false),
                 accepting: AtomicBool::new(true),
                 last_sweep: Mutex::new(Instant::now()),
             }),
@@ -283,6 +287,7 @@ impl Reactor {
 
     /// Makes one thread blocked in `next` return an error (the graceful stop).
     pub(crate) fn unblock(&self) {
+        self.shared.stopping.store(true, Relaxed);
         self.shared.stops.fetch_add(1, Relaxed);
         self.shared.notify();
     }
@@ -617,6 +622,9 @@ impl Shared {
     /// its next request when one is already buffered.
     fn reuse(&self, mut conn: Conn) {
         conn.started = None;
+        if conn.buf.is_empty() && self.stopping.load(Relaxed) {
+            return;
+        }
         if conn.buf.is_empty() {
             self.park(conn, Waiting::Idle);
         } else {
