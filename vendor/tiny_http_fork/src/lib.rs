@@ -92,6 +92,7 @@
 #![allow(clippy::match_like_matches_macro)]
 
 mod chunked;
+mod exchange;
 mod client;
 mod common;
 mod head;
