@@ -14,7 +14,11 @@ use rustix::net::SendFlags;
 
 use crate::chunked::ChunkedDecoder;
 use crate::head::{Framing, Head};
-use crate::reactor::{Conn, MIN_BODY_RATE, Shared, WRITE_BUFFER, WriteRest};
+use crate::reactor::{
+    Conn, MIN_BODY_RATE, Shared, WRITE_BEHIND_BUDGET, WRITE_BUFFER, WriteRest,
+};
+
+const WRITE_BEHIND_PER_ANSWER: usize = WRITE_BEHIND_BUDGET / 4;
 use crate::request::Request;
 
 /// Turns a parsed head on `conn` into the `Request` handed to a `recv()` caller.
@@ -173,7 +177,7 @@ impl Exchange {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     let left = self.out.len() - written;
-                    if self.shared.reserve_write_behind(left) {
+                    if self.reserve_behind(left) {
                         self.behind = true;
                         self.reserved += left;
                         self.out.drain(..written);
@@ -193,9 +197,15 @@ impl Exchange {
         result
     }
 
+    /// Takes `bytes` more of the write-behind budget for this answer: at most a quarter of
+    /// it per answer, so one client cannot take it all.
+    fn reserve_behind(&mut self, bytes: usize) -> bool {
+        self.reserved + bytes <= WRITE_BEHIND_PER_ANSWER && self.shared.reserve_write_behind(bytes)
+    }
+
     /// Adds answer bytes for a client that is behind; false when the budget is spent.
     fn gather_behind(&mut self, buf: &[u8]) -> bool {
-        if !self.shared.reserve_write_behind(buf.len()) {
+        if !self.reserve_behind(buf.len()) {
             return false;
         }
         self.reserved += buf.len();

@@ -46,7 +46,7 @@ pub(crate) const MIN_BODY_RATE: u64 = 32 * 1024;
 pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
 /// Answers a client is not reading fast enough wait in memory, written from the set as it
 /// makes room, up to this much over all connections; past it, the writing thread waits.
-const WRITE_BEHIND_BUDGET: usize = 64 * 1024 * 1024;
+pub(crate) const WRITE_BEHIND_BUDGET: usize = 64 * 1024 * 1024;
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// Readiness events taken per `epoll_wait`: a busy server wakes fewer threads.
 const EVENTS_PER_WAIT: usize = 16;
