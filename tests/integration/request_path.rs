@@ -642,7 +642,12 @@ fn a_half_closed_reader_of_a_big_answer_costs_no_cpu_and_is_closed() {
         .arg("5000")
         .start();
     s.write_file("plain", "big.bin", vec![7u8; 20 * 1024 * 1024]);
-    s.write_file("big", "main.js", "res.send('x'.repeat(12 * 1024 * 1024));");
+    // Built from 1 MiB pieces: boa caps the iterations of one `repeat`.
+    s.write_file(
+        "big",
+        "main.js",
+        "res.send('x'.repeat(1 << 20).repeat(12));",
+    );
     let mut clients = Vec::new();
     for (host, path, size) in [
         ("plain.localhost", "/big.bin", 20 << 20),
@@ -654,6 +659,16 @@ fn a_half_closed_reader_of_a_big_answer_costs_no_cpu_and_is_closed() {
         std::thread::sleep(Duration::from_millis(300));
         c.shutdown(std::net::Shutdown::Write).unwrap();
         clients.push((c, size));
+    }
+    // The script's answer is made and handed to the connection layer before measuring.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.log_contains("GET big.localhost / 200") {
+        assert!(
+            Instant::now() < deadline,
+            "no answer from big: {:?}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
     let before = cpu_seconds(s.pid());
