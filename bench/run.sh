@@ -113,7 +113,7 @@ t1=$(date +%s.%N)
 big_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 growth_mb=$(( ($(hwm_kb $cc_pid) - before_kb) / 1024 ))
 
-# main.js: the CONTRACT §7 counter; then the same load on another site's script while a
+# main.js: the README's counter; then the same load on another site's script while a
 # `while(true){}` site is hit continuously.
 mkdir -p "$work/data/sites/counter" "$work/data/sites/spin" "$work/data/sites/other"
 cat > "$work/data/sites/counter/main.js" <<'JS'

@@ -1,4 +1,4 @@
-//! Site visit analytics (CONTRACT §3): requests queue a `Visit` without waiting; one writer
+//! Site visit analytics: requests queue a `Visit` without waiting; one writer
 //! thread turns visits into rows — user-agent family, a visitor hash salted per day, no raw IP —
 //! and inserts them in batches. A full queue drops visits (counted) rather than slow serving.
 

@@ -1,4 +1,4 @@
-//! The JSON API on the dashboard host. Deploy-key endpoints (CONTRACT §4: `/api/deploy`,
+//! The JSON API on the dashboard host. Deploy-key endpoints (`/api/deploy`,
 //! `/api/sites…`, `/api/whoami`) take `Authorization: Bearer <token>`; everything the dashboard
 //! pages do is here too, for a dashboard session (with `X-CSRF-Token` on changes) or a key with
 //! the right scope. Answers are JSON, errors `{"error": "…"}`.

@@ -63,7 +63,7 @@ pub fn set_password(conn: &mut Connection, password: &str) -> Result<(), String>
     store::settings::delete(conn, SETUP_TOKEN_SETTING).map_err(|e| e.to_string())
 }
 
-/// What the server does about the admin password when it starts (CONTRACT §1).
+/// What the server does about the admin password when it starts.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FirstStart {
     /// A password was set before.

@@ -1,4 +1,4 @@
-//! The command line (CONTRACT §1): parses arguments, prints help, runs the command and decides
+//! The command line: parses arguments, prints help, runs the command and decides
 //! the exit code in one place — 0 success, 1 a failure while running, 2 a usage error.
 
 use std::ffi::OsString;

@@ -1,5 +1,5 @@
 //! Server settings, checked once: each comes from its flag, else its `CC_*` environment
-//! variable, else the default (CONTRACT §1). Nothing here opens files or sockets.
+//! variable, else the default. Nothing here opens files or sockets.
 
 use std::net::IpAddr;
 use std::path::PathBuf;

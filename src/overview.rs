@@ -162,7 +162,7 @@ pub fn stats_filter(pairs: &[(String, String)]) -> Filter {
     }
 }
 
-/// Rolls up any finished day not yet rolled up, then summarises (CONTRACT §6 Analytics).
+/// Rolls up any finished day not yet rolled up, then summarises.
 pub fn stats(conn: &Connection, filter: &Filter) -> Result<Summary, DeployError> {
     let today = store::stats::today_utc();
     store::stats::rollup_pending(conn, &today)?;

@@ -1,4 +1,4 @@
-//! Host routing (CONTRACT §2): which part of cc-server a request's Host header addresses.
+//! Host routing: which part of cc-server a request's Host header addresses.
 //! Pure functions only: no I/O, no knowledge of HTTP beyond the header's text.
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -1,4 +1,4 @@
-//! WebSocket broadcast per site (CONTRACT §8): the handshake check, and the hub — one thread
+//! WebSocket broadcast per site: the handshake check, and the hub — one thread
 //! that polls every connected client's socket (non-blocking, so 1 000 idle clients cost no
 //! threads), writes broadcasts, answers pings, drops clients that do not read, and hands each
 //! text message a client sends to a separate thread (its script may take time).

@@ -1,5 +1,5 @@
 //! The commands that talk to a cc-server over HTTP with a deploy token: `deploy`, `sites`,
-//! `rollback`, `teardown` (CONTRACT §1, §5). The server's own error message is printed as is.
+//! `rollback`, `teardown`. The server's own error message is printed as is.
 
 pub mod pack;
 

@@ -1,4 +1,4 @@
-//! Choosing a folder's files and zipping them for `cc-server deploy` (CONTRACT §5): dot-files,
+//! Choosing a folder's files and zipping them for `cc-server deploy`: dot-files,
 //! `.git` and `node_modules` are skipped, and so is whatever `.ccignore` lists (gitignore
 //! syntax, by ripgrep's `ignore` crate).
 

@@ -1,4 +1,4 @@
-//! Deploying, rolling back and tearing down sites on disk (CONTRACT §4). A deploy unpacks into
+//! Deploying, rolling back and tearing down sites on disk. A deploy unpacks into
 //! a staging folder and swaps it in atomically; the replaced folder is kept for one rollback.
 //!
 //! ```text
@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use crate::secret;
 pub use unpack::Unpacked;
 
-/// Deploy limits (CONTRACT §4 defaults).
+/// Deploy limits (defaults as the README's Limits list them).
 #[derive(Debug, Clone)]
 pub struct DeployLimits {
     pub max_upload: u64,

@@ -1,6 +1,6 @@
 //! Running one site's `main.js` for one request, inside a script worker process: warm boa
-//! contexts per site (compiled once per deploy), the globals of CONTRACT §7, a run-time budget
-//! for plain loops, and `db` writes buffered and committed only if nothing read has changed —
+//! contexts per site (compiled once per deploy), the globals the README documents, a run-time
+//! budget for plain loops, and `db` writes buffered and committed only if nothing read has changed —
 //! else the script runs again. Never sees sockets or tiny_http: a request comes in as JSON and
 //! a reply goes out as JSON.
 

@@ -1,4 +1,4 @@
-//! main.js, the serverless backend (CONTRACT §7). Scripts run in worker processes of this same
+//! main.js, the serverless backend. Scripts run in worker processes of this same
 //! binary (`pool` on the server side, `worker` + `engine` inside each process), so a script that
 //! loops inside a builtin, recurses the native stack away or allocates without end costs one
 //! killed worker — never the server.

@@ -1,4 +1,4 @@
-// The JS side of main.js's globals (CONTRACT §7), evaluated once in each site's context.
+// The JS side of main.js's globals, evaluated once in each site's context.
 // Native helpers (__cc_*) are bound by src/js/engine.rs; everything a script sees is built here.
 (function () {
   "use strict";

@@ -1,4 +1,4 @@
-//! The dashboard over HTTP (CONTRACT §1, §6): first-start setup, login and its limits, session
+//! The dashboard over HTTP: first-start setup, login and its limits, session
 //! cookies, CSRF and same-origin checks, every page and action, and the same actions through
 //! the JSON API with a session or a token.
 

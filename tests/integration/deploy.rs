@@ -1,4 +1,4 @@
-//! Deploying through the real CLI and API (CONTRACT §4, §5): keys, uploads, hostile zips,
+//! Deploying through the real CLI and API: keys, uploads, hostile zips,
 //! atomic swaps, rollback, teardown, and recovery after a crash.
 
 use std::io::Write;

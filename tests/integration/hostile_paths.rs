@@ -1,4 +1,4 @@
-//! No request ever reads a file outside its site folder (CONTRACT §3). Each hostile target is
+//! No request ever reads a file outside its site folder. Each hostile target is
 //! sent byte-for-byte on a raw connection; the answer must be a 400 or 404 that leaks nothing.
 
 use crate::harness::Server;

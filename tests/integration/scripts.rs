@@ -1,4 +1,4 @@
-//! main.js through the real server (CONTRACT §7): the API, the counter under concurrency,
+//! main.js through the real server: the API, the counter under concurrency,
 //! isolation between sites, errors, and hostile scripts that must cost only their own site.
 
 use std::time::Duration;

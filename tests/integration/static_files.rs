@@ -1,4 +1,4 @@
-//! Static hosting (CONTRACT §3): index files, types, validators, ranges, HEAD, 404 pages.
+//! Static hosting: index files, types, validators, ranges, HEAD, 404 pages.
 
 use crate::harness::Server;
 

@@ -1,4 +1,4 @@
-//! WebSocket broadcast through the real server (CONTRACT §8), with tungstenite as the client.
+//! WebSocket broadcast through the real server, with tungstenite as the client.
 
 use std::net::TcpStream;
 use std::time::Duration;
