@@ -11,15 +11,11 @@ use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::http::Upgrade;
 use crate::http::{Request, Response};
+use crate::js::SCRIPT_FETCH_HEADER;
 use crate::js::pool::{ScriptPool, SocketHub};
 use crate::router::{self, Route};
 use crate::site::{self, Folders};
 use crate::ws::{self, Hub};
-
-/// Every `fetch()` from a main.js carries this header; the server refuses requests with it,
-/// so a script cannot reach the dashboard (or loop through its own sites) by another name
-/// for this machine.
-pub const SCRIPT_FETCH_HEADER: &str = "cc-script-fetch";
 
 pub struct App {
     domain: String,

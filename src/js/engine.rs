@@ -667,9 +667,9 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
         }
     }
     // Marks the request as a script's: if it reaches this server after all (127.1, a LAN
-    // address, a DNS name for loopback), the server refuses it (`app::SCRIPT_FETCH_HEADER`).
+    // address, a DNS name for loopback), the server refuses it (`SCRIPT_FETCH_HEADER`).
     let request = request
-        .header(crate::app::SCRIPT_FETCH_HEADER, "1")
+        .header(super::SCRIPT_FETCH_HEADER, "1")
         .body(body.unwrap_or_default())
         .map_err(|e| fail(e.to_string()))?;
 

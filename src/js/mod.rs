@@ -9,3 +9,8 @@ pub mod protocol;
 pub mod scheduler;
 pub mod translate;
 pub mod worker;
+
+/// Every `fetch()` from a main.js carries this header; the server refuses requests with it,
+/// so a script cannot reach the dashboard (or loop through its own sites) by another name
+/// for this machine.
+pub const SCRIPT_FETCH_HEADER: &str = "cc-script-fetch";
