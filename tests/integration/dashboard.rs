@@ -2,144 +2,10 @@
 //! cookies, CSRF and same-origin checks, every page and action, and the same actions through
 //! the JSON API with a session or a token.
 
-use crate::harness::{HttpResponse, Server, run_cli, zip_of};
-
-pub const PASSWORD: &str = "correct horse battery";
-
-/// A server whose admin password comes from CC_ADMIN_PASSWORD.
-pub fn server() -> Server {
-    Server::builder().env("CC_ADMIN_PASSWORD", PASSWORD).start()
-}
-
-/// A logged-in browser, as far as HTTP goes: the cookie, the CSRF token, the right Origin.
-pub struct Admin<'a> {
-    pub server: &'a Server,
-    pub cookie: String,
-    pub csrf: String,
-}
-
-fn host(s: &Server) -> String {
-    format!("localhost:{}", s.port)
-}
-
-fn origin(s: &Server) -> String {
-    format!("http://localhost:{}", s.port)
-}
-
-pub fn encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let enc = |x: &str| {
-                x.bytes()
-                    .map(|b| {
-                        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                            (b as char).to_string()
-                        } else {
-                            format!("%{b:02X}")
-                        }
-                    })
-                    .collect::<String>()
-            };
-            format!("{}={}", enc(k), enc(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// POSTs a form as a browser on `origin` would.
-fn post_as(
-    s: &Server,
-    path: &str,
-    origin: Option<&str>,
-    cookie: Option<&str>,
-    form: &str,
-) -> HttpResponse {
-    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
-    if let Some(o) = origin {
-        headers.push(("Origin", o));
-    }
-    if let Some(c) = cookie {
-        headers.push(("Cookie", c));
-    }
-    s.send("POST", &host(s), path, &headers, form.as_bytes())
-}
-
-pub fn login(s: &Server) -> Admin<'_> {
-    let r = post_as(
-        s,
-        "/login",
-        Some(&origin(s)),
-        None,
-        &encode(&[("password", PASSWORD)]),
-    );
-    assert_eq!(r.status, 303, "login: {}", r.text());
-    let set = r
-        .header("set-cookie")
-        .expect("a session cookie")
-        .to_string();
-    let cookie = set.split(';').next().unwrap().to_string();
-    let page = s.request("GET", &host(s), "/keys", &[("Cookie", &cookie)]);
-    assert_eq!(page.status, 200);
-    Admin {
-        server: s,
-        csrf: csrf_of(&page.text()),
-        cookie,
-    }
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + 64].to_string()
-}
-
-impl Admin<'_> {
-    pub fn get(&self, path: &str) -> HttpResponse {
-        self.server
-            .request("GET", &host(self.server), path, &[("Cookie", &self.cookie)])
-    }
-
-    /// A dashboard form POST with the CSRF field and the right Origin.
-    pub fn post(&self, path: &str, pairs: &[(&str, &str)]) -> HttpResponse {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend_from_slice(pairs);
-        post_as(
-            self.server,
-            path,
-            Some(&origin(self.server)),
-            Some(&self.cookie),
-            &encode(&all),
-        )
-    }
-
-    /// A JSON API call with the session cookie, the CSRF header and the right Origin.
-    pub fn api(&self, method: &str, path: &str, json: &str) -> HttpResponse {
-        let o = origin(self.server);
-        self.server.send(
-            method,
-            &host(self.server),
-            path,
-            &[
-                ("Cookie", &self.cookie),
-                ("X-CSRF-Token", &self.csrf),
-                ("Origin", &o),
-                ("Content-Type", "application/json"),
-            ],
-            json.as_bytes(),
-        )
-    }
-}
-
-pub fn audit_actions(s: &Server) -> Vec<String> {
-    let db = s.db();
-    let mut stmt = db
-        .prepare("SELECT action FROM audit_log ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
+use crate::admin::{
+    PASSWORD, audit_actions, encode, host, login, origin, post_as, server, wait_for_events,
+};
+use crate::harness::{Server, run_cli, zip_of};
 
 fn token_from(html: &str) -> String {
     let at = html.find("value=\"cc_").expect("the new token") + 7;
@@ -830,21 +696,6 @@ fn passwd_sets_a_new_password_and_ends_sessions() {
         .unwrap();
     assert_eq!(short.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&short.stderr).contains("too short"));
-}
-
-/// Waits until the analytics writer has stored `n` events.
-pub fn wait_for_events(s: &Server, n: i64) {
-    for _ in 0..100 {
-        let have: i64 = s
-            .db()
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap();
-        if have >= n {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("the analytics writer did not store {n} events");
 }
 
 #[test]

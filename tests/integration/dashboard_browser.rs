@@ -1,8 +1,8 @@
 //! The dashboard in headless Chromium: log in, create a key and copy it, revoke it, add an env
 //! var, and screenshot every page at desktop and phone widths (target/screenshots/).
 
+use crate::admin::PASSWORD;
 use crate::browser::Browser;
-use crate::dashboard::PASSWORD;
 use crate::harness::Server;
 
 /// Screenshots of the current page at both widths, then back to desktop.

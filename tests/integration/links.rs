@@ -3,7 +3,7 @@
 //! `GET /pixel.gif` and its `pixel` events, bad input, CSRF, rate limits and the Analytics
 //! source filter.
 
-use crate::dashboard::{Admin, audit_actions, login, server, wait_for_events};
+use crate::admin::{Admin, audit_actions, login, server, wait_for_events};
 use crate::harness::{HttpResponse, Server};
 
 fn dashboard_host(s: &Server) -> String {
@@ -370,7 +370,7 @@ fn the_links_api_is_for_a_session_only_and_checks_csrf() {
 
     // A page on a site subdomain is same-site: it has the cookie but not the Origin.
     let evil = format!("http://evil.localhost:{}", s.port);
-    let form = crate::dashboard::encode(&[
+    let form = crate::admin::encode(&[
         ("csrf", &admin.csrf),
         ("slug", "stolen"),
         ("target", "https://evil.example/"),
@@ -396,7 +396,7 @@ fn the_links_api_is_for_a_session_only_and_checks_csrf() {
             ("Origin", &evil),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ],
-        crate::dashboard::encode(&[("csrf", &admin.csrf)]).as_bytes(),
+        crate::admin::encode(&[("csrf", &admin.csrf)]).as_bytes(),
     );
     assert_eq!(r.status, 403);
     let r = s.send(

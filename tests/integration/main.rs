@@ -1,6 +1,7 @@
 //! Integration tests: every test starts the real `cc-server` binary on port 0 with a fresh data
 //! dir and talks HTTP to it over loopback (browser_smoke.rs through a headless Chromium).
 
+mod admin;
 mod browser;
 mod harness;
 

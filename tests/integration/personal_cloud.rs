@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use crate::admin::PASSWORD;
 use crate::browser::Browser;
-use crate::dashboard::PASSWORD;
 use crate::examples::deploy_example;
 use crate::harness::{Server, copy_dir, run_cli, run_cli_in};
 
@@ -209,5 +209,5 @@ fn a_day_with_the_personal_cloud() {
             .text()
             .contains("Hello from cc-server")
     );
-    crate::dashboard::login(&s);
+    crate::admin::login(&s);
 }

@@ -153,8 +153,8 @@ fn a_database_from_a_newer_version_stops_the_start() {
 /// `events`) and Python's sqlite3 module did this; they share the system's libsqlite3.
 #[test]
 fn another_process_closing_cc_db_leaves_the_running_servers_wal_alone() {
-    let s = crate::dashboard::server();
-    let admin = crate::dashboard::login(&s);
+    let s = crate::admin::server();
+    let admin = crate::admin::login(&s);
     assert_eq!(
         admin.post("/tracking", &[("domain", "a.example")]).status,
         303

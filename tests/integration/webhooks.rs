@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::dashboard::{Admin, audit_actions, login, server, wait_for_events};
+use crate::admin::{Admin, audit_actions, login, server, wait_for_events};
 use crate::harness::{HttpResponse, Server};
 
 /// `X-Signature-256` for `body` under `secret`, by the server's own HMAC (unit-tested against
@@ -434,7 +434,7 @@ fn the_webhooks_api_is_for_a_dashboard_session_only() {
         br#"{"endpoint":"stolen"}"#,
     );
     assert_eq!(r.status, 403);
-    let form = crate::dashboard::encode(&[("csrf", &admin.csrf), ("endpoint", "stolen")]);
+    let form = crate::admin::encode(&[("csrf", &admin.csrf), ("endpoint", "stolen")]);
     let r = s.send(
         "POST",
         &format!("localhost:{}", s.port),
