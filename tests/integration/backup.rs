@@ -8,8 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, run_cli, run_cli_in};
-use crate::scripts::COUNTER;
+use crate::harness::{COUNTER, Server, run_cli, run_cli_in};
 
 /// Stores a 400 KB value per request, so the database spans many backup steps.
 const PADDING: &str = r#"db.set("pad" + req.query.i, "x".repeat(400000));
@@ -17,7 +16,7 @@ res.send("ok");
 "#;
 
 fn visits(s: &Server) -> u64 {
-    crate::scripts::visits(s, "counter")
+    crate::harness::visits(s, "counter")
 }
 
 fn integrity(conn: &rusqlite::Connection) -> String {

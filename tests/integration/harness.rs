@@ -437,3 +437,18 @@ pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     w.finish().unwrap().into_inner()
 }
+
+/// The README's counter: one `db` read and write per request.
+pub const COUNTER: &str = r#"let count = db.get("visits") || 0;
+count++;
+db.set("visits", count);
+res.json({ visits: count });
+"#;
+
+/// Asks a counter site for its count (which also adds one).
+pub fn visits(s: &Server, site: &str) -> u64 {
+    let r = s.get(&format!("{site}.localhost"), "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["visits"].as_u64().unwrap()
+}

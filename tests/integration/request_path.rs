@@ -8,8 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{HttpResponse, Server, read_response};
-use crate::scripts::COUNTER;
+use crate::harness::{COUNTER, HttpResponse, Server, read_response};
 
 /// A script that legally spends 90 ms of its 100 ms on every request.
 const SLOW: &str = "let t = Date.now(); while (Date.now() - t < 90) {} res.send('slow');";

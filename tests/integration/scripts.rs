@@ -3,20 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::Server;
-
-pub(crate) const COUNTER: &str = r#"let count = db.get("visits") || 0;
-count++;
-db.set("visits", count);
-res.json({ visits: count });
-"#;
-
-pub(crate) fn visits(s: &Server, site: &str) -> u64 {
-    let r = s.get(&format!("{site}.localhost"), "/");
-    assert_eq!(r.status, 200, "{}", r.text());
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    v["visits"].as_u64().unwrap()
-}
+use crate::harness::{COUNTER, Server, visits};
 
 #[test]
 fn the_counter_counts_exactly_under_concurrency() {
