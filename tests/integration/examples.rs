@@ -1,25 +1,10 @@
 //! The examples in examples/ deploy with the real CLI and work as their READMEs say.
 
-use std::path::Path;
 use std::time::Duration;
 
 use tungstenite::Message;
 
-use crate::harness::{Server, run_cli_in};
-use crate::websocket::connect;
-
-pub fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
-    let (code, out, err) = run_cli_in(
-        &dir,
-        &["deploy", site, "--server", &s.url(), "--token", token],
-        &[],
-    );
-    assert_eq!(code, 0, "{name}: {err}");
-    assert!(out.contains("Deployment successful"), "{out}");
-}
+use crate::harness::{Server, connect, deploy_example};
 
 #[test]
 fn the_examples_deploy_and_work() {

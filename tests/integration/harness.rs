@@ -1,5 +1,7 @@
-//! Starting the real binary on port 0 with a temp data dir, and a raw HTTP/1.1 client that
-//! sends exactly the bytes a test wants (hostile paths must not be "fixed" by a client library).
+//! Starting the real binary on port 0 with a temp data dir, a raw HTTP/1.1 client that sends
+//! exactly the bytes a test wants (hostile paths must not be "fixed" by a client library), a
+//! WebSocket client, and the fixtures several test files share (the counter script, deploying
+//! an example).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -7,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use tungstenite::client::IntoClientRequest;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cc-server");
 
@@ -451,4 +455,35 @@ pub fn visits(s: &Server, site: &str) -> u64 {
     assert_eq!(r.status, 200, "{}", r.text());
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     v["visits"].as_u64().unwrap()
+}
+
+/// A WebSocket client of the real server.
+pub type Ws = tungstenite::WebSocket<TcpStream>;
+
+/// Opens `ws://<site>.localhost:<port>/ws` and checks the 101.
+pub fn connect(s: &Server, site: &str) -> Ws {
+    let stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("ws://{site}.localhost:{}/ws", s.port)
+        .into_client_request()
+        .unwrap();
+    let (ws, response) = tungstenite::client(request, stream).expect("handshake");
+    assert_eq!(response.status().as_u16(), 101);
+    ws
+}
+
+/// Deploys `examples/<name>` as `site` with the real CLI.
+pub fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let (code, out, err) = run_cli_in(
+        &dir,
+        &["deploy", site, "--server", &s.url(), "--token", token],
+        &[],
+    );
+    assert_eq!(code, 0, "{name}: {err}");
+    assert!(out.contains("Deployment successful"), "{out}");
 }

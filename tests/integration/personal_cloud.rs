@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::admin::PASSWORD;
 use crate::browser::Browser;
-use crate::examples::deploy_example;
+use crate::harness::deploy_example;
 use crate::harness::{Server, copy_dir, run_cli, run_cli_in};
 
 #[test]

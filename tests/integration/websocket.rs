@@ -3,12 +3,9 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
-use crate::harness::Server;
-
-pub type Ws = WebSocket<TcpStream>;
+use crate::harness::{Server, Ws, connect};
 
 /// GETs `path` on `site` until it answers `want` (the hub registers clients asynchronously);
 /// returns the last answer.
@@ -22,19 +19,6 @@ fn poll_until(s: &Server, site: &str, path: &str, want: &str) -> String {
         std::thread::sleep(Duration::from_millis(20));
     }
     last
-}
-
-pub fn connect(s: &Server, site: &str) -> Ws {
-    let stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!("ws://{site}.localhost:{}/ws", s.port)
-        .into_client_request()
-        .unwrap();
-    let (ws, response) = tungstenite::client(request, stream).expect("handshake");
-    assert_eq!(response.status().as_u16(), 101);
-    ws
 }
 
 fn next_text(ws: &mut Ws) -> String {
