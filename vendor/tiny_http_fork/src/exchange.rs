@@ -149,6 +149,11 @@ impl Exchange {
     /// the client stops taking bytes, the rest stays in `out` to be written from the set
     /// (see `behind`); only past the write-behind budget does this thread wait for room.
     fn flush_out_then(&mut self, more: bool) -> io::Result<()> {
+        self.write_out(more, true)
+    }
+
+    /// The write loop of `flush_out_then`; `may_defer` false always waits for room.
+    fn write_out(&mut self, more: bool, may_defer: bool) -> io::Result<()> {
         if self.behind {
             return Ok(());
         }
@@ -177,7 +182,7 @@ impl Exchange {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     let left = self.out.len() - written;
-                    if self.reserve_behind(left) {
+                    if may_defer && self.reserve_behind(left) {
                         self.behind = true;
                         self.reserved += left;
                         self.out.drain(..written);
@@ -219,32 +224,7 @@ impl Exchange {
         self.shared
             .write_behind
             .fetch_sub(std::mem::take(&mut self.reserved), Relaxed);
-        let stream = self.conn.as_ref().map(|c| c.stream.clone());
-        let Some(stream) = stream else {
-            return Err(ErrorKind::NotConnected.into());
-        };
-        let started = Instant::now();
-        while !self.out.is_empty() {
-            match (&*stream).write(&self.out) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.drain(..n);
-                    self.written += n as u64;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if !self.wait_for_room(&stream, started) {
-                        self.broken = true;
-                        return Err(ErrorKind::TimedOut.into());
-                    }
-                }
-                Err(e) => {
-                    self.broken = true;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
+        self.write_out(false, false)
     }
 }
 impl Exchange {
