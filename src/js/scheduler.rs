@@ -334,23 +334,28 @@ mod tests {
         assert_eq!(names(&mut q, now, 2), ["b1"]);
     }
 
+    /// "heavy" alone uses all three workers for three seconds, 90 ms of CPU per run — nobody
+    /// else is hurt, so it may — and ends with three runs going.
+    fn heavy_alone(q: &mut Queues<i32>, now: &mut Instant) {
+        for i in 0..200 {
+            q.push("heavy", i, false, *now).unwrap();
+        }
+        assert_eq!(names(q, *now, 3).len(), 3);
+        for _ in 0..30 {
+            *now += Duration::from_millis(90);
+            for _ in 0..3 {
+                q.finished("heavy", false, Duration::from_millis(90), *now);
+            }
+            assert_eq!(names(q, *now, 3).len(), 3, "alone, it may use them all");
+        }
+    }
+
     #[test]
     fn a_site_over_its_cpu_share_keeps_one_run_while_a_lighter_site_is_active() {
         let mut now = Instant::now();
         let mut q = Queues::new(3, 1000, 2);
         let ms = Duration::from_millis;
-        // "heavy" alone uses every worker it may have for three seconds: nobody else is hurt.
-        for i in 0..200 {
-            q.push("heavy", i, false, now).unwrap();
-        }
-        assert_eq!(names(&mut q, now, 3).len(), 3);
-        for _ in 0..30 {
-            now += ms(90);
-            for _ in 0..3 {
-                q.finished("heavy", false, ms(90), now);
-            }
-            assert_eq!(names(&mut q, now, 3).len(), 3, "alone, it may use them all");
-        }
+        heavy_alone(&mut q, &mut now);
         // Along comes "light": heavy has used ~3 cores lately, more than its share of one.
         q.push("light", 100, false, now).unwrap();
         q.push("light", 101, false, now).unwrap();
@@ -387,15 +392,10 @@ mod tests {
         let mut now = Instant::now();
         let mut q = Queues::new(3, 1000, 2);
         let ms = Duration::from_millis;
-        for i in 0..200 {
-            q.push("heavy", i, false, now).unwrap();
-        }
-        for _ in 0..30 {
-            assert_eq!(names(&mut q, now, 3).len(), 3);
-            now += ms(90);
-            for _ in 0..3 {
-                q.finished("heavy", false, ms(90), now);
-            }
+        heavy_alone(&mut q, &mut now);
+        now += ms(90);
+        for _ in 0..3 {
+            q.finished("heavy", false, ms(90), now);
         }
         // "light" sends one request at a time: between two of them it has no job at all.
         q.push("light", 1000, false, now).unwrap();
