@@ -514,11 +514,16 @@ fn readers_that_never_read_a_big_file_hold_no_worker() {
             started.elapsed()
         );
     }
-    // A stalled reader that starts reading still gets the whole file, and its connection
-    // serves its next request.
+    a_stalled_reader_still_gets_it_all(stalled, 20 * 1024 * 1024);
+}
+
+/// A stalled reader that starts reading still gets the whole answer (`len` bytes), and its
+/// connection serves its next request.
+fn a_stalled_reader_still_gets_it_all(stalled: Vec<TcpStream>, len: usize) {
     let mut c = stalled.into_iter().next().unwrap();
     let r = read_response(&mut c).unwrap();
-    assert_eq!(r.body.len(), 20 * 1024 * 1024);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.body.len(), len);
     assert_eq!(get_on(&mut c, "plain.localhost", "/").unwrap().status, 200);
 }
 
@@ -608,13 +613,7 @@ fn readers_that_never_read_a_big_script_answer_hold_no_thread() {
             started.elapsed()
         );
     }
-    // A stalled reader that starts reading still gets the whole answer, and its connection
-    // serves its next request.
-    let mut c = stalled.into_iter().next().unwrap();
-    let r = read_response(&mut c).unwrap();
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.body.len(), 8 * 1024 * 1024);
-    assert_eq!(get_on(&mut c, "plain.localhost", "/").unwrap().status, 200);
+    a_stalled_reader_still_gets_it_all(stalled, 8 * 1024 * 1024);
 }
 
 /// CPU seconds the process has used (user + system).
