@@ -496,14 +496,11 @@ fn readers_that_never_read_a_big_file_hold_no_worker() {
     s.write_file("plain", "index.html", "plain page");
     s.write_file("plain", "big.bin", vec![7u8; 20 * 1024 * 1024]);
     // Six clients ask for 20 MB each and read nothing.
-    let stalled: Vec<TcpStream> = (0..6)
-        .map(|_| {
-            let mut c = s.connect();
-            c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: plain.localhost\r\n\r\n")
-                .unwrap();
-            c
-        })
-        .collect();
+    let stalled = stalled_readers(
+        &s,
+        6,
+        b"GET /big.bin HTTP/1.1\r\nHost: plain.localhost\r\n\r\n",
+    );
     std::thread::sleep(Duration::from_millis(500));
     for _ in 0..5 {
         let started = Instant::now();
@@ -515,6 +512,17 @@ fn readers_that_never_read_a_big_file_hold_no_worker() {
         );
     }
     a_stalled_reader_still_gets_it_all(stalled, 20 * 1024 * 1024);
+}
+
+/// `n` clients that each send `request` and read nothing.
+fn stalled_readers(s: &Server, n: usize, request: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(request).unwrap();
+            c
+        })
+        .collect()
 }
 
 /// A stalled reader that starts reading still gets the whole answer (`len` bytes), and its
@@ -578,14 +586,7 @@ fn readers_that_never_read_a_big_script_answer_hold_no_thread() {
     s.write_file("plain", "index.html", "plain page");
     s.write_file("big", "main.js", "res.send('x'.repeat(8 * 1024 * 1024));");
     s.write_file("other", "main.js", "res.send('other');");
-    let stalled: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut c = s.connect();
-            c.write_all(b"GET / HTTP/1.1\r\nHost: big.localhost\r\n\r\n")
-                .unwrap();
-            c
-        })
-        .collect();
+    let stalled = stalled_readers(&s, 8, b"GET / HTTP/1.1\r\nHost: big.localhost\r\n\r\n");
     // Every big answer is made and handed to the connection layer.
     let deadline = Instant::now() + Duration::from_secs(30);
     while s
