@@ -315,9 +315,18 @@ fn test_upstream(body: &'static str, delay: Duration) -> (u16, std::sync::mpsc::
     std::thread::spawn(move || {
         for stream in listener.incoming().take(10) {
             let Ok(mut stream) = stream else { continue };
-            let mut buf = vec![0u8; 8192];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).to_string());
+            // Read the whole request (head and body) before answering: closing a socket with
+            // unread bytes sends a reset, which may reach the client before the answer does.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !request_is_complete(&got) {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&got).to_string());
             std::thread::sleep(delay);
             let _ = write!(
                 stream,
@@ -327,6 +336,21 @@ fn test_upstream(body: &'static str, delay: Duration) -> (u16, std::sync::mpsc::
         }
     });
     (port, rx)
+}
+
+/// Whether `got` holds a request head and as many body bytes as its Content-Length says.
+fn request_is_complete(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some(end) = text.find("\r\n\r\n") else {
+        return false;
+    };
+    let length = text[..end]
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    got.len() >= end + 4 + length
 }
 
 #[test]
@@ -351,7 +375,10 @@ fn fetch_reaches_other_servers_and_waiting_does_not_count() {
         ),
     );
     let r = s.get("proxy.localhost", "/");
-    assert_eq!(r.status, 200, "{}", r.text());
+    if r.status != 200 {
+        std::thread::sleep(Duration::from_millis(1500)); // the log writer flushes each second
+        panic!("{} {}\n{}", r.status, r.text(), s.log().join("\n"));
+    }
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["status"], 200);
     assert_eq!(v["ok"], true);
