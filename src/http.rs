@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// An incoming request: method, raw target, lower-cased header names, peer address and a
 /// lazily read body.
@@ -63,11 +64,37 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// Bytes shared with a cache (a small site file), sent without a copy.
     Shared(std::sync::Arc<[u8]>),
-    /// `len` bytes read from `file` at its current position (streamed, never loaded whole).
+    /// `len` bytes of `file` from `offset` (streamed, never loaded whole). The file may be
+    /// shared with the open-file cache: it is read by position, never through its cursor.
     File {
-        file: File,
+        file: Arc<File>,
+        offset: u64,
         len: u64,
     },
+}
+
+/// Reads `len` bytes of a shared file from `offset` by position (`pread`), so readers of the
+/// same open file never move each other's place.
+pub struct FileRegion {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Read for FileRegion {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf
+            .len()
+            .min(usize::try_from(self.len).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        self.offset += n as u64;
+        self.len -= n as u64;
+        Ok(n)
+    }
 }
 
 impl Body {

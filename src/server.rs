@@ -4,7 +4,7 @@
 //! that touches sockets.
 
 use std::fmt;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,7 +21,7 @@ use crate::auth::{self, FirstStart, LoginLimiter};
 use crate::backups::DailyBackups;
 use crate::config::ServeConfig;
 use crate::deploy::Sites;
-use crate::http::{Body, Request, Response, Upgrade};
+use crate::http::{Body, FileRegion, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
 use crate::log_writer;
 use crate::ratelimit::RateLimiter;
@@ -404,15 +404,13 @@ fn to_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
             let n = b.len() as u64;
             (Box::new(io::Cursor::new(b)), n)
         }
-        Body::File { mut file, len } => {
+        Body::File { file, offset, len } => {
             // A large file is copied to the socket by the kernel (sendfile); a small one
             // leaves with its head in one write. The reader is the fallback either way.
-            if len >= SENDFILE_FROM
-                && let (Ok(offset), Ok(copy)) = (file.stream_position(), file.try_clone())
-            {
-                sent_by_kernel = Some((copy, offset, len));
+            if len >= SENDFILE_FROM {
+                sent_by_kernel = Some((file.clone(), offset, len));
             }
-            (Box::new(file.take(len)), len)
+            (Box::new(FileRegion { file, offset, len }), len)
         }
     };
     let response = tiny_http::Response::new(

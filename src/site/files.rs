@@ -1,22 +1,16 @@
 //! Answering with one static file: Content-Type by extension, Content-Length, ETag and
 //! Last-Modified validators with 304s, and single byte ranges. A small file comes from the
-//! file cache (read whole once per version); a larger one is streamed from the open file,
-//! never read into memory.
+//! file cache (read whole once per version); a larger one is streamed from its open file
+//! (kept open by the cache while it is asked for), never read into memory.
 
 use std::fs::{File, Metadata};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::cache::{self, Cached, FileCache, Identity};
+use super::cache::{self, Cached, Content, FileCache, Identity};
 use crate::http::{Body, Request, Response};
-
-/// Where the bytes of an answer come from.
-enum Source {
-    Memory(Arc<[u8]>),
-    Disk(File),
-}
 
 /// Builds the answer for a file found by `path::lookup` (`seen` is what its stat showed),
 /// honouring conditional and range headers of `req`. `status` is 200 for a normal file, 404
@@ -28,10 +22,8 @@ pub fn serve(
     status: u16,
     cache: &FileCache,
 ) -> Response {
-    if seen.len() <= cache::MAX_FILE
-        && let Some(hit) = cache.get(path, seen)
-    {
-        return answer(req, path, status, &hit, Source::Memory(hit.bytes.clone()));
+    if let Some(hit) = cache.get(path, seen) {
+        return answer(req, path, status, &hit);
     }
     // Size, time and validators come from the opened file itself: a deploy swapping the site
     // between a stat by name and the open must not pair one version's length with another's
@@ -41,44 +33,46 @@ pub fn serve(
         Ok((f, m)) if m.is_file() => (f, m),
         _ => return Response::text(404, "404 Not Found"),
     };
-    let version = version(&meta, Arc::from(Vec::new()));
-    if meta.len() <= cache::MAX_FILE
-        && let Some(bytes) = read_whole(&mut file, &meta)
-    {
-        let hit = cache.insert(path, Cached { bytes, ..version });
-        return answer(req, path, status, &hit, Source::Memory(hit.bytes.clone()));
+    if meta.len() <= cache::MAX_FILE {
+        if let Some(bytes) = read_whole(&mut file, &meta) {
+            let hit = cache.insert(path, version(&meta, Content::Bytes(bytes)));
+            return answer(req, path, status, &hit);
+        }
+        // Changing while read: streamed as it is now, and not kept.
+        return answer(
+            req,
+            path,
+            status,
+            &version(&meta, Content::Open(Arc::new(file))),
+        );
     }
-    answer(req, path, status, &version, Source::Disk(file))
+    let hit = cache.insert(path, version(&meta, Content::Open(Arc::new(file))));
+    answer(req, path, status, &hit)
 }
 
-/// The validators of one version of a file (its bytes are filled in by the caller).
-fn version(meta: &Metadata, bytes: Arc<[u8]>) -> Cached {
+/// One version of a file: its content and validators.
+fn version(meta: &Metadata, content: Content) -> Cached {
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    Cached {
-        identity: Identity::of(meta),
-        bytes,
-        etag: etag(meta.len(), modified),
-        last_modified: httpdate::fmt_http_date(modified),
+    Cached::new(
+        Identity::of(meta),
+        content,
+        etag(meta.len(), modified),
+        httpdate::fmt_http_date(modified),
         modified,
-    }
+    )
 }
 
-/// The whole file, when it did not change while being read (else `None`, and the file is
-/// rewound to be streamed as it is now).
+/// The whole file, when it did not change while being read.
 fn read_whole(file: &mut File, meta: &Metadata) -> Option<Arc<[u8]>> {
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     let read = (&mut *file).take(meta.len() + 1).read_to_end(&mut bytes);
     let unchanged = file
         .metadata()
         .is_ok_and(|now| Identity::of(&now) == Identity::of(meta));
-    if read.is_ok() && unchanged && bytes.len() as u64 == meta.len() {
-        return Some(bytes.into());
-    }
-    file.seek(SeekFrom::Start(0)).ok()?;
-    None
+    (read.is_ok() && unchanged && bytes.len() as u64 == meta.len()).then(|| bytes.into())
 }
 
-fn answer(req: &Request, path: &Path, status: u16, version: &Cached, source: Source) -> Response {
+fn answer(req: &Request, path: &Path, status: u16, version: &Cached) -> Response {
     let len = version.identity.file_len();
     let with_validators = |r: Response| {
         r.with_header("ETag", version.etag.clone())
@@ -112,20 +106,16 @@ fn answer(req: &Request, path: &Path, status: u16, version: &Cached, source: Sou
         }
         None => (0, len),
     };
-    response.body = match source {
-        Source::Memory(bytes) if body_len == len => Body::Shared(bytes),
-        Source::Memory(bytes) => {
+    response.body = match &version.content {
+        Content::Bytes(bytes) if body_len == len => Body::Shared(bytes.clone()),
+        Content::Bytes(bytes) => {
             Body::Bytes(bytes[start as usize..(start + body_len) as usize].to_vec())
         }
-        Source::Disk(mut file) => {
-            if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
-                return Response::text(500, "could not read the file");
-            }
-            Body::File {
-                file,
-                len: body_len,
-            }
-        }
+        Content::Open(file) => Body::File {
+            file: file.clone(),
+            offset: start,
+            len: body_len,
+        },
     };
     response
 }

@@ -6,6 +6,7 @@ pub mod files;
 pub mod path;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::http::{Request, Response};
 use cache::FileCache;
@@ -17,17 +18,17 @@ pub trait Scripts {
     fn run(&self, site: &str, root: &Path, req: &mut Request) -> Response;
 }
 
-/// Every site folder (`<dir>/<site>/`) and the small files recently served from them.
+/// Every site folder (`<dir>/<site>/`) and the files recently served from them.
 pub struct Folders {
     pub dir: PathBuf,
-    cache: FileCache,
+    cache: Arc<FileCache>,
 }
 
 impl Folders {
     pub fn new(dir: PathBuf) -> Folders {
         Folders {
             dir,
-            cache: FileCache::default(),
+            cache: FileCache::start(),
         }
     }
 

@@ -228,6 +228,63 @@ fn large_files_stream_with_content_length() {
     assert!(r.body == big, "body differs");
 }
 
+/// The server's open descriptors that point at `name` (" (deleted)" marks a removed file).
+fn open_files_named(s: &Server, name: &str) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", s.pid())) else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .filter(|target| target.contains(name))
+        .collect()
+}
+
+#[test]
+fn a_large_file_replaced_or_deleted_is_seen_at_once_and_frees_its_disk() {
+    let s = site_server();
+    let first: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    s.write_file("web", "video.bin", &first);
+    for _ in 0..2 {
+        let r = s.get("web.localhost", "/video.bin");
+        assert!(r.status == 200 && r.body == first, "{}", r.status);
+        let r = s.request(
+            "GET",
+            "web.localhost",
+            "/video.bin",
+            &[("Range", "bytes=150000-150009")],
+        );
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, &first[150_000..150_010]);
+    }
+    // Replaced the way a deploy does it (a new file renamed over the old one).
+    let second: Vec<u8> = (0..150_000u32).map(|i| (i % 13) as u8).collect();
+    let dir = s.sites_dir().join("web");
+    std::fs::write(dir.join(".video.tmp"), &second).unwrap();
+    std::fs::rename(dir.join(".video.tmp"), dir.join("video.bin")).unwrap();
+    let r = s.get("web.localhost", "/video.bin");
+    assert_eq!(r.header("content-length"), Some("150000"));
+    assert!(r.body == second, "the old version was served");
+    // Edited in place to another length.
+    std::fs::write(dir.join("video.bin"), &first[..120_000]).unwrap();
+    let r = s.get("web.localhost", "/video.bin");
+    assert!(
+        r.body == first[..120_000],
+        "a stale length or bytes were served"
+    );
+    // Deleted: gone at once, and within seconds no descriptor keeps its disk space.
+    std::fs::remove_file(dir.join("video.bin")).unwrap();
+    assert_eq!(s.get("web.localhost", "/video.bin").status, 404);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !open_files_named(&s, "video.bin").is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "still open 20 s after the delete: {:?}",
+            open_files_named(&s, "video.bin")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn only_get_and_head_on_a_static_site() {
     let s = site_server();

@@ -128,7 +128,7 @@ struct Exchange {
     write_started: Option<Instant>,
     written: u64,
     /// A file answer the socket could not take at once: finished from the set.
-    pending_file: Option<(std::fs::File, u64, u64)>,
+    pending_file: Option<(std::sync::Arc<std::fs::File>, u64, u64)>,
     /// The client stopped taking bytes: the rest of the answer gathers in `out` (within
     /// `WRITE_BEHIND_BUDGET`) and is written from the set once the handler is done.
     behind: bool,
@@ -241,7 +241,7 @@ impl Exchange {
     /// `len` bytes of `file` from `offset`, copied by the kernel (sendfile), after what is
     /// gathered in `out`. What the socket cannot take at once is finished from the set once
     /// this exchange ends: a slow reader holds no thread.
-    fn send_file(&mut self, file: std::fs::File, mut offset: u64, len: u64) -> io::Result<()> {
+    fn send_file(&mut self, file: std::sync::Arc<std::fs::File>, mut offset: u64, len: u64) -> io::Result<()> {
         self.flush_out_then(len > 0)?;
         if self.behind {
             // The head is still waiting: the file follows it from the set.

@@ -82,7 +82,7 @@ pub(crate) struct WriteRest {
     pub(crate) bytes: Vec<u8>,
     pub(crate) sent: usize,
     /// `(file, offset, bytes left)`, sent by the kernel after `bytes`.
-    pub(crate) file: Option<(std::fs::File, u64, u64)>,
+    pub(crate) file: Option<(std::sync::Arc<std::fs::File>, u64, u64)>,
     /// Whether the connection serves another request afterwards.
     pub(crate) reuse: bool,
     /// Bytes of `WRITE_BEHIND_BUDGET` held, given back when this is dropped.

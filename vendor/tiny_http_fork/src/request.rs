@@ -93,7 +93,7 @@ pub struct Request
 }
 
 /// cc-server patch: `(file, offset, len)` → the region written to the connection.
-pub(crate) type SendFile = Box<dyn FnOnce(std::fs::File, u64, u64) -> io::Result<()> + Send>;
+pub(crate) type SendFile = Box<dyn FnOnce(std::sync::Arc<std::fs::File>, u64, u64) -> io::Result<()> + Send>;
 
 struct NotifyOnDrop<R> 
 {

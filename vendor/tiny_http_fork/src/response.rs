@@ -47,7 +47,7 @@ pub struct Response<R>
     data_length: Option<usize>,
     chunked_threshold: Option<usize>,
     // cc-server patch: a file region sent with sendfile(2) instead of the reader
-    file: Option<(std::fs::File, u64, u64)>,
+    file: Option<(std::sync::Arc<std::fs::File>, u64, u64)>,
 }
 
 /// A `Response` without a template parameter.
@@ -408,12 +408,12 @@ where
     /// cc-server patch: the body is `len` bytes of `file` from `offset`, sent by the kernel
     /// (sendfile) where the connection allows it; the reader is used otherwise (give one
     /// over the same bytes) and for the length.
-    pub fn with_file(mut self, file: std::fs::File, offset: u64, len: u64) -> Self {
+    pub fn with_file(mut self, file: std::sync::Arc<std::fs::File>, offset: u64, len: u64) -> Self {
         self.file = Some((file, offset, len));
         self
     }
 
-    pub(crate) fn take_file(&mut self) -> Option<(std::fs::File, u64, u64)> {
+    pub(crate) fn take_file(&mut self) -> Option<(std::sync::Arc<std::fs::File>, u64, u64)> {
         self.file.take()
     }
 
