@@ -16,8 +16,8 @@ use crate::http::Request;
 use crate::js::pool::ScriptPool;
 use crate::keys;
 use crate::links;
+use crate::names::{is_valid_site_name, normalise_domain};
 use crate::ratelimit::RateLimiter;
-use crate::router::is_valid_site_name;
 use crate::store::{self, auth::SessionRow};
 use crate::webhooks;
 use crate::ws::Hub;
@@ -547,43 +547,6 @@ pub fn check_env_key(key: &str) -> Result<(), String> {
     }
 }
 
-/// A DNS host name: dot-separated labels of 1-63 `a-z A-Z 0-9 -`, not starting or ending
-/// with `-`, 253 characters at most.
-pub fn is_host_name(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
-
-/// A host name as typed (maybe with a scheme, path or port) → lower-case host, checked.
-pub fn normalise_domain(input: &str) -> Result<String, String> {
-    let s = input.trim().to_ascii_lowercase();
-    let s = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"))
-        .unwrap_or(&s);
-    let authority = s.split(['/', '?', '#']).next().unwrap_or("");
-    let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
-    let host = host.trim_end_matches('.');
-    if !port.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("'{}' is not a domain name", input.trim()));
-    }
-    if is_host_name(host) {
-        Ok(host.to_string())
-    } else {
-        Err(format!(
-            "'{}' is not a domain name: give a host such as blog.example.com",
-            input.trim()
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,26 +558,6 @@ mod tests {
         }
         for bad in ["", "1A", "A-B", "A B", "é", &"A".repeat(129)] {
             assert!(check_env_key(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn domains() {
-        assert_eq!(
-            normalise_domain(" https://Blog.Example.com/x ").unwrap(),
-            "blog.example.com"
-        );
-        assert_eq!(normalise_domain("example.com:8080").unwrap(), "example.com");
-        for bad in [
-            "",
-            "http://",
-            "a..b",
-            "-a.com",
-            "a b.com",
-            "<script>",
-            "javascript:alert(1)",
-        ] {
-            assert!(normalise_domain(bad).is_err(), "{bad}");
         }
     }
 }

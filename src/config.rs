@@ -132,7 +132,7 @@ impl ServeConfig {
             None => DEFAULT_BIND.parse().expect("default bind address"),
         };
         let domain = match pick(&flags.domain, "CC_DOMAIN") {
-            Some((v, src)) => normalise_domain(&v).ok_or_else(|| {
+            Some((v, src)) => crate::names::parse_config_domain(&v).ok_or_else(|| {
                 ConfigError(format!(
                     "{src}: '{v}' is not a domain name (e.g. localhost, cc.lan, example.com)"
                 ))
@@ -270,24 +270,6 @@ fn default_data_dir(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".config").join("cc"))
 }
 
-/// Lower-cases a domain and drops one trailing dot; `None` unless it is a valid host name.
-pub fn normalise_domain(raw: &str) -> Option<String> {
-    let d = raw.trim().to_ascii_lowercase();
-    let d = d.strip_suffix('.').unwrap_or(&d).to_string();
-    let ok = !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    ok.then_some(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,16 +322,5 @@ mod tests {
 
         let err = ServeConfig::resolve(&ServeFlags::default(), env_of(&[])).unwrap_err();
         assert!(err.0.contains("--data-dir"), "{}", err.0);
-    }
-
-    #[test]
-    fn domains() {
-        assert_eq!(
-            normalise_domain("Example.COM.").as_deref(),
-            Some("example.com")
-        );
-        for bad in ["", ".", "a..b", "-a.com", "a_b.com", "a b", "x:80"] {
-            assert_eq!(normalise_domain(bad), None, "{bad}");
-        }
     }
 }

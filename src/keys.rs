@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use crate::router::is_valid_site_name;
+use crate::names::is_valid_site_name;
 use crate::secret;
 use crate::store::keys::{self as rows, KeyRow};
 

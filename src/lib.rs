@@ -19,13 +19,14 @@ pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
 pub mod links; // short links: slug and target rules, the public GET /r/<slug> redirect
 pub mod log_writer; // the log on stderr: access and site lines batched by one thread, never blocking an answer
+pub mod names; // site names, host names and domains: the one place their rules live
 pub mod overview; // read-only views of sites for the dashboard pages and the API
 pub mod pixel; // the public GET /pixel.gif: a 1x1 GIF that records a 'pixel' event
 pub mod ratelimit; // per-address token buckets for the public endpoints
-pub mod router; // Host header → dashboard | site | unknown, site-name rules
+pub mod router; // Host header → dashboard | site | unknown
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
-pub mod site; // a site request: static files (small ones cached in memory), main.js, 404 pages
+pub mod site; // a site request: static files (small ones kept in memory, large ones open), main.js, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
 pub mod tracking; // pageviews and events from sites hosted elsewhere: /t.js, /api/event, /track
 pub mod webhooks; // POST /webhook/<endpoint>: signed or open endpoints storing their payloads

@@ -110,7 +110,7 @@ fn parse_target(t: &str) -> Result<String, String> {
             None => (authority, None),
         };
         let host = host.strip_suffix('.').unwrap_or(host);
-        if !crate::actions::is_host_name(host) {
+        if !crate::names::is_host_name(host) {
             return Err(format!("'{host}' is not a host name the target can go to"));
         }
         (host.to_string(), port)

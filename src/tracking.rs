@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 
-use crate::actions::{Services, normalise_domain};
+use crate::actions::Services;
 use crate::analytics::{self, Event, Visit};
 use crate::http::{Request, Response};
+use crate::names::normalise_domain;
 use crate::store;
 
 /// The snippet a page includes with `<script defer src="http://<dashboard>/t.js"></script>`.

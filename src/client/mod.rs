@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use crate::router::is_valid_site_name;
+use crate::names::is_valid_site_name;
 use crate::secret;
 
 pub const DEFAULT_SERVER: &str = "http://localhost:4698";

@@ -239,7 +239,7 @@ impl Sites {
                     .filter_map(Result::ok)
                     .filter(|e| e.path().is_dir())
                     .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| crate::router::is_valid_site_name(n))
+                    .filter(|n| crate::names::is_valid_site_name(n))
                     .collect()
             })
             .unwrap_or_default();
