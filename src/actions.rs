@@ -1,211 +1,26 @@
 //! What an admin (a dashboard session) or a deploy key (a token) may do — roll back, tear down,
 //! set env vars, create and revoke keys, edit tracked domains, short links and webhook
 //! endpoints — each written once for both the HTML pages and the JSON API, each checked against
-//! the caller and written to the audit log.
-
-use std::net::IpAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+//! the caller and written to the audit log. The checks themselves (who is asking, CSRF, scope)
+//! live in `services`; these are methods of its `Services`.
 
 use rusqlite::Connection;
 
-use crate::analytics::Recorder;
-use crate::auth::{self, LoginLimiter};
-use crate::deploy::{DeployError, Sites, Unpacked};
+use crate::deploy::{DeployError, Unpacked};
 use crate::http::Request;
-use crate::js::pool::ScriptPool;
 use crate::keys;
 use crate::links;
-use crate::names::{is_valid_site_name, normalise_domain};
-use crate::ratelimit::RateLimiter;
-use crate::store::{self, auth::SessionRow};
+use crate::names::normalise_domain;
+use crate::services::{Caller, Services};
+use crate::store;
 use crate::webhooks;
-use crate::ws::Hub;
 
 /// Longest env var value: main.js gets every value on every run.
 pub const MAX_ENV_VALUE: usize = 32 * 1024;
 /// Most env vars per site.
 pub const MAX_ENV_VARS: usize = 100;
 
-/// The server's shared parts that dashboard and API handlers act on.
-pub struct Services {
-    pub db_path: PathBuf,
-    pub sites: Sites,
-    pub scripts: Arc<ScriptPool>,
-    pub hub: Arc<Hub>,
-    pub recorder: Recorder,
-    pub domain: String,
-    pub port: u16,
-    /// Requests from this address may say they came over HTTPS (`X-Forwarded-Proto`) and
-    /// for whom (`X-Forwarded-For`).
-    pub trusted_proxy: Option<IpAddr>,
-    pub limiter: LoginLimiter,
-    /// Tracking, pixel, short-link and webhook requests per client address.
-    pub public_limiter: RateLimiter,
-}
-
-/// Public endpoints: a client may send this many events a minute, in bursts of `PUBLIC_BURST`.
-pub const PUBLIC_PER_MINUTE: u32 = 120;
-pub const PUBLIC_BURST: u32 = 60;
-
-/// Who is asking: the admin through a dashboard session, or a deploy key.
-pub struct Caller {
-    /// 'admin' or the key's name, as the audit log and `deployed_by` show it.
-    pub name: String,
-    pub scopes: Vec<String>,
-    /// The session, when the admin is asking from the dashboard.
-    pub session: Option<SessionRow>,
-}
-
-impl Caller {
-    /// The admin, signed in to the dashboard with `session`: every site, and analytics.
-    pub fn admin(session: SessionRow) -> Caller {
-        Caller {
-            name: "admin".into(),
-            scopes: vec!["deploy:*".into(), "read:stats".into()],
-            session: Some(session),
-        }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.session.is_some()
-    }
-
-    pub fn may_manage(&self, site: &str) -> bool {
-        self.is_admin() || keys::may_deploy(&self.scopes, site)
-    }
-
-    pub fn may_read_stats(&self) -> bool {
-        self.is_admin() || self.scopes.iter().any(|s| s == "read:stats")
-    }
-}
-
 impl Services {
-    pub fn conn(&self) -> Result<Connection, DeployError> {
-        store::open(&self.db_path).map_err(|e| DeployError::Store(e.to_string()))
-    }
-
-    pub fn site_url(&self, site: &str) -> String {
-        match self.port {
-            80 => format!("http://{site}.{}/", self.domain),
-            p => format!("http://{site}.{}:{p}/", self.domain),
-        }
-    }
-
-    /// True when the browser reached us over HTTPS through the trusted proxy.
-    pub fn is_https(&self, req: &Request) -> bool {
-        self.via_trusted_proxy(req)
-            && last_forwarded(req, "x-forwarded-proto")
-                .is_some_and(|p| p.eq_ignore_ascii_case("https"))
-    }
-
-    /// The client's address: the last `X-Forwarded-For` entry (the one the trusted proxy
-    /// itself added, whether it appended to the header or sent a line of its own), else the
-    /// socket's peer.
-    pub fn client_ip(&self, req: &Request) -> IpAddr {
-        if self.via_trusted_proxy(req)
-            && let Some(ip) = last_forwarded(req, "x-forwarded-for").and_then(|v| v.parse().ok())
-        {
-            return ip;
-        }
-        req.remote_ip
-    }
-
-    /// `Err(429 answer)` when this client has sent too many public requests lately.
-    pub fn check_public_rate(&self, req: &Request) -> Result<(), crate::http::Response> {
-        if self.public_limiter.allow(self.client_ip(req)) {
-            Ok(())
-        } else {
-            Err(crate::http::Response::json_error(
-                429,
-                &format!(
-                    "too many requests from your address: at most {PUBLIC_PER_MINUTE} a minute"
-                ),
-            )
-            .with_header("Retry-After", "30"))
-        }
-    }
-
-    fn via_trusted_proxy(&self, req: &Request) -> bool {
-        self.trusted_proxy == Some(req.remote_ip)
-    }
-
-    /// The caller a request authenticates as: a `Bearer` token wins over a session cookie.
-    /// `Ok(None)` when neither is valid.
-    pub fn caller(&self, conn: &Connection, req: &Request) -> Result<Option<Caller>, DeployError> {
-        if req.header("authorization").is_some() {
-            return Ok(
-                keys::authenticate(conn, req.header("authorization"))?.map(|k| Caller {
-                    name: k.name,
-                    scopes: k.scopes,
-                    session: None,
-                }),
-            );
-        }
-        Ok(auth::session(conn, req.header("cookie")).map(Caller::admin))
-    }
-
-    /// Refuses a state-changing request made with a session cookie unless it comes from a
-    /// dashboard page (same origin) and carries the session's CSRF token. Token callers send
-    /// no cookie, so a browser cannot be tricked into acting for them.
-    pub fn check_csrf(
-        &self,
-        req: &Request,
-        caller: &Caller,
-        token: Option<&str>,
-    ) -> Result<(), DeployError> {
-        let Some(session) = &caller.session else {
-            return Ok(());
-        };
-        if !auth::same_origin(
-            req.header("host"),
-            req.header("origin"),
-            req.header("referer"),
-        ) {
-            return Err(DeployError::Forbidden(
-                "cross-origin request refused: dashboard actions must come from the dashboard's own pages".into(),
-            ));
-        }
-        match token {
-            Some(t) if auth::constant_time_eq(t.as_bytes(), session.csrf_token.as_bytes()) => {
-                Ok(())
-            }
-            _ => Err(DeployError::Forbidden(
-                "missing or wrong CSRF token: reload the page and try again".into(),
-            )),
-        }
-    }
-
-    pub fn audit(
-        &self,
-        conn: &Connection,
-        actor: &str,
-        action: &str,
-        target: Option<&str>,
-        req: &Request,
-    ) {
-        let ip = self.client_ip(req).to_string();
-        if let Err(e) = store::audit::record(conn, actor, action, target, Some(&ip)) {
-            eprintln!("audit: could not record {action} by {actor}: {e}");
-        }
-    }
-
-    pub fn check_site(&self, caller: &Caller, site: &str) -> Result<(), DeployError> {
-        if !is_valid_site_name(site) {
-            return Err(DeployError::BadRequest(format!(
-                "site name '{site}' is not valid: use 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
-            )));
-        }
-        if !caller.may_manage(site) {
-            return Err(DeployError::Forbidden(format!(
-                "key '{}' may not deploy '{site}' (its scopes: {})",
-                caller.name,
-                caller.scopes.join(", ")
-            )));
-        }
-        Ok(())
-    }
-
     fn check_existing_site(&self, caller: &Caller, site: &str) -> Result<(), DeployError> {
         self.check_site(caller, site)?;
         if !self.sites.live_dir(site).is_dir() {
@@ -508,16 +323,6 @@ impl Services {
         self.audit(conn, &caller.name, "webhook.delete", Some(endpoint), req);
         Ok(())
     }
-}
-
-/// The last comma-separated entry over every line of a forwarding header.
-fn last_forwarded<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .flat_map(|(_, v)| v.split(','))
-        .map(str::trim)
-        .rfind(|v| !v.is_empty())
 }
 
 fn require_admin(caller: &Caller) -> Result<(), DeployError> {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::actions::{Caller, Services};
 use crate::deploy::{DeployError, upload};
 use crate::http::{Request, Response};
+use crate::services::{Caller, Services};
 use crate::store;
 use crate::webhooks;
 

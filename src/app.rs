@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::actions::Services;
 use crate::analytics::{self, Visit};
 use crate::api::Api;
 use crate::config::ServeConfig;
@@ -14,6 +13,7 @@ use crate::http::{Request, Response};
 use crate::js::SCRIPT_FETCH_HEADER;
 use crate::js::pool::{ScriptPool, SocketHub};
 use crate::router::{self, Route};
+use crate::services::Services;
 use crate::site::{self, Folders};
 use crate::ws::{self, Hub};
 

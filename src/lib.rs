@@ -3,7 +3,7 @@
 //! Data flows one way: `server` (sockets, workers) → `router` (Host header) → `dashboard` or
 //! `site` (static files) → `store` (SQLite). `analytics` records site visits off the hot path.
 
-pub mod actions; // what an admin or a key may change, each action once, with its audit record
+pub mod actions; // what an admin or a key may change, each action once, with its audit record (methods of Services)
 pub mod analytics; // visit events: queued by requests, written in batches by one thread
 pub mod api; // the token API: deploy, sites, rollback, teardown
 pub mod app; // the request handler: Host routing, site vs dashboard, analytics hook
@@ -26,6 +26,7 @@ pub mod ratelimit; // per-address token buckets for the public endpoints
 pub mod router; // Host header → dashboard | site | unknown
 pub mod secret; // random tokens, SHA-256, hex
 pub mod server; // listener, worker pool, panic → 500, access log, graceful shutdown
+pub mod services; // the shared parts and the checks every request makes: caller, CSRF, client address, rate, audit
 pub mod site; // a site request: static files (small ones kept in memory, large ones open), main.js, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
 pub mod tracking; // pageviews and events from sites hosted elsewhere: /t.js, /api/event, /track

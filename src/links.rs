@@ -2,9 +2,9 @@
 //! dashboard host, which answers 302 to the target, counts the click and records a
 //! `source_type='redirect'` event. Creating, editing and deleting are `Services` actions.
 
-use crate::actions::Services;
 use crate::analytics::{self, Visit};
 use crate::http::{Request, Response};
+use crate::services::Services;
 use crate::store;
 
 /// Longest slug: short links are meant to be typed.

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::actions::Services;
 use crate::deploy::DeployError;
 use crate::js::pool::LogLine;
+use crate::services::Services;
 use crate::store::stats::{Filter, Summary};
 use crate::store::{self, sites::DeploymentRow};
 

@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::actions::Services;
 use crate::analytics::{self, Event, Visit};
 use crate::http::{Request, Response};
 use crate::names::normalise_domain;
+use crate::services::Services;
 
 /// A 1×1 GIF89a whose only pixel is transparent (43 bytes): a two-colour global table, a
 /// graphic control extension marking colour 0 transparent, and one LZW-coded pixel.

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::actions::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::analytics;
 use crate::app::App;
 use crate::auth::{self, FirstStart, LoginLimiter};
@@ -25,6 +24,7 @@ use crate::http::{Body, FileRegion, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
 use crate::log_writer;
 use crate::ratelimit::RateLimiter;
+use crate::services::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::store;
 use crate::ws::Hub;
 

@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use crate::actions::Services;
 use crate::analytics::{self, Event, Visit};
 use crate::http::{Request, Response};
 use crate::names::normalise_domain;
+use crate::services::Services;
 use crate::store;
 
 /// The snippet a page includes with `<script defer src="http://<dashboard>/t.js"></script>`.

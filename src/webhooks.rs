@@ -8,11 +8,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::actions::Services;
 use crate::analytics::{self, Event, Visit, is_valid_event_name};
 use crate::auth;
 use crate::http::{BodyError, Request, Response};
 use crate::secret;
+use crate::services::Services;
 use crate::store;
 
 /// Largest body stored: GitHub's push payloads are mostly well under this; a bigger body is

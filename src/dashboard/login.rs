@@ -3,9 +3,9 @@
 
 use super::html::bare_page;
 use super::{Dashboard, MAX_FORM, database_error, error_page, notice_text, pages, redirect};
-use crate::actions::Caller;
 use crate::auth;
 use crate::http::{Request, Response, form_value, parse_form};
+use crate::services::Caller;
 use crate::store;
 
 impl Dashboard {

@@ -13,13 +13,13 @@ pub mod chart;
 
 use std::sync::Arc;
 
-use crate::actions::{Caller, Services};
 use crate::auth;
 use crate::deploy::DeployError;
 use crate::http::{Request, Response, form_value, parse_form};
 use crate::links;
 use crate::overview;
 use crate::pixel;
+use crate::services::{Caller, Services};
 use crate::store;
 use crate::tracking;
 use crate::webhooks;
