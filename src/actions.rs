@@ -6,7 +6,8 @@
 
 use rusqlite::Connection;
 
-use crate::deploy::{DeployError, Unpacked};
+use crate::deploy::Unpacked;
+use crate::error::ApiError;
 use crate::http::Request;
 use crate::keys;
 use crate::links;
@@ -21,10 +22,10 @@ pub const MAX_ENV_VALUE: usize = 32 * 1024;
 pub const MAX_ENV_VARS: usize = 100;
 
 impl Services {
-    fn check_existing_site(&self, caller: &Caller, site: &str) -> Result<(), DeployError> {
+    fn check_existing_site(&self, caller: &Caller, site: &str) -> Result<(), ApiError> {
         self.check_site(caller, site)?;
         if !self.sites.live_dir(site).is_dir() {
-            return Err(DeployError::NotFound(format!("there is no site '{site}'")));
+            return Err(ApiError::NotFound(format!("there is no site '{site}'")));
         }
         Ok(())
     }
@@ -37,7 +38,7 @@ impl Services {
         caller: &Caller,
         site: &str,
         req: &Request,
-    ) -> Result<(Unpacked, i64), DeployError> {
+    ) -> Result<(Unpacked, i64), ApiError> {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
         let now = self.sites.rollback(&lock)?;
@@ -62,7 +63,7 @@ impl Services {
         site: &str,
         keep_data: bool,
         req: &Request,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
         self.sites.teardown(&lock)?;
@@ -87,18 +88,18 @@ impl Services {
         key: &str,
         value: &str,
         req: &Request,
-    ) -> Result<bool, DeployError> {
+    ) -> Result<bool, ApiError> {
         self.check_existing_site(caller, site)?;
-        check_env_key(key).map_err(DeployError::BadRequest)?;
+        check_env_key(key).map_err(ApiError::BadRequest)?;
         if value.len() > MAX_ENV_VALUE {
-            return Err(DeployError::TooLarge(format!(
+            return Err(ApiError::TooLarge(format!(
                 "the value of {key} is {} bytes; the limit is {MAX_ENV_VALUE}",
                 value.len()
             )));
         }
         let existing = store::kv::env_vars(conn, site)?;
         if existing.len() >= MAX_ENV_VARS && !existing.iter().any(|(k, _)| k == key) {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "'{site}' already has {MAX_ENV_VARS} env vars, the most a site may have"
             )));
         }
@@ -120,10 +121,10 @@ impl Services {
         site: &str,
         key: &str,
         req: &Request,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         self.check_site(caller, site)?;
         if !store::sites::delete_env(conn, site, key)? {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "'{site}' has no env var '{key}'"
             )));
         }
@@ -146,9 +147,9 @@ impl Services {
         name: &str,
         scopes: &[String],
         req: &Request,
-    ) -> Result<(i64, String), DeployError> {
+    ) -> Result<(i64, String), ApiError> {
         require_admin(caller)?;
-        let (id, token) = keys::create(conn, name, scopes).map_err(DeployError::BadRequest)?;
+        let (id, token) = keys::create(conn, name, scopes).map_err(ApiError::BadRequest)?;
         self.audit(
             conn,
             &caller.name,
@@ -165,10 +166,10 @@ impl Services {
         caller: &Caller,
         id: i64,
         req: &Request,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         require_admin(caller)?;
         if !store::keys::revoke(conn, id)? {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "there is no live key with id {id}"
             )));
         }
@@ -189,9 +190,9 @@ impl Services {
         caller: &Caller,
         domain: &str,
         req: &Request,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         require_admin(caller)?;
-        let domain = normalise_domain(domain).map_err(DeployError::BadRequest)?;
+        let domain = normalise_domain(domain).map_err(ApiError::BadRequest)?;
         if store::tracking::add(conn, &domain)? {
             self.audit(conn, &caller.name, "tracking.add", Some(&domain), req);
         }
@@ -204,10 +205,10 @@ impl Services {
         caller: &Caller,
         domain: &str,
         req: &Request,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         require_admin(caller)?;
         if !store::tracking::remove(conn, domain)? {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "'{domain}' is not a tracked domain"
             )));
         }
@@ -224,12 +225,12 @@ impl Services {
         slug: &str,
         target: &str,
         req: &Request,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         require_admin(caller)?;
-        links::check_slug(slug).map_err(DeployError::BadRequest)?;
-        let target = links::check_target(target).map_err(DeployError::BadRequest)?;
+        links::check_slug(slug).map_err(ApiError::BadRequest)?;
+        let target = links::check_target(target).map_err(ApiError::BadRequest)?;
         if !store::links::create(conn, slug, &target)? {
-            return Err(DeployError::Conflict(format!(
+            return Err(ApiError::Conflict(format!(
                 "the short link '{slug}' already exists: edit it, or choose another slug"
             )));
         }
@@ -245,11 +246,11 @@ impl Services {
         slug: &str,
         target: &str,
         req: &Request,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         require_admin(caller)?;
-        let target = links::check_target(target).map_err(DeployError::BadRequest)?;
+        let target = links::check_target(target).map_err(ApiError::BadRequest)?;
         if !store::links::update_target(conn, slug, &target)? {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "there is no short link '{slug}'"
             )));
         }
@@ -263,10 +264,10 @@ impl Services {
         caller: &Caller,
         slug: &str,
         req: &Request,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         require_admin(caller)?;
         if !store::links::delete(conn, slug)? {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "there is no short link '{slug}'"
             )));
         }
@@ -283,16 +284,16 @@ impl Services {
         endpoint: &str,
         signed: bool,
         req: &Request,
-    ) -> Result<Option<String>, DeployError> {
+    ) -> Result<Option<String>, ApiError> {
         require_admin(caller)?;
         if !webhooks::is_valid_endpoint(endpoint) {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "'{endpoint}' is not an endpoint name: use 1-64 characters of a-z, A-Z, 0-9, '-' and '_'"
             )));
         }
         let secret = signed.then(webhooks::new_secret);
         if !store::webhooks::create(conn, endpoint, secret.as_deref())? {
-            return Err(DeployError::Conflict(format!(
+            return Err(ApiError::Conflict(format!(
                 "there is already a webhook endpoint '{endpoint}'"
             )));
         }
@@ -313,10 +314,10 @@ impl Services {
         caller: &Caller,
         endpoint: &str,
         req: &Request,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         require_admin(caller)?;
         if !store::webhooks::delete(conn, endpoint)? {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "there is no webhook endpoint '{endpoint}'"
             )));
         }
@@ -325,11 +326,11 @@ impl Services {
     }
 }
 
-fn require_admin(caller: &Caller) -> Result<(), DeployError> {
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.is_admin() {
         Ok(())
     } else {
-        Err(DeployError::Forbidden(
+        Err(ApiError::Forbidden(
             "only the admin (a dashboard session) may do this, not a deploy key".into(),
         ))
     }

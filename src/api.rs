@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::deploy::{DeployError, upload};
+use crate::deploy::upload;
+use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::services::{Caller, Services};
 use crate::store;
@@ -28,14 +29,14 @@ impl Api {
                 if e.status() == 500 {
                     eprintln!("api: {} {}: {e}", req.method, req.raw_path());
                 }
-                Response::json_error(e.status(), &e.to_string())
+                e.to_json_response()
             }
         }
         .with_header("Cache-Control", "no-store")
         .with_header("X-Content-Type-Options", "nosniff")
     }
 
-    fn route(&self, req: &mut Request) -> Result<Response, DeployError> {
+    fn route(&self, req: &mut Request) -> Result<Response, ApiError> {
         let path = req.raw_path().trim_end_matches('/').to_string();
         let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
         let method = req.method.clone();
@@ -86,18 +87,18 @@ impl Api {
                 | ["webhooks", _]
                 | ["webhooks", _, "events"]
                 | ["event"],
-            ) => Err(DeployError::MethodNotAllowed(format!(
+            ) => Err(ApiError::MethodNotAllowed(format!(
                 "{method} is not allowed on {path}"
             ))),
-            _ => Err(DeployError::NotFound(format!("no API endpoint {path}"))),
+            _ => Err(ApiError::NotFound(format!("no API endpoint {path}"))),
         }
     }
 
     /// The caller, or 401. Changes made with a session cookie must pass the CSRF check.
-    fn authenticate(&self, req: &Request) -> Result<(rusqlite::Connection, Caller), DeployError> {
+    fn authenticate(&self, req: &Request) -> Result<(rusqlite::Connection, Caller), ApiError> {
         let conn = self.svc.conn()?;
         let Some(caller) = self.svc.caller(&conn, req)? else {
-            return Err(DeployError::Unauthorized(
+            return Err(ApiError::Unauthorized(
                 "missing, unknown or revoked token: send 'Authorization: Bearer <token>' with a key \
                  from 'cc-server keys create', or log in to the dashboard"
                     .into(),
@@ -110,27 +111,27 @@ impl Api {
         Ok((conn, caller))
     }
 
-    fn admin(&self, req: &Request) -> Result<(rusqlite::Connection, Caller), DeployError> {
+    fn admin(&self, req: &Request) -> Result<(rusqlite::Connection, Caller), ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         if !caller.is_admin() {
-            return Err(DeployError::Forbidden(
+            return Err(ApiError::Forbidden(
                 "only the admin (a dashboard session) may do this, not a deploy key".into(),
             ));
         }
         Ok((conn, caller))
     }
 
-    fn json_body(&self, req: &mut Request) -> Result<Value, DeployError> {
+    fn json_body(&self, req: &mut Request) -> Result<Value, ApiError> {
         let body = req.read_small_body(MAX_JSON_BODY).map_err(|_| {
-            DeployError::TooLarge(format!(
+            ApiError::TooLarge(format!(
                 "the JSON body may be at most {MAX_JSON_BODY} bytes"
             ))
         })?;
         serde_json::from_slice(&body)
-            .map_err(|e| DeployError::BadRequest(format!("the body is not JSON: {e}")))
+            .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
     }
 
-    fn deploy(&self, req: &mut Request) -> Result<Response, DeployError> {
+    fn deploy(&self, req: &mut Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         let sites = &self.svc.sites;
         let max = sites.limits.max_upload;
@@ -177,7 +178,7 @@ impl Api {
         ))
     }
 
-    fn whoami(&self, req: &Request) -> Result<Response, DeployError> {
+    fn whoami(&self, req: &Request) -> Result<Response, ApiError> {
         let (_, caller) = self.authenticate(req)?;
         let l = &self.svc.sites.limits;
         Ok(Response::json(
@@ -191,7 +192,7 @@ impl Api {
         ))
     }
 
-    fn list_sites(&self, req: &Request) -> Result<Response, DeployError> {
+    fn list_sites(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         let sites: Vec<Value> = crate::overview::sites(&self.svc, &conn)?
             .into_iter()
@@ -201,14 +202,14 @@ impl Api {
         Ok(Response::json(200, &json!({ "sites": sites })))
     }
 
-    fn site_detail(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
+    fn site_detail(&self, req: &Request, site: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         self.svc.check_site(&caller, site)?;
         let detail = crate::overview::site(&self.svc, &conn, site)?;
         Ok(Response::json(200, &detail.to_json()))
     }
 
-    fn rollback(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
+    fn rollback(&self, req: &Request, site: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         let (now, id) = self.svc.rollback(&conn, &caller, site, req)?;
         Ok(Response::json(
@@ -218,7 +219,7 @@ impl Api {
     }
 
     /// The site's recent main.js log lines (console.*, errors, limits), oldest first.
-    fn logs(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
+    fn logs(&self, req: &Request, site: &str) -> Result<Response, ApiError> {
         let (_, caller) = self.authenticate(req)?;
         self.svc.check_site(&caller, site)?;
         let lines: Vec<_> = self
@@ -231,7 +232,7 @@ impl Api {
         Ok(Response::json(200, &json!({ "site": site, "logs": lines })))
     }
 
-    fn teardown(&self, req: &Request, site: &str) -> Result<Response, DeployError> {
+    fn teardown(&self, req: &Request, site: &str) -> Result<Response, ApiError> {
         let (mut conn, caller) = self.authenticate(req)?;
         let keep_data = req.query().is_some_and(|q| {
             q.split('&')
@@ -245,11 +246,11 @@ impl Api {
         ))
     }
 
-    fn set_env(&self, req: &mut Request, site: &str, key: &str) -> Result<Response, DeployError> {
+    fn set_env(&self, req: &mut Request, site: &str, key: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         let body = self.json_body(req)?;
         let Some(value) = body.get("value").and_then(Value::as_str) else {
-            return Err(DeployError::BadRequest(
+            return Err(ApiError::BadRequest(
                 "send {\"value\": \"…\"} (a string)".into(),
             ));
         };
@@ -260,7 +261,7 @@ impl Api {
         ))
     }
 
-    fn delete_env(&self, req: &Request, site: &str, key: &str) -> Result<Response, DeployError> {
+    fn delete_env(&self, req: &Request, site: &str, key: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         self.svc.delete_env(&conn, &caller, site, key, req)?;
         Ok(Response::json(
@@ -270,10 +271,10 @@ impl Api {
     }
 
     /// Analytics as JSON: `?days=30&site=blog&source=hosting`, for a session or `read:stats`.
-    fn stats(&self, req: &Request) -> Result<Response, DeployError> {
+    fn stats(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         if !caller.may_read_stats() {
-            return Err(DeployError::Forbidden(format!(
+            return Err(ApiError::Forbidden(format!(
                 "key '{}' has no read:stats scope",
                 caller.name
             )));
@@ -286,7 +287,7 @@ impl Api {
         ))
     }
 
-    fn list_keys(&self, req: &Request) -> Result<Response, DeployError> {
+    fn list_keys(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, _) = self.admin(req)?;
         let keys: Vec<Value> = store::keys::list(&conn)?
             .into_iter()
@@ -298,7 +299,7 @@ impl Api {
         Ok(Response::json(200, &json!({ "keys": keys })))
     }
 
-    fn create_key(&self, req: &mut Request) -> Result<Response, DeployError> {
+    fn create_key(&self, req: &mut Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         let body = self.json_body(req)?;
         let name = body.get("name").and_then(Value::as_str).unwrap_or("");
@@ -318,16 +319,16 @@ impl Api {
         ))
     }
 
-    fn revoke_key(&self, req: &Request, id: &str) -> Result<Response, DeployError> {
+    fn revoke_key(&self, req: &Request, id: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         let id: i64 = id
             .parse()
-            .map_err(|_| DeployError::BadRequest(format!("'{id}' is not a key id")))?;
+            .map_err(|_| ApiError::BadRequest(format!("'{id}' is not a key id")))?;
         self.svc.revoke_key(&conn, &caller, id, req)?;
         Ok(Response::json(200, &json!({ "id": id, "revoked": true })))
     }
 
-    fn audit(&self, req: &Request) -> Result<Response, DeployError> {
+    fn audit(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, _) = self.admin(req)?;
         let rows: Vec<Value> = store::audit::recent(&conn, 200)?
             .into_iter()
@@ -339,13 +340,13 @@ impl Api {
         Ok(Response::json(200, &json!({ "audit": rows })))
     }
 
-    fn list_tracking(&self, req: &Request) -> Result<Response, DeployError> {
+    fn list_tracking(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, _) = self.admin(req)?;
         let domains = store::tracking::list(&conn)?;
         Ok(Response::json(200, &json!({ "domains": domains })))
     }
 
-    fn add_tracking(&self, req: &mut Request) -> Result<Response, DeployError> {
+    fn add_tracking(&self, req: &mut Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         let body = self.json_body(req)?;
         let domain = body.get("domain").and_then(Value::as_str).unwrap_or("");
@@ -358,7 +359,7 @@ impl Api {
                 "clicks": l.clicks, "created_at": l.created_at, "updated_at": l.updated_at })
     }
 
-    fn list_links(&self, req: &Request) -> Result<Response, DeployError> {
+    fn list_links(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, _) = self.admin(req)?;
         let links: Vec<Value> = store::links::list(&conn)?
             .iter()
@@ -367,7 +368,7 @@ impl Api {
         Ok(Response::json(200, &json!({ "links": links })))
     }
 
-    fn create_link(&self, req: &mut Request) -> Result<Response, DeployError> {
+    fn create_link(&self, req: &mut Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         let body = self.json_body(req)?;
         let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("");
@@ -375,25 +376,25 @@ impl Api {
         self.svc
             .create_link(&conn, &caller, slug, field("target"), req)?;
         let link = store::links::get(&conn, slug)?
-            .ok_or_else(|| DeployError::NotFound(format!("there is no short link '{slug}'")))?;
+            .ok_or_else(|| ApiError::NotFound(format!("there is no short link '{slug}'")))?;
         Ok(Response::json(201, &self.link_json(req, &link)))
     }
 
-    fn update_link(&self, req: &mut Request, slug: &str) -> Result<Response, DeployError> {
+    fn update_link(&self, req: &mut Request, slug: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         let body = self.json_body(req)?;
         let Some(target) = body.get("target").and_then(Value::as_str) else {
-            return Err(DeployError::BadRequest(
+            return Err(ApiError::BadRequest(
                 "send {\"target\": \"https://…\"} (a string)".into(),
             ));
         };
         self.svc.update_link(&conn, &caller, slug, target, req)?;
         let link = store::links::get(&conn, slug)?
-            .ok_or_else(|| DeployError::NotFound(format!("there is no short link '{slug}'")))?;
+            .ok_or_else(|| ApiError::NotFound(format!("there is no short link '{slug}'")))?;
         Ok(Response::json(200, &self.link_json(req, &link)))
     }
 
-    fn delete_link(&self, req: &Request, slug: &str) -> Result<Response, DeployError> {
+    fn delete_link(&self, req: &Request, slug: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         self.svc.delete_link(&conn, &caller, slug, req)?;
         Ok(Response::json(
@@ -402,7 +403,7 @@ impl Api {
         ))
     }
 
-    fn remove_tracking(&self, req: &Request, domain: &str) -> Result<Response, DeployError> {
+    fn remove_tracking(&self, req: &Request, domain: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         self.svc
             .remove_tracked_domain(&conn, &caller, domain, req)?;
@@ -412,7 +413,7 @@ impl Api {
         ))
     }
 
-    fn list_webhooks(&self, req: &Request) -> Result<Response, DeployError> {
+    fn list_webhooks(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, _) = self.admin(req)?;
         let hooks: Vec<Value> = store::webhooks::list(&conn)?
             .into_iter()
@@ -425,7 +426,7 @@ impl Api {
     }
 
     /// `{"endpoint": "github", "signed": true}` → 201 with the secret, shown only here.
-    fn create_webhook(&self, req: &mut Request) -> Result<Response, DeployError> {
+    fn create_webhook(&self, req: &mut Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         let body = self.json_body(req)?;
         let endpoint = body.get("endpoint").and_then(Value::as_str).unwrap_or("");
@@ -440,7 +441,7 @@ impl Api {
         ))
     }
 
-    fn delete_webhook(&self, req: &Request, endpoint: &str) -> Result<Response, DeployError> {
+    fn delete_webhook(&self, req: &Request, endpoint: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.admin(req)?;
         self.svc.delete_webhook(&conn, &caller, endpoint, req)?;
         Ok(Response::json(
@@ -450,10 +451,10 @@ impl Api {
     }
 
     /// What an endpoint received, newest first: `?limit=` up to 200 (default 20).
-    fn webhook_events(&self, req: &Request, endpoint: &str) -> Result<Response, DeployError> {
+    fn webhook_events(&self, req: &Request, endpoint: &str) -> Result<Response, ApiError> {
         let (conn, _) = self.admin(req)?;
         if store::webhooks::get(&conn, endpoint)?.is_none() {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "there is no webhook endpoint '{endpoint}'"
             )));
         }

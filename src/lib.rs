@@ -14,6 +14,7 @@ pub mod client; // deploy, sites, rollback, teardown over HTTP with a token
 pub mod config; // checked settings from flags > environment > defaults
 pub mod dashboard; // the admin host: login, analytics, hosting, keys, audit (HTML pages)
 pub mod deploy; // unpacking zips, atomic swaps, rollback, teardown on disk
+pub mod error; // ApiError: what went wrong with its HTTP status, for every action, the API and deploys
 pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication

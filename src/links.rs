@@ -140,7 +140,7 @@ pub fn short_url(svc: &Services, req: &Request, slug: &str) -> String {
 pub fn redirect(svc: &Services, req: &Request, slug: &str) -> Response {
     // Limited before the lookup, so guessing slugs costs the same as following them.
     if let Err(too_many) = svc.check_public_rate(req) {
-        return too_many;
+        return too_many.to_json_response();
     }
     if check_slug(slug).is_err() {
         return not_found();

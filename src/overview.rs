@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::deploy::DeployError;
+use crate::error::ApiError;
 use crate::js::pool::LogLine;
 use crate::services::Services;
 use crate::store::stats::{Filter, Summary};
@@ -81,10 +81,7 @@ impl SiteDetail {
 
 /// Pageviews per site (or of one site) over the last `VISIT_DAYS` days, from the daily roll-ups plus today's
 /// raw events (a scan of raw events took 200-300 ms over 1 M events).
-fn hosting_visits(
-    conn: &Connection,
-    site: Option<&str>,
-) -> Result<HashMap<String, i64>, DeployError> {
+fn hosting_visits(conn: &Connection, site: Option<&str>) -> Result<HashMap<String, i64>, ApiError> {
     let filter = Filter {
         days: VISIT_DAYS,
         domain: site.map(str::to_string),
@@ -98,7 +95,7 @@ fn hosting_visits(
 }
 
 /// Every site folder, by name.
-pub fn sites(svc: &Services, conn: &Connection) -> Result<Vec<SiteSummary>, DeployError> {
+pub fn sites(svc: &Services, conn: &Connection) -> Result<Vec<SiteSummary>, ApiError> {
     let visits = hosting_visits(conn, None)?;
     svc.sites
         .names()
@@ -112,7 +109,7 @@ fn summary(
     conn: &Connection,
     name: String,
     visits: &HashMap<String, i64>,
-) -> Result<SiteSummary, DeployError> {
+) -> Result<SiteSummary, ApiError> {
     let size = svc.sites.measure(&name);
     let last = store::sites::last_deployment(conn, &name)?;
     Ok(SiteSummary {
@@ -129,9 +126,9 @@ fn summary(
 }
 
 /// One site; 404 when its folder does not exist.
-pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail, DeployError> {
+pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail, ApiError> {
     if !svc.sites.live_dir(name).is_dir() {
-        return Err(DeployError::NotFound(format!("there is no site '{name}'")));
+        return Err(ApiError::NotFound(format!("there is no site '{name}'")));
     }
     let visits = hosting_visits(conn, Some(name))?;
     Ok(SiteDetail {
@@ -163,7 +160,7 @@ pub fn stats_filter(pairs: &[(String, String)]) -> Filter {
 }
 
 /// Rolls up any finished day not yet rolled up, then summarises.
-pub fn stats(conn: &Connection, filter: &Filter) -> Result<Summary, DeployError> {
+pub fn stats(conn: &Connection, filter: &Filter) -> Result<Summary, ApiError> {
     let today = store::stats::today_utc();
     store::stats::rollup_pending(conn, &today)?;
     Ok(store::stats::summary(conn, filter, &today)?)

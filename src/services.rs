@@ -12,7 +12,8 @@ use rusqlite::Connection;
 
 use crate::analytics::Recorder;
 use crate::auth::{self, LoginLimiter};
-use crate::deploy::{DeployError, Sites};
+use crate::deploy::Sites;
+use crate::error::ApiError;
 use crate::http::Request;
 use crate::js::pool::ScriptPool;
 use crate::keys;
@@ -75,8 +76,8 @@ impl Caller {
 }
 
 impl Services {
-    pub fn conn(&self) -> Result<Connection, DeployError> {
-        store::open(&self.db_path).map_err(|e| DeployError::Store(e.to_string()))
+    pub fn conn(&self) -> Result<Connection, ApiError> {
+        store::open(&self.db_path).map_err(|e| ApiError::Store(e.to_string()))
     }
 
     pub fn site_url(&self, site: &str) -> String {
@@ -105,18 +106,14 @@ impl Services {
         req.remote_ip
     }
 
-    /// `Err(429 answer)` when this client has sent too many public requests lately.
-    pub fn check_public_rate(&self, req: &Request) -> Result<(), crate::http::Response> {
+    /// `Err(TooManyRequests)` when this client has sent too many public requests lately.
+    pub fn check_public_rate(&self, req: &Request) -> Result<(), ApiError> {
         if self.public_limiter.allow(self.client_ip(req)) {
             Ok(())
         } else {
-            Err(crate::http::Response::json_error(
-                429,
-                &format!(
-                    "too many requests from your address: at most {PUBLIC_PER_MINUTE} a minute"
-                ),
-            )
-            .with_header("Retry-After", "30"))
+            Err(ApiError::TooManyRequests(format!(
+                "too many requests from your address: at most {PUBLIC_PER_MINUTE} a minute"
+            )))
         }
     }
 
@@ -126,7 +123,7 @@ impl Services {
 
     /// The caller a request authenticates as: a `Bearer` token wins over a session cookie.
     /// `Ok(None)` when neither is valid.
-    pub fn caller(&self, conn: &Connection, req: &Request) -> Result<Option<Caller>, DeployError> {
+    pub fn caller(&self, conn: &Connection, req: &Request) -> Result<Option<Caller>, ApiError> {
         if req.header("authorization").is_some() {
             return Ok(
                 keys::authenticate(conn, req.header("authorization"))?.map(|k| Caller {
@@ -147,7 +144,7 @@ impl Services {
         req: &Request,
         caller: &Caller,
         token: Option<&str>,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(), ApiError> {
         let Some(session) = &caller.session else {
             return Ok(());
         };
@@ -156,7 +153,7 @@ impl Services {
             req.header("origin"),
             req.header("referer"),
         ) {
-            return Err(DeployError::Forbidden(
+            return Err(ApiError::Forbidden(
                 "cross-origin request refused: dashboard actions must come from the dashboard's own pages".into(),
             ));
         }
@@ -164,7 +161,7 @@ impl Services {
             Some(t) if auth::constant_time_eq(t.as_bytes(), session.csrf_token.as_bytes()) => {
                 Ok(())
             }
-            _ => Err(DeployError::Forbidden(
+            _ => Err(ApiError::Forbidden(
                 "missing or wrong CSRF token: reload the page and try again".into(),
             )),
         }
@@ -184,14 +181,14 @@ impl Services {
         }
     }
 
-    pub fn check_site(&self, caller: &Caller, site: &str) -> Result<(), DeployError> {
+    pub fn check_site(&self, caller: &Caller, site: &str) -> Result<(), ApiError> {
         if !is_valid_site_name(site) {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "site name '{site}' is not valid: use 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
             )));
         }
         if !caller.may_manage(site) {
-            return Err(DeployError::Forbidden(format!(
+            return Err(ApiError::Forbidden(format!(
                 "key '{}' may not deploy '{site}' (its scopes: {})",
                 caller.name,
                 caller.scopes.join(", ")

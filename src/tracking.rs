@@ -103,7 +103,7 @@ fn accept_event(
         return cors(Response::new(204));
     }
     if let Err(too_many) = svc.check_public_rate(req) {
-        return cors(too_many);
+        return cors(too_many.to_json_response());
     }
     let body = match req.read_small_body(MAX_EVENT_BODY) {
         Ok(b) => b,

@@ -39,7 +39,7 @@ pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
     // The limit comes first, so guessing endpoint names or signatures costs the same budget
     // as sending events.
     if let Err(too_many) = svc.check_public_rate(req) {
-        return too_many;
+        return too_many.to_json_response();
     }
     let hook = if is_valid_endpoint(endpoint) {
         let found = svc

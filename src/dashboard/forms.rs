@@ -3,7 +3,7 @@
 //! The CSRF and same-origin checks happen before any of these runs (`Dashboard::signed_in`).
 
 use super::{Admin, Dashboard, redirect};
-use crate::deploy::DeployError;
+use crate::error::ApiError;
 use crate::http::{Request, Response, form_value};
 
 impl Dashboard {
@@ -12,7 +12,7 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         site: &str,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let conn = self.svc.conn()?;
         self.svc.rollback(&conn, &admin.caller, site, req)?;
         Ok(format!("/sites/{site}?done=rolled-back"))
@@ -24,9 +24,9 @@ impl Dashboard {
         admin: &Admin,
         site: &str,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         if form_value(form, "confirm").map(str::trim) != Some(site) {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "type the site's name '{site}' to confirm the teardown"
             )));
         }
@@ -43,7 +43,7 @@ impl Dashboard {
         admin: &Admin,
         site: &str,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let key = form_value(form, "key").unwrap_or("").trim();
         let value = form_value(form, "value").unwrap_or("");
         let conn = self.svc.conn()?;
@@ -58,7 +58,7 @@ impl Dashboard {
         admin: &Admin,
         site: &str,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let key = form_value(form, "key").unwrap_or("");
         let conn = self.svc.conn()?;
         self.svc.delete_env(&conn, &admin.caller, site, key, req)?;
@@ -74,7 +74,7 @@ impl Dashboard {
     ) -> Response {
         let scopes = match scopes_from_form(form) {
             Ok(s) => s,
-            Err(e) => return self.failed(admin, DeployError::BadRequest(e)),
+            Err(e) => return self.failed(admin, ApiError::BadRequest(e)),
         };
         let name = form_value(form, "name").unwrap_or("");
         let created = self.svc.conn().and_then(|conn| {
@@ -92,10 +92,10 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         id: &str,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let id: i64 = id
             .parse()
-            .map_err(|_| DeployError::BadRequest(format!("'{id}' is not a key id")))?;
+            .map_err(|_| ApiError::BadRequest(format!("'{id}' is not a key id")))?;
         let conn = self.svc.conn()?;
         self.svc.revoke_key(&conn, &admin.caller, id, req)?;
         Ok("/keys?done=key-revoked".into())
@@ -106,7 +106,7 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let conn = self.svc.conn()?;
         self.svc.add_tracked_domain(
             &conn,
@@ -122,7 +122,7 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let conn = self.svc.conn()?;
         self.svc.remove_tracked_domain(
             &conn,
@@ -138,7 +138,7 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let slug = form_value(form, "slug").unwrap_or("").trim();
         let target = form_value(form, "target").unwrap_or("");
         let conn = self.svc.conn()?;
@@ -153,7 +153,7 @@ impl Dashboard {
         admin: &Admin,
         slug: &str,
         form: &[(String, String)],
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let target = form_value(form, "target").unwrap_or("");
         let conn = self.svc.conn()?;
         self.svc
@@ -166,7 +166,7 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         slug: &str,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let conn = self.svc.conn()?;
         self.svc.delete_link(&conn, &admin.caller, slug, req)?;
         Ok("/links?done=link-deleted".into())
@@ -198,7 +198,7 @@ impl Dashboard {
         req: &Request,
         admin: &Admin,
         endpoint: &str,
-    ) -> Result<String, DeployError> {
+    ) -> Result<String, ApiError> {
         let conn = self.svc.conn()?;
         self.svc
             .delete_webhook(&conn, &admin.caller, endpoint, req)?;

@@ -14,7 +14,7 @@ pub mod chart;
 use std::sync::Arc;
 
 use crate::auth;
-use crate::deploy::DeployError;
+use crate::error::ApiError;
 use crate::http::{Request, Response, form_value, parse_form};
 use crate::links;
 use crate::overview;
@@ -188,7 +188,7 @@ impl Dashboard {
     }
 
     /// An action that failed: its status and message on a page with the navigation.
-    fn failed(&self, admin: &Admin, e: DeployError) -> Response {
+    fn failed(&self, admin: &Admin, e: ApiError) -> Response {
         let status = e.status();
         if status == 500 {
             eprintln!("dashboard: {e}");
@@ -418,7 +418,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// A 500 that keeps the database's own words in the server log, not on the page.
-fn database_error(e: &DeployError) -> Response {
+fn database_error(e: &ApiError) -> Response {
     eprintln!("dashboard: {e}");
     error_page(
         500,

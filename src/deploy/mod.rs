@@ -13,13 +13,13 @@ pub mod unpack;
 pub mod upload;
 
 use std::collections::HashSet;
-use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::error::ApiError;
 use crate::secret;
 pub use unpack::Unpacked;
 
@@ -38,57 +38,6 @@ impl Default for DeployLimits {
             max_unpacked: 500 * 1024 * 1024,
             max_files: 20_000,
         }
-    }
-}
-
-/// Everything that can go wrong, each with its HTTP status (`status`).
-#[derive(Debug)]
-pub enum DeployError {
-    Unauthorized(String),
-    Forbidden(String),
-    BadRequest(String),
-    NotFound(String),
-    MethodNotAllowed(String),
-    Conflict(String),
-    TooLarge(String),
-    Io(io::Error),
-    Store(String),
-}
-
-impl DeployError {
-    pub fn status(&self) -> u16 {
-        match self {
-            DeployError::Unauthorized(_) => 401,
-            DeployError::Forbidden(_) => 403,
-            DeployError::BadRequest(_) => 400,
-            DeployError::NotFound(_) => 404,
-            DeployError::MethodNotAllowed(_) => 405,
-            DeployError::Conflict(_) => 409,
-            DeployError::TooLarge(_) => 413,
-            DeployError::Io(_) | DeployError::Store(_) => 500,
-        }
-    }
-}
-
-impl fmt::Display for DeployError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeployError::Unauthorized(m)
-            | DeployError::Forbidden(m)
-            | DeployError::BadRequest(m)
-            | DeployError::NotFound(m)
-            | DeployError::MethodNotAllowed(m)
-            | DeployError::Conflict(m)
-            | DeployError::TooLarge(m)
-            | DeployError::Store(m) => f.write_str(m),
-            DeployError::Io(e) => write!(f, "server file error: {e}"),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for DeployError {
-    fn from(e: rusqlite::Error) -> Self {
-        DeployError::Store(format!("database error: {e}"))
     }
 }
 
@@ -156,13 +105,13 @@ impl Sites {
     }
 
     /// Takes the site's lock, or answers 409 while another change of it is running.
-    pub fn lock(&self, site: &str) -> Result<SiteLock<'_>, DeployError> {
+    pub fn lock(&self, site: &str) -> Result<SiteLock<'_>, ApiError> {
         let mut busy = self
             .busy
             .lock()
-            .map_err(|_| DeployError::Store("lock poisoned".into()))?;
+            .map_err(|_| ApiError::Store("lock poisoned".into()))?;
         if !busy.insert(site.to_string()) {
-            return Err(DeployError::Conflict(format!(
+            return Err(ApiError::Conflict(format!(
                 "another deploy, rollback or teardown of '{site}' is in progress; try again when it ends"
             )));
         }
@@ -173,7 +122,7 @@ impl Sites {
     }
 
     /// Unpacks `zip` and makes it the live site. Needs the site's lock.
-    pub fn deploy(&self, lock: &SiteLock<'_>, zip: &Path) -> Result<Unpacked, DeployError> {
+    pub fn deploy(&self, lock: &SiteLock<'_>, zip: &Path) -> Result<Unpacked, ApiError> {
         let staging = self.deploy_dir.join("staging").join(format!(
             "{}-{}",
             lock.site,
@@ -185,7 +134,7 @@ impl Sites {
                 &self.live_dir(&lock.site),
                 &self.previous_dir(&lock.site),
             )
-            .map_err(DeployError::Io)?;
+            .map_err(ApiError::Io)?;
             Ok(unpacked)
         });
         if result.is_err() {
@@ -195,28 +144,28 @@ impl Sites {
     }
 
     /// Swaps the live site with the previous deployment (a second rollback undoes the first).
-    pub fn rollback(&self, lock: &SiteLock<'_>) -> Result<Unpacked, DeployError> {
+    pub fn rollback(&self, lock: &SiteLock<'_>) -> Result<Unpacked, ApiError> {
         let (live, previous) = (self.live_dir(&lock.site), self.previous_dir(&lock.site));
         if !previous.is_dir() {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "'{}' has no previous deployment to roll back to",
                 lock.site
             )));
         }
         if fs::symlink_metadata(&live).is_ok() {
-            swap::exchange(&previous, &live).map_err(DeployError::Io)?;
+            swap::exchange(&previous, &live).map_err(ApiError::Io)?;
         } else {
-            fs::rename(&previous, &live).map_err(DeployError::Io)?;
+            fs::rename(&previous, &live).map_err(ApiError::Io)?;
         }
         Ok(measure(&live))
     }
 
     /// Removes the live files and the previous deployment. The live folder is first renamed
     /// away in one step, so requests see the whole site or none of it.
-    pub fn teardown(&self, lock: &SiteLock<'_>) -> Result<(), DeployError> {
+    pub fn teardown(&self, lock: &SiteLock<'_>) -> Result<(), ApiError> {
         let live = self.live_dir(&lock.site);
         if fs::symlink_metadata(&live).is_err() {
-            return Err(DeployError::NotFound(format!(
+            return Err(ApiError::NotFound(format!(
                 "there is no site '{}'",
                 lock.site
             )));
@@ -226,9 +175,9 @@ impl Sites {
             lock.site,
             secret::hex(&secret::random_bytes::<6>())
         ));
-        fs::rename(&live, &doomed).map_err(DeployError::Io)?;
-        swap::remove_any(&doomed).map_err(DeployError::Io)?;
-        swap::remove_any(&self.previous_dir(&lock.site)).map_err(DeployError::Io)
+        fs::rename(&live, &doomed).map_err(ApiError::Io)?;
+        swap::remove_any(&doomed).map_err(ApiError::Io)?;
+        swap::remove_any(&self.previous_dir(&lock.site)).map_err(ApiError::Io)
     }
 
     /// Every site folder with a valid name, sorted.

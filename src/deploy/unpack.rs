@@ -7,7 +7,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{DeployError, DeployLimits};
+use super::DeployLimits;
+use crate::error::ApiError;
 
 /// What a zip held once unpacked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,24 +25,19 @@ const MAX_NAME: usize = 1024;
 const MAX_RATIO: u64 = 1000;
 
 /// Unpacks `zip_path` into `dest` (which must not exist yet).
-pub fn unpack(
-    zip_path: &Path,
-    dest: &Path,
-    limits: &DeployLimits,
-) -> Result<Unpacked, DeployError> {
-    let file = File::open(zip_path).map_err(DeployError::Io)?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| {
-        DeployError::BadRequest(format!("'file' is not a readable zip archive: {e}"))
-    })?;
+pub fn unpack(zip_path: &Path, dest: &Path, limits: &DeployLimits) -> Result<Unpacked, ApiError> {
+    let file = File::open(zip_path).map_err(ApiError::Io)?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| ApiError::BadRequest(format!("'file' is not a readable zip archive: {e}")))?;
     let plan = check_entries(&mut archive, limits)?;
 
-    fs::create_dir(dest).map_err(DeployError::Io)?;
+    fs::create_dir(dest).map_err(ApiError::Io)?;
     let mut written = Unpacked { files: 0, bytes: 0 };
     for entry in plan {
         let target = dest.join(&entry.path);
         // A folder where a file already is (or the reverse) is the zip's fault: 400.
         let conflict = |e: io::Error| {
-            DeployError::BadRequest(format!("entry '{}' cannot be written: {e}", entry.name))
+            ApiError::BadRequest(format!("entry '{}' cannot be written: {e}", entry.name))
         };
         if entry.is_dir {
             fs::create_dir_all(&target).map_err(conflict)?;
@@ -51,28 +47,23 @@ pub fn unpack(
             fs::create_dir_all(parent).map_err(conflict)?;
         }
         let mut zipped = archive.by_index(entry.index).map_err(|e| {
-            DeployError::BadRequest(format!("entry '{}' cannot be read: {e}", entry.name))
+            ApiError::BadRequest(format!("entry '{}' cannot be read: {e}", entry.name))
         })?;
         let mut out = OpenOptions::new()
             .write(true)
             .create_new(true) // a duplicate entry name is an error, not an overwrite
             .open(&target)
             .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => DeployError::BadRequest(format!(
-                    "entry '{}' appears twice in the zip",
-                    entry.name
-                )),
-                _ => DeployError::BadRequest(format!(
-                    "entry '{}' cannot be written: {e}",
-                    entry.name
-                )),
+                io::ErrorKind::AlreadyExists => {
+                    ApiError::BadRequest(format!("entry '{}' appears twice in the zip", entry.name))
+                }
+                _ => ApiError::BadRequest(format!("entry '{}' cannot be written: {e}", entry.name)),
             })?;
         // Read at most one byte more than claimed: a lying size field is caught, not obeyed.
-        let n = copy_limited(&mut (&mut zipped).take(entry.size + 1), &mut out).map_err(|e| {
-            DeployError::BadRequest(format!("entry '{}' is corrupt: {e}", entry.name))
-        })?;
+        let n = copy_limited(&mut (&mut zipped).take(entry.size + 1), &mut out)
+            .map_err(|e| ApiError::BadRequest(format!("entry '{}' is corrupt: {e}", entry.name)))?;
         if n > entry.size {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "entry '{}' holds more data than its header says",
                 entry.name
             )));
@@ -111,38 +102,38 @@ struct PlannedEntry {
 fn check_entries(
     archive: &mut zip::ZipArchive<File>,
     limits: &DeployLimits,
-) -> Result<Vec<PlannedEntry>, DeployError> {
+) -> Result<Vec<PlannedEntry>, ApiError> {
     let mut plan = Vec::with_capacity(archive.len());
     let mut files = 0u64;
     let mut total = 0u64;
     // Folders count too (named or implied by a path): each costs an inode.
     let mut folders = std::collections::HashSet::new();
     for index in 0..archive.len() {
-        let entry = archive.by_index_raw(index).map_err(|e| {
-            DeployError::BadRequest(format!("zip entry #{index} cannot be read: {e}"))
-        })?;
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| ApiError::BadRequest(format!("zip entry #{index} cannot be read: {e}")))?;
         let name = entry
             .name()
             .map_err(|e| {
-                DeployError::BadRequest(format!("zip entry #{index} has an unreadable name: {e}"))
+                ApiError::BadRequest(format!("zip entry #{index} has an unreadable name: {e}"))
             })?
             .to_string();
         let path = safe_entry_path(&name)?;
         let kind = entry.unix_mode().map(|m| m & 0o170000);
         if entry.is_symlink() || kind == Some(0o120000) {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "entry '{name}' is a symlink; symlinks are not allowed"
             )));
         }
         if matches!(kind, Some(k) if k != 0o100000 && k != 0o040000 && k != 0) {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "entry '{name}' is a device, pipe or socket; only files and folders are allowed"
             )));
         }
         let is_dir = entry.is_dir();
         let size = entry.size();
         if path.components().count() > MAX_DEPTH || name.len() > MAX_NAME {
-            return Err(DeployError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "entry '{name}' is nested deeper than {MAX_DEPTH} folders or longer than {MAX_NAME} bytes"
             )));
         }
@@ -158,7 +149,7 @@ fn check_entries(
             folder = f.parent();
         }
         if folders.len() as u64 > limits.max_files {
-            return Err(DeployError::TooLarge(format!(
+            return Err(ApiError::TooLarge(format!(
                 "the zip has more than {} folders (the file limit applies to folders too)",
                 limits.max_files
             )));
@@ -167,7 +158,7 @@ fn check_entries(
             files += 1;
             total = total.saturating_add(size);
             if files > limits.max_files {
-                return Err(DeployError::TooLarge(format!(
+                return Err(ApiError::TooLarge(format!(
                     "the zip has more than {} files (the limit)",
                     limits.max_files
                 )));
@@ -176,7 +167,7 @@ fn check_entries(
                 return Err(too_big_unpacked(limits));
             }
             if size > RATIO_FLOOR && size / entry.compressed_size().max(1) > MAX_RATIO {
-                return Err(DeployError::TooLarge(format!(
+                return Err(ApiError::TooLarge(format!(
                     "entry '{name}' unpacks to more than {MAX_RATIO} times its packed size (a zip bomb?)"
                 )));
             }
@@ -192,17 +183,17 @@ fn check_entries(
     Ok(plan)
 }
 
-fn too_big_unpacked(limits: &DeployLimits) -> DeployError {
-    DeployError::TooLarge(format!(
+fn too_big_unpacked(limits: &DeployLimits) -> ApiError {
+    ApiError::TooLarge(format!(
         "the zip unpacks to more than {} MiB (the limit)",
         limits.max_unpacked / (1024 * 1024)
     ))
 }
 
 /// The relative path an entry name may be written to, or a 400 naming the entry.
-pub fn safe_entry_path(name: &str) -> Result<PathBuf, DeployError> {
+pub fn safe_entry_path(name: &str) -> Result<PathBuf, ApiError> {
     let bad = |why: &str| {
-        Err(DeployError::BadRequest(format!(
+        Err(ApiError::BadRequest(format!(
             "entry '{name}' {why}; nothing was written"
         )))
     };

@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
-use super::DeployError;
+use crate::error::ApiError;
 use crate::secret;
 
 const CHUNK: usize = 64 * 1024;
@@ -43,8 +43,8 @@ pub fn read_form(
     content_type: Option<&str>,
     upload_dir: &Path,
     max_upload: u64,
-    mut check_site: impl FnMut(&str) -> Result<(), DeployError>,
-) -> Result<DeployForm, DeployError> {
+    mut check_site: impl FnMut(&str) -> Result<(), ApiError>,
+) -> Result<DeployForm, ApiError> {
     let boundary = content_type
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or_else(|| {
@@ -115,9 +115,9 @@ pub fn read_form(
                     if temp.bytes > max_upload {
                         return Err(upload_too_big(max_upload));
                     }
-                    out.write_all(&chunk).map_err(DeployError::Io)?;
+                    out.write_all(&chunk).map_err(ApiError::Io)?;
                 }
-                out.sync_all().map_err(DeployError::Io)?;
+                out.sync_all().map_err(ApiError::Io)?;
                 zip = Some(temp);
             }
             // Unknown fields are read past (the stream limit still applies).
@@ -136,27 +136,27 @@ pub fn read_form(
     }
 }
 
-fn create_private(path: &Path) -> Result<File, DeployError> {
+fn create_private(path: &Path) -> Result<File, ApiError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(DeployError::Io)
+        .map_err(ApiError::Io)
 }
 
-fn bad(msg: &str) -> DeployError {
-    DeployError::BadRequest(msg.to_string())
+fn bad(msg: &str) -> ApiError {
+    ApiError::BadRequest(msg.to_string())
 }
 
-pub fn upload_too_big(max: u64) -> DeployError {
-    DeployError::TooLarge(format!(
+pub fn upload_too_big(max: u64) -> ApiError {
+    ApiError::TooLarge(format!(
         "the upload is larger than {} MiB (the limit)",
         max / (1024 * 1024)
     ))
 }
 
-fn multipart_error(e: multer::Error, max_upload: u64) -> DeployError {
+fn multipart_error(e: multer::Error, max_upload: u64) -> ApiError {
     match e {
         multer::Error::FieldSizeExceeded { field_name, .. }
             if field_name.as_deref() == Some("site_name") =>
@@ -167,9 +167,9 @@ fn multipart_error(e: multer::Error, max_upload: u64) -> DeployError {
             upload_too_big(max_upload)
         }
         multer::Error::StreamReadFailed(e) => {
-            DeployError::BadRequest(format!("the upload was cut short: {e}"))
+            ApiError::BadRequest(format!("the upload was cut short: {e}"))
         }
-        other => DeployError::BadRequest(format!("malformed multipart body: {other}")),
+        other => ApiError::BadRequest(format!("malformed multipart body: {other}")),
     }
 }
 
