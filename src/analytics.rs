@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
+use crate::http::Request;
 use crate::secret;
 use crate::store::{self, analytics::EventRow, settings};
 
@@ -43,6 +44,33 @@ pub struct Visit {
     pub ip: IpAddr,
     /// What happened: `pageview`, or a name a page sent to `/track`.
     pub event: Event,
+}
+
+impl Visit {
+    /// A visit happening now: a pageview (no event) with the request's `Referer` and
+    /// `User-Agent`; `ip` is the client's address as the caller resolved it (the socket peer,
+    /// or the trusted proxy's `X-Forwarded-For`). Sources with more to say set `event` or
+    /// `referrer` on the result.
+    pub fn now(
+        req: &Request,
+        ip: IpAddr,
+        source_type: &'static str,
+        site: String,
+        path: String,
+        status: u16,
+    ) -> Visit {
+        Visit {
+            unix_time: now_unix(),
+            source_type,
+            site,
+            path,
+            status,
+            referrer: req.header("referer").map(str::to_string),
+            user_agent: req.header("user-agent").map(str::to_string),
+            ip,
+            event: Event::default(),
+        }
+    }
 }
 
 /// The parts of a visit that only some sources have.

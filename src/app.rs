@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::analytics::{self, Visit};
+use crate::analytics::Visit;
 use crate::api::Api;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
@@ -84,17 +84,8 @@ impl App {
                     // Unknown names are not recorded: random subdomains must not fill `events`.
                     return site::site_not_found();
                 };
-                let visit = Visit {
-                    event: Default::default(),
-                    unix_time: analytics::now_unix(),
-                    source_type: "hosting",
-                    path: req.raw_path().to_string(),
-                    status: response.status,
-                    referrer: req.header("referer").map(str::to_string),
-                    user_agent: req.header("user-agent").map(str::to_string),
-                    ip: req.remote_ip,
-                    site: name,
-                };
+                let path = req.raw_path().to_string();
+                let visit = Visit::now(req, req.remote_ip, "hosting", name, path, response.status);
                 record_when_answered(&self.svc, visit, response)
             }
             Route::Unknown => site::site_not_found(),

@@ -2,7 +2,7 @@
 //! dashboard host, which answers 302 to the target, counts the click and records a
 //! `source_type='redirect'` event. Creating, editing and deleting are `Services` actions.
 
-use crate::analytics::{self, Visit};
+use crate::analytics::Visit;
 use crate::http::{Request, Response};
 use crate::services::Services;
 use crate::store;
@@ -125,13 +125,7 @@ fn parse_target(t: &str) -> Result<String, String> {
 
 /// The public address of a short link, on the host the admin reached the dashboard by.
 pub fn short_url(svc: &Services, req: &Request, slug: &str) -> String {
-    let scheme = if svc.is_https(req) { "https" } else { "http" };
-    let host = match req.header("host") {
-        Some(h) if !h.is_empty() => h.to_string(),
-        _ if svc.port == 80 => svc.domain.clone(),
-        _ => format!("{}:{}", svc.domain, svc.port),
-    };
-    format!("{scheme}://{host}/r/{slug}")
+    svc.public_url(req, &format!("/r/{slug}"))
 }
 
 /// `GET /r/<slug>` (public): 302 to the target, one click and one `redirect` event; an
@@ -171,17 +165,10 @@ pub fn redirect(svc: &Services, req: &Request, slug: &str) -> Response {
         return not_found();
     };
     if !req.is_head() {
-        svc.recorder.record(Visit {
-            event: Default::default(),
-            unix_time: analytics::now_unix(),
-            source_type: "redirect",
-            site: host,
-            path: format!("/r/{slug}"),
-            status: 302,
-            referrer: req.header("referer").map(str::to_string),
-            user_agent: req.header("user-agent").map(str::to_string),
-            ip: svc.client_ip(req),
-        });
+        let path = format!("/r/{slug}");
+        let ip = svc.client_ip(req);
+        svc.recorder
+            .record(Visit::now(req, ip, "redirect", host, path, 302));
     }
     Response::new(302)
         .with_header("Location", target)

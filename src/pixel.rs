@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::analytics::{self, Event, Visit};
+use crate::analytics::{Event, Visit};
 use crate::http::{Request, Response};
 use crate::names::normalise_domain;
 use crate::services::Services;
@@ -37,20 +37,14 @@ pub fn pixel(svc: &Services, req: &Request) -> Response {
         && let Some(hit) = parse(&req.query_pairs())
         && svc.check_public_rate(req).is_ok()
     {
+        let ip = svc.client_ip(req);
         svc.recorder.record(Visit {
             event: Event {
                 name: None,
                 tags: hit.tags,
                 payload: None,
             },
-            unix_time: analytics::now_unix(),
-            source_type: "pixel",
-            site: hit.domain,
-            path: hit.path,
-            status: 200,
-            referrer: req.header("referer").map(str::to_string),
-            user_agent: req.header("user-agent").map(str::to_string),
-            ip: svc.client_ip(req),
+            ..Visit::now(req, ip, "pixel", hit.domain, hit.path, 200)
         });
     }
     gif()

@@ -87,6 +87,18 @@ impl Services {
         }
     }
 
+    /// `path` on this server as the browser that sent `req` reaches it (scheme and Host of
+    /// the request; this server's domain and port when the request named no Host): the
+    /// links, endpoints and snippets the dashboard shows to be pasted elsewhere.
+    pub fn public_url(&self, req: &Request, path: &str) -> String {
+        let scheme = if self.is_https(req) { "https" } else { "http" };
+        match req.header("host") {
+            Some(host) if !host.is_empty() => format!("{scheme}://{host}{path}"),
+            _ if self.port == 80 => format!("{scheme}://{}{path}", self.domain),
+            _ => format!("{scheme}://{}:{}{path}", self.domain, self.port),
+        }
+    }
+
     /// True when the browser reached us over HTTPS through the trusted proxy.
     pub fn is_https(&self, req: &Request) -> bool {
         self.via_trusted_proxy(req)

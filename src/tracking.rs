@@ -134,16 +134,12 @@ fn accept_event(
             "the page's Origin does not match the event's domain",
         ));
     }
+    let ip = svc.client_ip(req);
     svc.recorder.record(Visit {
         event: incoming.event,
-        unix_time: analytics::now_unix(),
-        source_type: "web",
-        site: domain,
-        path: incoming.path,
-        status: 200,
+        // The page's own referrer, as /t.js read it (the request's Referer is the page).
         referrer: incoming.referrer,
-        user_agent: req.header("user-agent").map(str::to_string),
-        ip: svc.client_ip(req),
+        ..Visit::now(req, ip, "web", domain, incoming.path, 200)
     });
     cors(Response::new(202))
 }

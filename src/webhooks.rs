@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::analytics::{self, Event, Visit, is_valid_event_name};
+use crate::analytics::{Event, Visit, is_valid_event_name};
 use crate::auth;
 use crate::http::{BodyError, Request, Response};
 use crate::secret;
@@ -29,9 +29,7 @@ pub fn is_valid_endpoint(name: &str) -> bool {
 
 /// The URL senders post to, on the host the request came in on (as the Tracking page does).
 pub fn endpoint_url(svc: &Services, req: &Request, endpoint: &str) -> String {
-    let scheme = if svc.is_https(req) { "https" } else { "http" };
-    let host = req.header("host").unwrap_or("localhost");
-    format!("{scheme}://{host}/webhook/{endpoint}")
+    svc.public_url(req, &format!("/webhook/{endpoint}"))
 }
 
 /// `POST /webhook/<endpoint>`: 202 `{"ok":true}` and one event, or 4xx and nothing stored.
@@ -104,20 +102,17 @@ pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
             );
         }
     };
+    let ip = svc.client_ip(req);
+    let path = format!("/webhook/{}", hook.endpoint);
     svc.recorder.record(Visit {
-        unix_time: analytics::now_unix(),
-        source_type: "webhook",
-        path: format!("/webhook/{}", hook.endpoint),
-        site: hook.endpoint,
-        status: 202,
+        // A sender's Referer (if any) says nothing about a visitor.
         referrer: None,
-        user_agent: req.header("user-agent").map(str::to_string),
-        ip: svc.client_ip(req),
         event: Event {
             name: Some(event_type),
             tags: None,
             payload: Some(payload),
         },
+        ..Visit::now(req, ip, "webhook", hook.endpoint, path, 202)
     });
     Response::json(202, &json!({ "ok": true }))
 }

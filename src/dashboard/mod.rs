@@ -309,13 +309,7 @@ impl Dashboard {
     }
 
     fn tracking(&self, req: &Request, admin: &Admin) -> Response {
-        let host = req.header("host").unwrap_or("localhost");
-        let scheme = if self.svc.is_https(req) {
-            "https"
-        } else {
-            "http"
-        };
-        let src = format!("{scheme}://{host}/t.js");
+        let src = self.svc.public_url(req, "/t.js");
         match self.svc.conn().and_then(|c| Ok(store::tracking::list(&c)?)) {
             Ok(domains) => self.render(
                 admin,
