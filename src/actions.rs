@@ -10,11 +10,11 @@ use crate::deploy::Unpacked;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::keys;
-use crate::links;
 use crate::names::normalise_domain;
+use crate::public::links;
+use crate::public::webhooks;
 use crate::services::{Caller, Services};
 use crate::store;
-use crate::webhooks;
 
 /// Longest env var value: main.js gets every value on every run.
 pub const MAX_ENV_VALUE: usize = 32 * 1024;

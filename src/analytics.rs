@@ -1,6 +1,8 @@
 //! Site visit analytics: requests queue a `Visit` without waiting; one writer
 //! thread turns visits into rows — user-agent family, a visitor hash salted per day, no raw IP —
 //! and inserts them in batches. A full queue drops visits (counted) rather than slow serving.
+//! The public endpoints that record visits from elsewhere are in `public/`; the SQL is in
+//! `store/` (analytics, stats), the charts in `dashboard/`.
 
 use std::net::IpAddr;
 use std::path::Path;

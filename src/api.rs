@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use crate::deploy::upload;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
+use crate::public::webhooks;
 use crate::services::{Caller, Services};
 use crate::store;
-use crate::webhooks;
 
 /// Largest JSON body the management endpoints read.
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -41,7 +41,9 @@ impl Api {
         let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
         let method = req.method.clone();
         match (method.as_str(), segments.as_slice()) {
-            ("POST" | "OPTIONS", ["event"]) => Ok(crate::tracking::api_event(&self.svc, req)),
+            ("POST" | "OPTIONS", ["event"]) => {
+                Ok(crate::public::tracking::api_event(&self.svc, req))
+            }
             ("POST", ["deploy"]) => self.deploy(req),
             ("GET", ["whoami"]) => self.whoami(req),
             ("GET", ["sites"]) => self.list_sites(req),
@@ -355,7 +357,7 @@ impl Api {
     }
 
     fn link_json(&self, req: &Request, l: &store::links::LinkRow) -> Value {
-        json!({ "slug": l.slug, "target": l.target, "url": crate::links::short_url(&self.svc, req, &l.slug),
+        json!({ "slug": l.slug, "target": l.target, "url": crate::public::links::short_url(&self.svc, req, &l.slug),
                 "clicks": l.clicks, "created_at": l.created_at, "updated_at": l.updated_at })
     }
 

@@ -18,11 +18,10 @@ pub mod error; // ApiError: what went wrong with its HTTP status, for every acti
 pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
-pub mod links; // short links: slug and target rules, the public GET /r/<slug> redirect
 pub mod log_writer; // the log on stderr: access and site lines batched by one thread, never blocking an answer
 pub mod names; // site names, host names and domains: the one place their rules live
 pub mod overview; // read-only views of sites for the dashboard pages and the API
-pub mod pixel; // the public GET /pixel.gif: a 1x1 GIF that records a 'pixel' event
+pub mod public; // the endpoints anyone may call: /t.js, /track, /pixel.gif, /r/<slug>, /webhook/<name>
 pub mod ratelimit; // per-address token buckets for the public endpoints
 pub mod router; // Host header → dashboard | site | unknown
 pub mod secret; // random tokens, SHA-256, hex
@@ -30,6 +29,4 @@ pub mod server; // listener, worker pool, panic → 500, access log, graceful sh
 pub mod services; // the shared parts and the checks every request makes: caller, CSRF, client address, rate, audit
 pub mod site; // a site request: static files (small ones kept in memory, large ones open), main.js, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
-pub mod tracking; // pageviews and events from sites hosted elsewhere: /t.js, /api/event, /track
-pub mod webhooks; // POST /webhook/<endpoint>: signed or open endpoints storing their payloads
 pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop

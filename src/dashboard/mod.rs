@@ -16,13 +16,13 @@ use std::sync::Arc;
 use crate::auth;
 use crate::error::ApiError;
 use crate::http::{Request, Response, form_value, parse_form};
-use crate::links;
 use crate::overview;
-use crate::pixel;
+use crate::public::links;
+use crate::public::pixel;
+use crate::public::tracking;
+use crate::public::webhooks;
 use crate::services::{Caller, Services};
 use crate::store;
-use crate::tracking;
-use crate::webhooks;
 use html::{Chrome, bare_page, page};
 
 const APP_CSS: &str = include_str!("assets/app.css");

@@ -400,8 +400,8 @@ pub fn links_page(links: &[LinkRow], base: &str, csrf: &str) -> String {
              <label>Target URL <input name=\"target\" type=\"url\" required maxlength=\"{}\" \
              autocomplete=\"off\" placeholder=\"https://example.com/a/long/page\"></label>\
              <button type=\"submit\" class=\"primary\">Create link</button>",
-            crate::links::MAX_SLUG,
-            crate::links::MAX_TARGET
+            crate::public::links::MAX_SLUG,
+            crate::public::links::MAX_TARGET
         ),
     ));
     out.push_str("</section><section><h2>Links</h2>");
@@ -420,7 +420,7 @@ pub fn links_page(links: &[LinkRow], base: &str, csrf: &str) -> String {
             &format!(
                 "<label>New target <input name=\"target\" type=\"url\" required maxlength=\"{}\" value=\"{}\" autocomplete=\"off\"></label>\
                  <button type=\"submit\" class=\"small\">Save</button>",
-                crate::links::MAX_TARGET,
+                crate::public::links::MAX_TARGET,
                 esc(&l.target)
             ),
         );

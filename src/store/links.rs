@@ -1,5 +1,5 @@
 //! The `short_links` table: every SQL statement for `/r/<slug>` links. Checking slugs and
-//! targets is `crate::links`' job; this module stores what it is given.
+//! targets is `crate::public::links`' job; this module stores what it is given.
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -12,7 +12,10 @@ use crate::harness::{HttpResponse, Server};
 fn sign(secret: &str, body: &[u8]) -> String {
     format!(
         "sha256={}",
-        cc_server::secret::hex(&cc_server::webhooks::hmac_sha256(secret.as_bytes(), body))
+        cc_server::secret::hex(&cc_server::public::webhooks::hmac_sha256(
+            secret.as_bytes(),
+            body
+        ))
     )
 }
 

@@ -13,7 +13,7 @@ use crate::store;
 
 /// The snippet a page includes with `<script defer src="http://<dashboard>/t.js"></script>`.
 /// It posts to the origin it was loaded from, as `text/plain` so no CORS preflight is needed.
-pub const SNIPPET_JS: &str = include_str!("dashboard/assets/t.js");
+pub const SNIPPET_JS: &str = include_str!("../dashboard/assets/t.js");
 
 /// Largest event body: a URL and a referrer.
 const MAX_EVENT_BODY: usize = 4 * 1024;
