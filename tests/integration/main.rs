@@ -6,6 +6,7 @@ mod browser;
 mod harness;
 
 mod analytics;
+mod architecture;
 mod backup;
 mod browser_smoke;
 mod cli;
