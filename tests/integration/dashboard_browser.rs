@@ -82,6 +82,12 @@ fn the_dashboard_in_a_real_browser() {
     // Hosting and a site: add an env var, see it masked, reveal it, and main.js reads it.
     b.click("nav a[href='/sites']");
     b.wait_text("#sites", "app");
+    // On a wide screen the sites list is a real table (the phone layout stacks its rows).
+    let display = b.execute(
+        "return getComputedStyle(document.querySelector('#sites')).display",
+        &[],
+    );
+    assert_eq!(display, "table", "the sites table is laid out as {display}");
     shoot(&b, "hosting");
     b.click("#sites a[href='/sites/app']");
     b.wait_text("h1", "app");
