@@ -128,6 +128,22 @@ fn patch_central(mut zip: Vec<u8>, f: impl Fn(&mut [u8])) -> Vec<u8> {
     zip
 }
 
+/// `bytes` with every `from` replaced by `to` (of the same length).
+fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 fn pseudo_random(n: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E3779B97F4A7C15;
     (0..n)
@@ -178,6 +194,19 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
     let names: Vec<String> = (0..30_000).map(|i| format!("f{i}")).collect();
     let many: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
     let many = zip_of(&many);
+    // Two entries of one name: written as a.txt and b.txt, then renamed in every header.
+    let twice = zip_of(&[("a.txt", b"first"), ("b.txt", b"second")]);
+    let twice = replace_all(&twice, b"b.txt", b"a.txt");
+    // 200 entries of exactly 1 MiB of zeros: each under the per-entry ratio check (which
+    // starts above 1 MiB), together 200 MiB from a zip of about 200 KB.
+    let zeros = vec![0u8; 1024 * 1024];
+    let zero_names: Vec<String> = (0..200).map(|i| format!("z{i}.bin")).collect();
+    let zero_files: Vec<(&str, &[u8])> = zero_names
+        .iter()
+        .map(|n| (n.as_str(), &zeros[..]))
+        .collect();
+    let zeros = zip_of(&zero_files);
+    assert!(zeros.len() < 400_000, "{}", zeros.len());
     let huge = zip_of(&[("noise.bin", &pseudo_random(6 * 1024 * 1024))]);
     let truncated = good[..good.len() / 2].to_vec();
     let deep_name = format!("{}f.html", "d/".repeat(40));
@@ -318,6 +347,22 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
             clash,
             400,
             "'a/b.html'",
+        ),
+        (
+            "the same entry twice",
+            Some(&token),
+            "blog",
+            twice,
+            400,
+            "twice",
+        ),
+        (
+            "200 KB unpacking to 200 MB in 1 MiB entries",
+            Some(&token),
+            "blog",
+            zeros,
+            413,
+            "times its packed size",
         ),
         (
             "1 KB unpacking to 1 GB",
