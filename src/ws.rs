@@ -1,7 +1,9 @@
 //! WebSocket broadcast per site: the handshake check, and the hub — one thread
 //! that polls every connected client's socket (non-blocking, so 1 000 idle clients cost no
 //! threads), writes broadcasts, answers pings, drops clients that do not read, and hands each
-//! text message a client sends to a separate thread (its script may take time).
+//! text message a client sends to a separate thread (its script may take time). Each client is
+//! read at a bounded rate and each site has a bounded number of messages waiting for their
+//! handler: a flood waits in its sender's socket and slows nobody else.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -24,6 +26,17 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 const MAX_QUEUED: usize = 1024;
 /// Bytes tungstenite may buffer for a client whose socket is full.
 const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
+/// Messages (of any kind) the hub reads from one client per second, and in one burst: past
+/// them the client's frames wait in its own socket, so a flood slows its sender only.
+const READS_PER_SECOND: f64 = 50.0;
+const READ_BURST: f64 = 100.0;
+/// Messages of one site waiting for their handler: past this, that site's clients are not
+/// read until its handler catches up (other sites go on).
+const SITE_IN_FLIGHT: usize = 256;
+/// Bytes of messages waiting for a handler, all sites together.
+const IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
+/// How soon the poll loop looks again at clients held back by the limits above.
+const THROTTLED_RECHECK: Duration = Duration::from_millis(20);
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_CLOSE: Duration = Duration::from_secs(120);
 
@@ -97,6 +110,17 @@ struct Client {
     queue: VecDeque<Arc<str>>,
     last_heard: Instant,
     last_ping: Instant,
+    /// Reads this client may still make now (refilled at `READS_PER_SECOND`).
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Client {
+    fn refill(&mut self, now: Instant) {
+        let earned = now.duration_since(self.refilled).as_secs_f64() * READS_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(READ_BURST);
+        self.refilled = now;
+    }
 }
 
 /// Work for the poll loop, sent by other threads.
@@ -113,6 +137,9 @@ pub struct Hub {
     counts: Mutex<HashMap<String, usize>>,
     total: AtomicUsize,
     next_id: AtomicU64,
+    /// Messages read but not yet handled, per site, and their bytes for all sites.
+    in_flight: Mutex<HashMap<String, usize>>,
+    in_flight_bytes: AtomicUsize,
 }
 
 impl Hub {
@@ -130,6 +157,8 @@ impl Hub {
             counts: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
+            in_flight: Mutex::new(HashMap::new()),
+            in_flight_bytes: AtomicUsize::new(0),
         });
         let (messages_tx, messages_rx) = channel::<(String, String, u64, IpAddr)>();
         let weak = Arc::downgrade(&hub);
@@ -139,6 +168,7 @@ impl Hub {
                 for (site, text, id, ip) in messages_rx {
                     let Some(hub) = weak.upgrade() else { return };
                     on_message(&hub, &site, &text, id, ip);
+                    hub.handled(&site, text.len());
                 }
             })?;
         let weak = Arc::downgrade(&hub);
@@ -186,6 +216,8 @@ impl Hub {
             queue: VecDeque::new(),
             last_heard: Instant::now(),
             last_ping: Instant::now(),
+            tokens: READ_BURST,
+            refilled: Instant::now(),
         };
         self.count(site, 1);
         (self.on_log)(site, &format!("websocket {} opened from {ip}", client.id));
@@ -211,6 +243,41 @@ impl Hub {
         }
     }
 
+    /// True when a message of `site` may be read now: its site's handler queue and all
+    /// sites' queued bytes are under their bounds.
+    fn has_room_for_message(&self, site: &str) -> bool {
+        self.in_flight_bytes.load(Ordering::Relaxed) < IN_FLIGHT_BYTES
+            && self
+                .in_flight
+                .lock()
+                .is_ok_and(|f| f.get(site).copied().unwrap_or(0) < SITE_IN_FLIGHT)
+    }
+
+    fn queued(&self, site: &str, bytes: usize) {
+        if let Ok(mut f) = self.in_flight.lock() {
+            *f.entry(site.to_string()).or_default() += 1;
+        }
+        self.in_flight_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn handled(&self, site: &str, bytes: usize) {
+        if let Ok(mut f) = self.in_flight.lock()
+            && let Some(n) = f.get_mut(site)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                f.remove(site);
+            }
+        }
+        self.in_flight_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// True when `c` may have a message read now (its own rate, its site's bounds).
+    fn may_read(&self, c: &mut Client, now: Instant) -> bool {
+        c.refill(now);
+        c.tokens >= 1.0 && self.has_room_for_message(&c.site)
+    }
+
     fn count(&self, site: &str, delta: isize) {
         if let Ok(mut counts) = self.counts.lock() {
             let n = counts.entry(site.to_string()).or_default();
@@ -228,34 +295,49 @@ impl Hub {
 }
 
 fn poll_loop(
-    hub: std::sync::Weak<Hub>,
+    hub_ref: std::sync::Weak<Hub>,
     commands: Receiver<Command>,
     mut wake: UnixStream,
     messages: Sender<(String, String, u64, IpAddr)>,
 ) {
     let mut clients: Vec<Client> = Vec::new();
     loop {
-        // Which sockets to watch, then wait (at most a second, for pings and idle checks).
+        let Some(hub) = hub_ref.upgrade() else { return };
+        // Which sockets to watch, then wait (at most a second, for pings and idle checks;
+        // a moment when a client is held back, to read it again once it may).
         let revents: Vec<PollFlags> = {
+            let now = Instant::now();
+            let mut throttled = false;
             let mut fds = Vec::with_capacity(clients.len() + 1);
             fds.push(PollFd::new(&wake, PollFlags::IN));
-            for c in &clients {
-                let mut flags = PollFlags::IN;
+            for c in clients.iter_mut() {
+                let mut flags = PollFlags::empty();
+                if hub.may_read(c, now) {
+                    flags |= PollFlags::IN;
+                } else {
+                    throttled = true;
+                }
                 if !c.queue.is_empty() {
                     flags |= PollFlags::OUT;
                 }
                 fds.push(PollFd::new(c.ws.get_ref(), flags));
             }
-            let timeout = rustix::event::Timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
+            let wait = if throttled {
+                THROTTLED_RECHECK
+            } else {
+                Duration::from_secs(1)
             };
+            let timeout = rustix::event::Timespec {
+                tv_sec: wait.as_secs() as i64,
+                tv_nsec: i64::from(wait.subsec_nanos()),
+            };
+            drop(hub);
             if poll(&mut fds, Some(&timeout)).is_err() {
                 std::thread::sleep(Duration::from_millis(10));
             }
             fds.iter().map(|f| f.revents()).collect()
         };
-        let Some(hub) = hub.upgrade() else { return };
+        let Some(hub) = hub_ref.upgrade() else { return };
         if revents[0].contains(PollFlags::IN) {
             let mut buf = [0u8; 256];
             while matches!(wake.read(&mut buf), Ok(n) if n > 0) {}
@@ -274,7 +356,7 @@ fn poll_loop(
         let mut gone = Vec::new();
         for (i, c) in clients.iter_mut().enumerate() {
             let ready = revents.get(i + 1).copied().unwrap_or(PollFlags::empty());
-            if let Err(why) = service(c, ready, now, &messages) {
+            if let Err(why) = service(&hub, c, ready, now, &messages) {
                 gone.push((i, why));
             }
         }
@@ -289,6 +371,7 @@ fn poll_loop(
 /// Reads what a client sent, writes what is queued for it, keeps it alive; `Err` when the
 /// client is done (closed, broken, too slow, too quiet).
 fn service(
+    hub: &Hub,
     c: &mut Client,
     ready: PollFlags,
     now: Instant,
@@ -302,14 +385,28 @@ fn service(
         || ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP)
     {
         loop {
+            if !hub.may_read(c, now) {
+                if ready.intersects(PollFlags::ERR | PollFlags::HUP) {
+                    // Gone with messages still unread: they were its burst, not ours to keep.
+                    return Err("closed by the client");
+                }
+                // Frames may wait in tungstenite's buffer: look again without the socket.
+                c.unread = true;
+                break;
+            }
+            c.tokens -= 1.0;
             match c.ws.read() {
                 Ok(Message::Text(text)) => {
                     c.last_heard = now;
+                    hub.queued(&c.site, text.len());
                     let _ = messages.send((c.site.clone(), text.as_str().to_string(), c.id, c.ip));
                 }
                 Ok(Message::Close(_)) => return Err("closed by the client"),
                 Ok(_) => c.last_heard = now, // ping, pong, binary: signs of life
-                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.tokens += 1.0; // nothing was there to read
+                    break;
+                }
                 Err(WsError::Capacity(_)) => {
                     let _ = c.ws.close(Some(tungstenite::protocol::CloseFrame {
                         code: tungstenite::protocol::frame::coding::CloseCode::Size,

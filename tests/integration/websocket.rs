@@ -264,3 +264,53 @@ fn abrupt_disconnects_leak_no_threads_or_connections() {
         "descriptors: before {before:?}, after {after:?}"
     );
 }
+
+#[test]
+fn one_clients_burst_slows_only_that_client() {
+    use std::io::Write;
+    let s = Server::start();
+    s.write_file("chat", "index.html", "<h1>chat</h1>");
+    let (mut reader, mut speaker) = (connect(&s, "chat"), connect(&s, "chat"));
+    let mut flooder = connect(&s, "chat");
+    assert_eq!(
+        poll_until(&s, "chat", "/", "<h1>chat</h1>"),
+        "<h1>chat</h1>"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // 10 000 one-byte text frames in one write (masked with a zero key, so the byte is 'x').
+    let frame = [0x81u8, 0x81, 0, 0, 0, 0, b'x'];
+    let burst: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 10_000)
+        .collect();
+    flooder.get_mut().write_all(&burst).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // Everyone else stays connected and hears the next message, after at most the flooder's
+    // share of relayed 'x's.
+    speaker
+        .send(Message::text("hello from a neighbour"))
+        .unwrap();
+    let mut relayed = 0;
+    loop {
+        match reader
+            .read()
+            .expect("the reader was disconnected by someone else's burst")
+        {
+            Message::Text(t) if t.as_str() == "x" => relayed += 1,
+            Message::Text(t) => {
+                assert_eq!(t.as_str(), "hello from a neighbour");
+                break;
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(relayed < 2_000, "{relayed} of the burst were relayed first");
+    assert_eq!(
+        next_text(&mut speaker).len(),
+        1,
+        "the speaker was disconnected"
+    );
+}
