@@ -58,6 +58,18 @@ impl App {
         }
     }
 
+    /// `GET /health` for uptime monitors: 200 while the database answers, else 503. Public:
+    /// it says only that the server is up, its version and how long it has run.
+    fn health(&self) -> Response {
+        let ok = self.svc.conn().is_ok_and(|c| crate::store::answers(&c));
+        let body = serde_json::json!({
+            "ok": ok,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": self.svc.started.elapsed().as_secs(),
+        });
+        Response::json(if ok { 200 } else { 503 }, &body).with_header("Cache-Control", "no-store")
+    }
+
     pub fn handle(&self, req: &mut Request) -> Response {
         if req.header(SCRIPT_FETCH_HEADER).is_some() {
             return Response::text(
@@ -66,6 +78,7 @@ impl App {
             );
         }
         match router::route(req.header("host"), &self.domain) {
+            Route::Dashboard if req.raw_path() == "/health" => self.health(),
             Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
             Route::Dashboard => self.dashboard.handle(req),
             Route::Site(name)

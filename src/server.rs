@@ -103,6 +103,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         trusted_proxy: config.trusted_proxy,
         limiter: LoginLimiter::default(),
         public_limiter: RateLimiter::new(PUBLIC_PER_MINUTE, PUBLIC_BURST),
+        started: std::time::Instant::now(),
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.

@@ -37,6 +37,8 @@ pub struct Services {
     pub limiter: LoginLimiter,
     /// Tracking, pixel, short-link and webhook requests per client address.
     pub public_limiter: RateLimiter,
+    /// When this server started (for `/health`'s uptime).
+    pub started: std::time::Instant,
 }
 
 /// Public endpoints: a client may send this many events a minute, in bursts of `PUBLIC_BURST`.

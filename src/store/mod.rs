@@ -105,6 +105,12 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// True when the database answers a query (for `/health`).
+pub fn answers(conn: &Connection) -> bool {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+        .is_ok()
+}
+
 /// Opens (creating it 0600 if needed) the database file and brings its schema up to date.
 /// Every thread that needs the store opens its own connection with this.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {

@@ -198,3 +198,32 @@ fn another_process_closing_cc_db_leaves_the_running_servers_wal_alone() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn health_says_whether_the_database_answers() {
+    let s = Server::start();
+    let r = s.get("localhost", "/health");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["uptime_s"].as_u64().is_some(), "{v}");
+    // A site's /health is the site's own page, not the server's.
+    s.write_file("blog", "health", "the blog's page");
+    assert_eq!(s.get("blog.localhost", "/health").text(), "the blog's page");
+
+    // The database file replaced by something SQLite cannot open: 503, and back when it is.
+    let db = s.data_dir.join("cc.db");
+    let aside = s.data_dir.join("cc.db.aside");
+    std::fs::rename(&db, &aside).unwrap();
+    std::fs::create_dir(&db).unwrap();
+    let r = s.get("localhost", "/health");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["ok"],
+        false
+    );
+    std::fs::remove_dir(&db).unwrap();
+    std::fs::rename(&aside, &db).unwrap();
+    assert_eq!(s.get("localhost", "/health").status, 200);
+}
