@@ -40,6 +40,14 @@ impl App {
     /// connection to the hub), 400 for a bad handshake, 503 when the site is full.
     fn websocket(&self, site: &str, req: &Request) -> Response {
         match ws::check_handshake(req) {
+            Ok(_) if !self.origin_allowed(site, req) => Response::text(
+                403,
+                format!(
+                    "403 Forbidden: this site's WebSocket does not take connections from pages on {}; \
+                     list that origin in the site's {WS_ORIGINS_VAR} env var (comma-separated, or *)",
+                    req.header("origin").unwrap_or_default()
+                ),
+            ),
             Ok(accept) if self.svc.hub.has_room(site) => {
                 let mut r = Response::new(101).with_header("Sec-WebSocket-Accept", accept);
                 r.upgrade = Some(Upgrade::WebSocket {
@@ -56,6 +64,35 @@ impl App {
                 format!("400 Bad Request: bad WebSocket handshake: {why}"),
             ),
         }
+    }
+
+    /// True when a browser page may open this site's WebSocket: requests without `Origin`
+    /// (not from a browser) and pages on the site's own host may; other origins only when the
+    /// site lists them in its `CC_WS_ORIGINS` env var. Without this, any page on the web could
+    /// join a site's channel in its visitors' browsers and read what is broadcast.
+    fn origin_allowed(&self, site: &str, req: &Request) -> bool {
+        let Some(origin) = req.header("origin").map(|o| o.trim().trim_end_matches('/')) else {
+            return true;
+        };
+        let origin_host = origin.split_once("://").map_or("", |(_, host)| host);
+        if req
+            .header("host")
+            .is_some_and(|host| !host.is_empty() && origin_host.eq_ignore_ascii_case(host.trim()))
+        {
+            return true;
+        }
+        let listed = self
+            .svc
+            .conn()
+            .ok()
+            .and_then(|c| crate::store::kv::env_vars(&c, site).ok())
+            .and_then(|vars| vars.into_iter().find(|(k, _)| k == WS_ORIGINS_VAR))
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        listed
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/'))
+            .any(|o| o == "*" || (!o.is_empty() && o.eq_ignore_ascii_case(origin)))
     }
 
     /// `GET /health` for uptime monitors: 200 while the database answers, else 503. Public:
@@ -144,6 +181,9 @@ impl SocketHub for Hub {
         Hub::clients(self, site)
     }
 }
+
+/// The site env var listing the other origins whose pages may open the site's WebSocket.
+pub const WS_ORIGINS_VAR: &str = "CC_WS_ORIGINS";
 
 /// What happens to a text message a client sends: the site's `socket.on("message")` handler
 /// when its main.js registers one; otherwise it is relayed to every client of the site.

@@ -314,3 +314,70 @@ fn one_clients_burst_slows_only_that_client() {
         "the speaker was disconnected"
     );
 }
+
+/// The status line's code for a WebSocket handshake to `site` sent with `origin` (if any).
+fn handshake_status(s: &Server, site: &str, origin: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut c = s.connect();
+    let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+    write!(
+        c,
+        "GET /ws HTTP/1.1\r\nHost: {site}.localhost:{}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n{origin}\r\n",
+        s.port
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && c.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pages_on_other_origins_may_not_open_a_sites_websocket_unless_it_lists_them() {
+    let s = Server::start();
+    s.write_file("chat", "index.html", "<h1>chat</h1>");
+    let own = format!("http://chat.localhost:{}", s.port);
+    assert_eq!(
+        handshake_status(&s, "chat", None),
+        101,
+        "a client that is no browser"
+    );
+    assert_eq!(
+        handshake_status(&s, "chat", Some(&own)),
+        101,
+        "the site's own page"
+    );
+    assert_eq!(
+        handshake_status(&s, "chat", Some("https://evil.example")),
+        403
+    );
+    assert_eq!(handshake_status(&s, "chat", Some("null")), 403);
+    let own_other_site = format!("http://other.localhost:{}", s.port);
+    assert_eq!(handshake_status(&s, "chat", Some(&own_other_site)), 403);
+    s.db()
+        .execute(
+            "INSERT INTO env_vars (site_id, key, value) VALUES ('chat', 'CC_WS_ORIGINS', 'https://friend.example, https://evil.example/')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        handshake_status(&s, "chat", Some("https://evil.example")),
+        101
+    );
+    assert_eq!(
+        handshake_status(&s, "chat", Some("https://friend.example")),
+        101
+    );
+    assert_eq!(
+        handshake_status(&s, "chat", Some("https://third.example")),
+        403
+    );
+}
