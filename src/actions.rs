@@ -149,15 +149,9 @@ impl Services {
         req: &Request,
     ) -> Result<(i64, String), ApiError> {
         require_admin(caller)?;
-        let (id, token) = keys::create(conn, name, scopes).map_err(ApiError::BadRequest)?;
-        self.audit(
-            conn,
-            &caller.name,
-            "key.create",
-            Some(&format!("#{id} {}", name.trim())),
-            req,
-        );
-        Ok((id, token))
+        let ip = self.client_ip(req).to_string();
+        keys::create_audited(conn, name, scopes, &caller.name, Some(&ip))
+            .map_err(ApiError::BadRequest)
     }
 
     pub fn revoke_key(
@@ -168,19 +162,11 @@ impl Services {
         req: &Request,
     ) -> Result<(), ApiError> {
         require_admin(caller)?;
-        if !store::keys::revoke(conn, id)? {
-            return Err(ApiError::NotFound(format!(
-                "there is no live key with id {id}"
-            )));
-        }
-        self.audit(
-            conn,
-            &caller.name,
-            "key.revoke",
-            Some(&format!("#{id}")),
-            req,
-        );
-        Ok(())
+        let ip = self.client_ip(req).to_string();
+        keys::revoke_audited(conn, id, &caller.name, Some(&ip)).map_err(|e| match e {
+            keys::RevokeError::NoSuchKey(why) => ApiError::NotFound(why),
+            keys::RevokeError::Store(e) => e.into(),
+        })
     }
 
     /// Allows a domain hosted elsewhere to send pageviews; returns the normalised domain.

@@ -56,6 +56,56 @@ pub fn create(conn: &Connection, name: &str, scopes: &[String]) -> Result<(i64, 
     Ok((id, token))
 }
 
+/// Creates a key (as `create`) and records it in the audit log as done by `actor` from `ip`
+/// (the admin from the dashboard, a key through the API, `cli` on the server's machine).
+pub fn create_audited(
+    conn: &Connection,
+    name: &str,
+    scopes: &[String],
+    actor: &str,
+    ip: Option<&str>,
+) -> Result<(i64, String), String> {
+    let (id, token) = create(conn, name, scopes)?;
+    audit(
+        conn,
+        actor,
+        "key.create",
+        &format!("#{id} {}", name.trim()),
+        ip,
+    );
+    Ok((id, token))
+}
+
+/// Revokes key `id` and records it in the audit log; `Err` with what to say when no active
+/// key has that id.
+pub fn revoke_audited(
+    conn: &Connection,
+    id: i64,
+    actor: &str,
+    ip: Option<&str>,
+) -> Result<(), RevokeError> {
+    if !rows::revoke(conn, id).map_err(RevokeError::Store)? {
+        return Err(RevokeError::NoSuchKey(format!(
+            "there is no active key with id {id}"
+        )));
+    }
+    audit(conn, actor, "key.revoke", &format!("#{id}"), ip);
+    Ok(())
+}
+
+pub enum RevokeError {
+    NoSuchKey(String),
+    Store(rusqlite::Error),
+}
+
+/// An audit row for a key change; a failure to write it is logged, never fatal (the change
+/// itself is done).
+fn audit(conn: &Connection, actor: &str, action: &str, target: &str, ip: Option<&str>) {
+    if let Err(e) = crate::store::audit::record(conn, actor, action, Some(target), ip) {
+        eprintln!("audit: could not record {action} by {actor}: {e}");
+    }
+}
+
 pub fn hash_token(token: &str) -> String {
     secret::hex(&secret::sha256(&[token.as_bytes()]))
 }
