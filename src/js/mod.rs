@@ -4,6 +4,7 @@
 //! killed worker — never the server.
 
 pub mod engine;
+pub mod fetch;
 pub mod pool;
 pub mod protocol;
 pub mod scheduler;
