@@ -30,7 +30,7 @@ bench-stats:    ## analytics roll-up and summary timings over 1M seeded events (
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	python3 bench/seed_events.py "$$d/cc.db" && \
 	CC_BENCH_DB="$$d/cc.db" $(CARGO) test --release --locked --lib \
-	  store::stats::tests::bench_on_a_seeded_database -- --ignored --nocapture
+	  dashboard::analytics_bench::bench_on_a_seeded_database -- --ignored --nocapture
 	$(CARGO) build --release --locked
 	bash bench/analytics_page.sh
 

@@ -205,7 +205,7 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>, retention_days: u32) 
 /// Rolls finished days up into daily totals, then deletes raw events past the retention.
 /// Done here, off the request path, so the analytics page finds the roll-ups ready.
 fn upkeep(conn: &Connection, retention_days: u32) {
-    let today = store::stats::today_utc();
+    let today = crate::calendar::today_utc();
     if let Err(e) = store::stats::rollup_pending(conn, &today) {
         eprintln!("analytics: daily roll-up failed: {e}");
         return;

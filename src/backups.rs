@@ -60,7 +60,7 @@ fn run(data_dir: &Path, keep: u32, stop: Receiver<()>) {
 pub fn backup_today(data_dir: &Path, keep: u32) -> Result<Option<PathBuf>, String> {
     let dir = data_dir.join("backups");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let target = dir.join(format!("cc-{}.db", store::stats::today_utc()));
+    let target = dir.join(format!("cc-{}.db", crate::calendar::today_utc()));
     let made = if target.exists() {
         None
     } else {

@@ -9,6 +9,7 @@ pub mod api; // the token API: deploy, sites, rollback, teardown
 pub mod app; // the request handler: Host routing, site vs dashboard, analytics hook
 pub mod auth; // the admin password (Argon2id), sessions, CSRF checks, failed-login limit
 pub mod backups; // daily copies of cc.db in <data-dir>/backups, the newest N kept
+pub mod calendar; // UTC days: today's date, 'YYYY-MM-DD' <-> days since 1970-01-01
 pub mod cli; // argument parsing, help text, exit codes
 pub mod client; // deploy, sites, rollback, teardown over HTTP with a token
 pub mod config; // checked settings from flags > environment > defaults

@@ -161,7 +161,7 @@ pub fn stats_filter(pairs: &[(String, String)]) -> Filter {
 
 /// Rolls up any finished day not yet rolled up, then summarises.
 pub fn stats(conn: &Connection, filter: &Filter) -> Result<Summary, ApiError> {
-    let today = store::stats::today_utc();
+    let today = crate::calendar::today_utc();
     store::stats::rollup_pending(conn, &today)?;
     Ok(store::stats::summary(conn, filter, &today)?)
 }

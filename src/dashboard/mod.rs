@@ -4,6 +4,8 @@
 //! `/r/<slug>` and `/webhook/<endpoint>`. Every asset is embedded; every POST passes the
 //! same-origin and CSRF checks.
 
+#[cfg(test)]
+mod analytics_bench;
 mod forms;
 mod html;
 mod login;

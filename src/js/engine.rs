@@ -2,7 +2,8 @@
 //! contexts per site (compiled once per deploy), the globals the README documents, a run-time
 //! budget for plain loops, and `db` writes buffered and committed only if nothing read has changed —
 //! else the script runs again. Never sees sockets or tiny_http: a request comes in as JSON and
-//! a reply goes out as JSON.
+//! a reply goes out as JSON. The request a script's `fetch()` sends, and its address rules,
+//! are `fetch`'s; this file only binds it to JavaScript.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,7 @@ use boa_engine::{
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
+use super::fetch::MAX_FETCHES;
 use crate::store::kv::{self, Changes};
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -56,9 +58,8 @@ pub struct EngineLimits {
     pub deny_private: bool,
 }
 
-/// How long one `fetch` may take; this time does not count toward the run-time limit.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_FETCHES: usize = 20;
+/// Still reachable as `engine::FETCH_TIMEOUT`; the outgoing request itself lives in `fetch`.
+pub use super::fetch::FETCH_TIMEOUT;
 
 /// Sends a frame to the server while a run is still going.
 pub type Notify = Box<dyn FnMut(&Value)>;
@@ -71,7 +72,6 @@ thread_local! {
     /// Sends a frame to the server in the middle of a run (to extend the watchdog's deadline
     /// while `fetch` waits on the network).
     static NOTIFY: RefCell<Option<Notify>> = const { RefCell::new(None) };
-    static FETCH: RefCell<Option<(ureq::Agent, u16, bool)>> = const { RefCell::new(None) };
 }
 
 /// One script run: what it read and wrote in `db`, what it logged and broadcast.
@@ -114,15 +114,7 @@ impl Engine {
     pub fn new(conn: Connection, limits: EngineLimits, notify: Notify) -> Engine {
         CONN.with(|c| *c.borrow_mut() = Some(conn));
         NOTIFY.with(|n| *n.borrow_mut() = Some(notify));
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // Redirects are handed to the script, not followed: a redirect must not lead
-            // past the address checks below (fetch's `redirect: "manual"`).
-            .max_redirects(0)
-            .timeout_global(Some(FETCH_TIMEOUT))
-            .build()
-            .into();
-        FETCH.with(|f| *f.borrow_mut() = Some((agent, limits.server_port, limits.deny_private)));
+        super::fetch::configure(limits.server_port, limits.deny_private);
         Engine {
             sites: HashMap::new(),
             limits,
@@ -609,143 +601,14 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
         }
         Ok(())
     })?;
-    let uri: ureq::http::Uri = url
-        .parse()
-        .map_err(|_| fail(format!("'{url}' is not a URL")))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(fail(format!("'{url}' is not an http:// or https:// URL")));
-    }
-    let (agent, own_port, deny_private) = FETCH
-        .with(|f| f.borrow().clone())
-        .ok_or_else(|| fail("not available".into()))?;
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.to_canonical())
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        });
-    if loopback && port == own_port {
-        return Err(fail(
-            "requests to this cc-server itself are not allowed".into(),
-        ));
-    }
-    if deny_private {
-        use std::net::ToSocketAddrs;
-        let addrs = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| fail(format!("cannot resolve '{host}': {e}")))?;
-        if loopback || addrs.into_iter().any(|a| is_private(a.ip())) {
-            return Err(fail(format!(
-                "'{host}' is a private address and this server refuses those"
-            )));
-        }
-    }
-
-    let method = options["method"]
-        .as_str()
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
-    let body = match &options["body"] {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    };
-    let mut request = ureq::http::Request::builder()
-        .method(method.as_str())
-        .uri(uri);
-    for (name, value) in options["headers"].as_object().into_iter().flatten() {
-        if let Some(v) = value.as_str() {
-            request = request.header(name.as_str(), v);
-        }
-    }
-    // Marks the request as a script's: if it reaches this server after all (127.1, a LAN
-    // address, a DNS name for loopback), the server refuses it (`SCRIPT_FETCH_HEADER`).
-    let request = request
-        .header(super::SCRIPT_FETCH_HEADER, "1")
-        .body(body.unwrap_or_default())
-        .map_err(|e| fail(e.to_string()))?;
-
     // Tell the server's watchdog to wait for the network too, for as long as it takes.
-    let notify = |phase: &str| {
+    let mut notify = |phase: &str| {
         NOTIFY.with(|n| {
             if let Some(notify) = n.borrow_mut().as_mut() {
                 notify(&json!({ "fetch": phase }));
             }
         })
     };
-    notify("start");
-    let result = agent.run(request);
-    notify("end");
-    let mut response = result.map_err(|e| fail(e.to_string()))?;
-    let status = response.status().as_u16();
-    let mut headers = serde_json::Map::new();
-    for (name, value) in response.headers() {
-        headers.insert(
-            name.as_str().to_string(),
-            Value::String(value.to_str().unwrap_or_default().to_string()),
-        );
-    }
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| fail(e.to_string()))?;
-    let reply = json!({ "status": status, "url": url, "headers": headers, "body": text });
+    let reply = super::fetch::request(&url, &options, &mut notify).map_err(fail)?;
     Ok(JsValue::from(JsString::from(reply.to_string().as_str())))
-}
-
-/// Loopback, unspecified, RFC 1918, link-local, CGNAT and IPv6 unique-local addresses.
-fn is_private(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        std::net::IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(std::net::IpAddr::V4(v4)))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_addresses() {
-        for p in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.5",
-            "169.254.1.1",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(is_private(p.parse().unwrap()), "{p}");
-        }
-        for p in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
-            assert!(!is_private(p.parse().unwrap()), "{p}");
-        }
-    }
 }

@@ -4,10 +4,13 @@
 //! killed worker — never the server.
 
 pub mod engine;
+pub mod fetch;
+mod logs;
 pub mod pool;
 pub mod protocol;
 pub mod scheduler;
 pub mod translate;
+mod watchdog;
 pub mod worker;
 
 /// Every `fetch()` from a main.js carries this header; the server refuses requests with it,

@@ -1,11 +1,11 @@
 //! The server side of main.js: a fixed pool of script worker processes fed by runner threads
-//! that take jobs from per-site queues in turn (`scheduler`), a watchdog that kills a worker
-//! whose run overstays its deadline (or that a memory limit killed) and starts a new one, a
-//! short cool-down for a site whose script hit a limit, and the per-site log ring the
-//! dashboard reads. An HTTP worker only queues a job and moves on; whoever runs the job writes
-//! its answer.
+//! that take jobs from per-site queues in turn (`scheduler`), each run under the `watchdog`'s
+//! eye, a new worker in place of one that was killed (past its deadline, or by a memory
+//! limit), a short cool-down for a site whose script hit a limit, and what scripts log
+//! (`logs`, which the dashboard reads). An HTTP worker only queues a job and moves on;
+//! whoever runs the job writes its answer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -15,10 +15,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::logs::SiteLogs;
 use super::protocol::{read_frame, write_frame};
 use super::scheduler::Queues;
 use super::translate::{reply_response, request_frame};
+use super::watchdog::Watchdog;
 use crate::http::{Deferred, Reply, Request, Response};
+
+/// The dashboard reads a site's lines as `js::pool::LogLine`.
+pub use super::logs::LogLine;
 
 /// Largest request body handed to a script.
 pub const MAX_SCRIPT_BODY: u64 = 1024 * 1024;
@@ -31,10 +36,6 @@ const MAX_WAITING_PER_SITE: usize = 128;
 const SPARE_RUNNERS: usize = 2;
 /// A site whose script hit a limit gets 503s at once for this long.
 const COOL_DOWN: Duration = Duration::from_secs(1);
-/// The watchdog's patience while a `fetch` is in flight (its own timeout, plus a margin).
-const FETCH_ALLOWANCE: Duration = Duration::from_secs(11);
-/// Lines kept per site for the dashboard.
-const LOG_LINES: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -70,37 +71,16 @@ impl PoolConfig {
     }
 }
 
-/// One log line of a site's script.
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    pub unix_time: i64,
-    pub level: String,
-    pub message: String,
-}
-
 struct WorkerProcess {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
-/// A run being watched: when it must end, and whether the watchdog has killed it.
-struct Watch {
-    deadline: Instant,
-    /// Set when the deadline first passes: since when, and the worker's CPU time at the
-    /// last look. A worker that was only waiting for a core (a busy machine, its nice value)
-    /// gets more time, up to `STARVED_GRACE` limits; one that burnt its CPU is killed.
-    overdue: Option<(Instant, Duration)>,
-    /// While a `fetch` waits on the network: the deadline to return to, moved by the wait.
-    paused: Option<(Instant, Instant)>,
-    pid: u32,
-    fired: bool,
-}
-
+/// A worker's place in the pool (its watch is the `watchdog`'s, by the same index).
 #[derive(Default)]
 struct Slot {
     process: Mutex<Option<WorkerProcess>>,
-    watch: Mutex<Option<Watch>>,
 }
 
 /// What runs a job ends with: the worker's reply, its death, or no run at all.
@@ -141,10 +121,11 @@ pub struct ScriptPool {
     hub: std::sync::OnceLock<Arc<dyn SocketHub>>,
     exe: PathBuf,
     slots: Vec<Slot>,
+    watchdog: Arc<Watchdog>,
     dispatch: Mutex<Dispatch>,
     /// Signalled when a job is queued or a worker is freed.
     changed: Condvar,
-    logs: Mutex<HashMap<String, VecDeque<LogLine>>>,
+    logs: SiteLogs,
     /// Runs answered by a worker, and the microseconds they spent in the worker.
     runs: AtomicU64,
     run_micros: AtomicU64,
@@ -162,6 +143,7 @@ impl ScriptPool {
         let pool = Arc::new_cyclic(|this| ScriptPool {
             exe: std::env::current_exe().unwrap_or_default(),
             slots: (0..workers).map(|_| Slot::default()).collect(),
+            watchdog: Watchdog::new(workers, config.hard_deadline()),
             dispatch: Mutex::new(Dispatch {
                 queues: Queues::new(per_site_cap, MAX_WAITING_PER_SITE, cores()),
                 free: (0..workers).collect(),
@@ -169,7 +151,7 @@ impl ScriptPool {
                 running: 0,
             }),
             changed: Condvar::new(),
-            logs: Mutex::new(HashMap::new()),
+            logs: SiteLogs::default(),
             runs: AtomicU64::new(0),
             run_micros: AtomicU64::new(0),
             hub: std::sync::OnceLock::new(),
@@ -182,10 +164,7 @@ impl ScriptPool {
                 .name(format!("js-runner-{i}"))
                 .spawn(move || runner(&pool))?;
         }
-        let weak = Arc::downgrade(&pool);
-        std::thread::Builder::new()
-            .name("js-watchdog".into())
-            .spawn(move || watchdog(weak))?;
+        Watchdog::spawn(&pool.watchdog)?;
         Ok(pool)
     }
 
@@ -238,14 +217,7 @@ impl ScriptPool {
 
     /// The last lines a site's script logged, oldest first.
     pub fn logs(&self, site: &str) -> Vec<LogLine> {
-        self.logs
-            .lock()
-            .map(|l| {
-                l.get(site)
-                    .map(|q| q.iter().cloned().collect())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
+        self.logs.lines(site)
     }
 
     /// Runs `site`'s main.js (in `root`) for `req`: reads the body here, then hands the run
@@ -431,8 +403,8 @@ impl ScriptPool {
 
     /// Sends one request to the slot's worker (starting one if needed) and waits for its reply
     /// under the watchdog's eye.
-    fn exchange(&self, slot: usize, frame: &Value) -> Outcome {
-        let slot = &self.slots[slot];
+    fn exchange(&self, index: usize, frame: &Value) -> Outcome {
+        let slot = &self.slots[index];
         let mut process = match slot.process.lock() {
             Ok(p) => p,
             Err(_) => return Outcome::Died(false),
@@ -447,47 +419,20 @@ impl ScriptPool {
             }
         }
         let worker = process.as_mut().expect("just started");
-        if let Ok(mut w) = slot.watch.lock() {
-            *w = Some(Watch {
-                deadline: Instant::now() + self.config.hard_deadline(),
-                pid: worker.child.id(),
-                fired: false,
-                paused: None,
-                overdue: None,
-            });
-        }
+        self.watchdog.arm(index, worker.child.id());
         let reply = write_frame(&mut worker.stdin, frame).and_then(|()| {
             loop {
                 // While `fetch` waits on the network the run says so: the deadline then moves
                 // by exactly the time waited.
                 match read_frame(&mut worker.stdout)? {
                     Some(v) if v.get("fetch").is_some() => {
-                        if let Ok(mut w) = slot.watch.lock()
-                            && let Some(watch) = w.as_mut()
-                        {
-                            let now = Instant::now();
-                            match (v["fetch"].as_str(), watch.paused.take()) {
-                                (Some("start"), None) => {
-                                    watch.paused = Some((watch.deadline, now));
-                                    watch.deadline = now + FETCH_ALLOWANCE;
-                                }
-                                (Some("end"), Some((before, since))) => {
-                                    watch.deadline = before + (now - since);
-                                }
-                                (_, kept) => watch.paused = kept,
-                            }
-                        }
+                        self.watchdog.fetch(index, v["fetch"].as_str());
                     }
                     other => break Ok(other),
                 }
             }
         });
-        let fired = slot
-            .watch
-            .lock()
-            .ok()
-            .and_then(|mut w| w.take())
-            .is_some_and(|w| w.fired);
+        let fired = self.watchdog.disarm(index);
         match reply {
             // The watchdog may have fired just after the reply arrived: the reply stands, but
             // the killed process must not stay in the slot.
@@ -560,26 +505,7 @@ impl ScriptPool {
     }
 
     fn log(&self, site: &str, level: &str, message: &str) {
-        // A script chooses both: keep them to known levels and one line each, so it cannot
-        // forge other lines of the server log.
-        let level = match level {
-            "log" | "info" | "warn" | "error" | "debug" => level,
-            _ => "log",
-        };
-        let message: String = message.escape_debug().collect();
-        let message = message.as_str();
-        crate::log_writer::line(&format!("site {site}: [{level}] {message}\n"));
-        if let Ok(mut logs) = self.logs.lock() {
-            let ring = logs.entry(site.to_string()).or_default();
-            if ring.len() == LOG_LINES {
-                ring.pop_front();
-            }
-            ring.push_back(LogLine {
-                unix_time: crate::analytics::now_unix(),
-                level: level.to_string(),
-                message: message.to_string(),
-            });
-        }
+        self.logs.log(site, level, message);
     }
 }
 
@@ -655,59 +581,4 @@ fn runner(pool: &ScriptPool) {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// How many more limits a worker that waited for a core (rather than ran) may take.
-const STARVED_GRACE: u32 = 10;
-
-/// The CPU time a process has used (user + system), from /proc/<pid>/stat.
-fn process_cpu(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // The kernel's USER_HZ is 100 on every Linux architecture.
-    Some(Duration::from_millis(ticks * 10))
-}
-
-/// Kills workers whose run is past its hard deadline (and that used the time, rather than
-/// waited for a core).
-fn watchdog(pool: Weak<ScriptPool>) {
-    while let Some(pool) = pool.upgrade() {
-        let now = Instant::now();
-        let limit = pool.config.hard_deadline();
-        for slot in &pool.slots {
-            if let Ok(mut w) = slot.watch.lock()
-                && let Some(watch) = w.as_mut()
-                && !watch.fired
-                && now > watch.deadline
-            {
-                let cpu = process_cpu(watch.pid);
-                let (since, starved) = match (watch.overdue, cpu) {
-                    // First time past the deadline: look again one limit later.
-                    (None, Some(_)) => (now, true),
-                    // It used under half of the time since the last look: it waited for a core.
-                    (Some((since, mark)), Some(cpu)) => {
-                        (since, cpu.saturating_sub(mark) < limit / 2)
-                    }
-                    _ => (now, false),
-                };
-                if let Some(cpu) = cpu
-                    && starved
-                    && now < since + limit * STARVED_GRACE
-                {
-                    watch.overdue = Some((since, cpu));
-                    watch.deadline = now + limit;
-                    continue;
-                }
-                watch.fired = true;
-                if let Some(pid) = rustix::process::Pid::from_raw(watch.pid as i32) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                }
-            }
-        }
-        drop(pool);
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -1,0 +1,159 @@
+//! The help texts, word for word what `--help` prints for each command. Text only: never
+//! parses or runs anything (`args` picks the text, `run` prints it).
+
+pub(super) const HELP: &str = "\
+cc-server — Command Center, a personal cloud in one binary
+
+Every folder in <data-dir>/sites/<name>/ is a website at http://<name>.<domain>:<port>/;
+the dashboard is at http://<domain>:<port>/.
+
+USAGE:
+    cc-server [serve] [OPTIONS]      start the server (the default command)
+    cc-server <command> --help       help for one command
+
+COMMANDS:
+    serve                            run the web server
+    deploy <site> [--dir .]          zip a folder and publish it as <site>
+    sites                            list the sites your token may manage
+    rollback <site>                  go back to the previous deployment
+    teardown <site>                  delete a site
+    keys create --name NAME [--scope SCOPE]...
+                                     make a deploy key (on the server's machine)
+    keys list | keys revoke ID       list or revoke deploy keys
+    passwd                           set the dashboard's admin password (on the server's machine)
+    backup <file> [--force]          copy cc.db to <file>, also while the server runs
+
+OPTIONS:
+    -h, --help       print this help
+    -V, --version    print the version
+";
+
+pub(super) const SERVE_HELP: &str = "\
+cc-server serve — run the web server
+
+USAGE:
+    cc-server [serve] [OPTIONS]
+
+OPTIONS (each also read from the environment variable shown; a flag wins):
+    --port <PORT>            port to listen on, 0 picks a free one   [CC_PORT, default 4698]
+    --bind <ADDR>            address to listen on                    [CC_BIND, default 0.0.0.0]
+    --domain <DOMAIN>        sites are served at <site>.<DOMAIN>     [CC_DOMAIN, default localhost]
+    --data-dir <DIR>         where cc.db and sites/ live             [CC_DATA_DIR, default ~/.config/cc]
+    --workers <N>            request-handling threads                [CC_WORKERS, default 2 per core, min 4]
+    --max-connections <N>    open connections at once                [CC_MAX_CONNECTIONS, default 16384]
+    --max-per-address <N>    open connections per client address     [CC_MAX_PER_ADDRESS, default 256]
+    --io-timeout <SECS>      a stalled read or write, or an idle
+                             keep-alive connection, is closed after  [CC_IO_TIMEOUT, default 15]
+    --head-timeout <SECS>    a request's headers must arrive within  [CC_HEAD_TIMEOUT, default 20]
+    --max-upload-mb <N>      largest deploy upload                   [CC_MAX_UPLOAD_MB, default 100]
+    --max-unpacked-mb <N>    largest unpacked deploy                 [CC_MAX_UNPACKED_MB, default 500]
+    --max-files <N>          most files in one deploy                [CC_MAX_FILES, default 20000]
+    --js-workers <N>         main.js worker processes                [CC_JS_WORKERS, default 3]
+    --script-timeout-ms <MS> run time per main.js request            [CC_SCRIPT_TIMEOUT_MS, default 100]
+    --script-memory-mb <MB>  address space per script worker         [CC_SCRIPT_MEMORY_MB, default 512]
+    --max-keys <N>           db keys per site                        [CC_MAX_KEYS, default 10000]
+    --max-ws-per-site <N>    WebSocket clients per site              [CC_MAX_WS_PER_SITE, default 256]
+    --max-ws <N>             WebSocket clients in all                [CC_MAX_WS, default 4096]
+    --fetch-deny-private     main.js fetch() may not reach loopback or
+                             private addresses                       [CC_FETCH_DENY_PRIVATE=1]
+    --trusted-proxy <IP>     believe X-Forwarded-Proto/-For from this
+                             reverse proxy (HTTPS → Secure cookie)   [CC_TRUSTED_PROXY]
+    --retention-days <N>     keep raw analytics events this long;
+                             daily totals stay forever, 0 keeps all  [CC_RETENTION_DAYS, default 180]
+    --backups <N>            daily copies of cc.db kept in
+                             <data-dir>/backups/, 0 turns them off   [CC_BACKUPS, default 5]
+    -h, --help               print this help
+
+On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
+Ctrl-C or SIGTERM: in-flight requests finish and analytics are written first.
+
+The first start without an admin password takes CC_ADMIN_PASSWORD as the password, or
+prints a one-time setup link (http://<domain>:<port>/setup?token=...) to the log.
+";
+
+pub(super) const DEPLOY_HELP: &str = "\
+cc-server deploy — zip a folder and publish it as a site
+
+USAGE:
+    cc-server deploy <site> [--dir .] [--server URL] [--token TOKEN] [--yes]
+
+Zips the folder (skipping dot-files, .git, node_modules and what .ccignore lists, in
+.gitignore syntax), uploads it, and prints 'Deployment successful: <url>'. The site is
+swapped in atomically: visitors see the old site or the new one, never a mix.
+
+OPTIONS:
+    --dir <DIR>          the folder to deploy (default: the current folder)
+    --server <URL>       the cc-server to deploy to     [CC_SERVER, default http://localhost:4698]
+    --token <TOKEN>      a deploy key's token           [CC_TOKEN, then the first line of ~/.cc-token]
+    --yes                deploy even an empty folder or your home folder
+    -h, --help           print this help
+";
+
+pub(super) const REMOTE_HELP: &str = "\
+cc-server sites | rollback <site> | teardown <site> — manage sites on a server
+
+USAGE:
+    cc-server sites [--server URL] [--token TOKEN]
+    cc-server rollback <site> [--server URL] [--token TOKEN]
+    cc-server teardown <site> [--keep-data] [--yes] [--server URL] [--token TOKEN]
+
+sites      lists the sites the token may manage: files, size, last deploy, URL.
+rollback   swaps the live site with its previous deployment (run it again to undo).
+teardown   deletes the site's files and previous deployment, and its key-value data and
+           env vars unless --keep-data is given. Asks first on a terminal unless --yes.
+
+OPTIONS:
+    --server <URL>       [CC_SERVER, default http://localhost:4698]
+    --token <TOKEN>      [CC_TOKEN, then the first line of ~/.cc-token]
+";
+
+pub(super) const KEYS_HELP: &str = "\
+cc-server keys — deploy keys, managed on the server's own data dir (works over SSH)
+
+USAGE:
+    cc-server keys create --name NAME [--scope SCOPE]... [--data-dir DIR]
+    cc-server keys list [--data-dir DIR]
+    cc-server keys revoke ID [--data-dir DIR]
+
+SCOPES (repeat --scope; default deploy:*):
+    deploy:*         deploy, roll back and tear down every site
+    deploy:<site>    only that site (e.g. for a friend)
+    read:stats       read analytics
+
+'keys create' prints the token alone on its last line; it is shown only once.
+Only its SHA-256 is stored. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
+";
+
+pub(super) const PASSWD_HELP: &str = "\
+cc-server passwd — set the dashboard's admin password, on the server's own data dir
+
+USAGE:
+    cc-server passwd [--data-dir DIR]
+
+Asks for the new password twice (it is not shown), or takes it from CC_ADMIN_PASSWORD, or
+reads one line from standard input when that is not a terminal. At least 8 characters.
+Every dashboard session ends: log in again with the new password. Works while the server
+runs. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
+";
+
+pub(super) const BACKUP_HELP: &str = "\
+cc-server backup — a consistent copy of cc.db, taken while the server runs
+
+USAGE:
+    cc-server backup <FILE> [--force] [--data-dir DIR]
+
+Copies <data-dir>/cc.db (analytics, deploy keys, every site's db data and env vars,
+settings) with SQLite's online backup API: the server keeps serving and writing, and
+the copy is the database as it was at one moment. The copy is written beside <FILE>
+under a temporary name, checked with PRAGMA integrity_check, and renamed to <FILE>
+(mode 0600) only when complete. Site files are not in cc.db: archive <data-dir>/sites
+(and deploy/previous) with tar.
+
+OPTIONS:
+    --force              replace <FILE> if it exists (otherwise: refuse, exit 1)
+    --data-dir <DIR>     the server's data dir    [CC_DATA_DIR, default ~/.config/cc]
+    -h, --help           print this help
+
+TO RESTORE: stop the server, copy the file over <data-dir>/cc.db, delete
+<data-dir>/cc.db-wal and <data-dir>/cc.db-shm if they exist, start the server.
+";
