@@ -1,0 +1,163 @@
+//! The commands that work on the server's data dir directly, on its own machine (over SSH as
+//! well): deploy keys, the admin password with its prompts, and backups of cc.db. Each prints
+//! its result; never parses arguments and never talks to a server over the network.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use super::{Failure, env};
+use crate::config;
+
+/// `keys create`: a new deploy key, its token printed once (alone on the last line).
+pub(super) fn keys_create(
+    name: String,
+    scopes: Vec<String>,
+    data_dir: Option<String>,
+) -> Result<(), Failure> {
+    let conn = open_store(data_dir)?;
+    let scopes = if scopes.is_empty() {
+        vec!["deploy:*".to_string()]
+    } else {
+        scopes
+    };
+    let (id, token) =
+        crate::keys::create_audited(&conn, &name, &scopes, "cli", None).map_err(Failure::Usage)?;
+    println!(
+        "Created key {id} '{}' with scopes {}.",
+        name.trim(),
+        scopes.join(", ")
+    );
+    println!("Keep the token secret; it is shown only this once:");
+    println!("{token}");
+    Ok(())
+}
+
+/// `keys list`: every deploy key as a table.
+pub(super) fn keys_list(data_dir: Option<String>) -> Result<(), Failure> {
+    let conn = open_store(data_dir)?;
+    let keys = crate::store::keys::list(&conn).map_err(|e| Failure::Run(e.to_string()))?;
+    println!(
+        "{:<5} {:<20} {:<28} {:<20} {:<20} STATUS",
+        "ID", "NAME", "SCOPES", "CREATED", "LAST USED"
+    );
+    for k in keys {
+        println!(
+            "{:<5} {:<20} {:<28} {:<20} {:<20} {}",
+            k.id,
+            k.name,
+            k.scopes.join(","),
+            k.created_at,
+            k.last_used_at.as_deref().unwrap_or("never"),
+            if k.revoked { "revoked" } else { "active" }
+        );
+    }
+    Ok(())
+}
+
+/// `keys revoke ID`.
+pub(super) fn keys_revoke(id: i64, data_dir: Option<String>) -> Result<(), Failure> {
+    let conn = open_store(data_dir)?;
+    match crate::keys::revoke_audited(&conn, id, "cli", None) {
+        Ok(()) => println!("Revoked key {id}: its token no longer works."),
+        Err(crate::keys::RevokeError::NoSuchKey(why)) => {
+            return Err(Failure::Run(format!("{why} (see 'cc-server keys list')")));
+        }
+        Err(crate::keys::RevokeError::Store(e)) => return Err(Failure::Run(e.to_string())),
+    }
+    Ok(())
+}
+
+/// `passwd`: sets the admin password (which ends every dashboard session).
+pub(super) fn passwd(data_dir: Option<String>) -> Result<(), Failure> {
+    let mut conn = open_store(data_dir)?;
+    let password = read_new_password()?;
+    crate::auth::set_password(&mut conn, &password).map_err(Failure::Run)?;
+    let _ = crate::store::audit::record(&conn, "cli", "password", None, None);
+    println!("The admin password is set. Log in to the dashboard with it.");
+    Ok(())
+}
+
+/// `backup <file>`: a consistent copy of cc.db while the server may be running.
+pub(super) fn backup(file: PathBuf, force: bool, data_dir: Option<String>) -> Result<(), Failure> {
+    let bytes = crate::store::backup::backup(&data_dir_of(data_dir)?, &file, force)
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    println!(
+        "backed up cc.db ({} KB) to {}",
+        bytes.div_ceil(1024),
+        file.display()
+    );
+    Ok(())
+}
+
+/// `--data-dir`, else `CC_DATA_DIR`, else ~/.config/cc: for the commands that work on the
+/// data dir directly (keys, backup).
+fn data_dir_of(flag: Option<String>) -> Result<PathBuf, Failure> {
+    config::resolve_data_dir(flag, &env).map_err(|e| Failure::Usage(e.0))
+}
+
+fn open_store(data_dir: Option<String>) -> Result<rusqlite::Connection, Failure> {
+    let dir = data_dir_of(data_dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode_private()
+        .create(&dir)
+        .map_err(|e| Failure::Run(format!("cannot use data dir {}: {e}", dir.display())))?;
+    crate::store::open(&dir.join("cc.db")).map_err(|e| Failure::Run(e.to_string()))
+}
+
+trait PrivateDir {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateDir for std::fs::DirBuilder {
+    fn mode_private(&mut self) -> &mut Self {
+        std::os::unix::fs::DirBuilderExt::mode(self, 0o700)
+    }
+}
+
+/// The new password: CC_ADMIN_PASSWORD, else asked twice on the terminal without echo, else
+/// one line of standard input (for scripts: `echo "$PW" | cc-server passwd`).
+fn read_new_password() -> Result<String, Failure> {
+    if let Some(p) = env("CC_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Run(format!("could not read the password: {e}")))?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let first = prompt_hidden("New admin password: ")?;
+    crate::auth::check_new_password(&first).map_err(Failure::Run)?;
+    if prompt_hidden("Repeat it: ")? != first {
+        return Err(Failure::Run(
+            "the two passwords differ; nothing changed".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// Reads a line from the terminal with echo turned off (and back on, even on error).
+fn prompt_hidden(prompt: &str) -> Result<String, Failure> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let saved = tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &quiet);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(t) = &saved {
+        let _ = tcsetattr(&stdin, OptionalActions::Now, t);
+    }
+    eprintln!();
+    read.map_err(|e| Failure::Run(format!("could not read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
