@@ -27,7 +27,7 @@ pub(super) fn configure(server_port: u16, deny_private: bool) {
 }
 
 fn agent(deny_private: bool) -> ureq::Agent {
-    use ureq::unversioned::{resolver::DefaultResolver, transport::DefaultConnector};
+    use ureq::unversioned::transport::DefaultConnector;
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         // Redirects are handed to the script, not followed: a redirect must not lead
