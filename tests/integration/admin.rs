@@ -144,10 +144,7 @@ pub fn audit_actions(s: &Server) -> Vec<String> {
 /// Waits until the analytics writer has stored `n` events.
 pub fn wait_for_events(s: &Server, n: i64) {
     for _ in 0..100 {
-        let have: i64 = s
-            .db()
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap();
+        let have: i64 = s.count("SELECT count(*) FROM events");
         if have >= n {
             return;
         }

@@ -115,9 +115,6 @@ fn sigint_stops_as_cleanly_as_sigterm() {
     s.get("blog.localhost", "/");
     let status = s.signal("-INT");
     assert!(status.success(), "exit status {status:?}");
-    let rows: i64 = s
-        .db()
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = s.count("SELECT count(*) FROM events");
     assert_eq!(rows, 1);
 }

@@ -199,14 +199,7 @@ fn sessions_are_host_only_http_only_cookies_that_end() {
         https.header("set-cookie").unwrap().contains("; Secure"),
         "HTTPS through the trusted proxy"
     );
-    let stored: i64 = s
-        .db()
-        .query_row(
-            "SELECT count(*) FROM sessions WHERE length(id_hash) = 64",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored: i64 = s.count("SELECT count(*) FROM sessions WHERE length(id_hash) = 64");
     assert_eq!(stored, 2);
 
     let admin = login(&s);
@@ -280,10 +273,7 @@ fn a_site_page_cannot_act_on_the_dashboard() {
         br#"{"name":"stolen","scopes":["deploy:*"]}"#,
     );
     assert_eq!(r.status, 403, "no CSRF header");
-    let keys: i64 = s
-        .db()
-        .query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))
-        .unwrap();
+    let keys: i64 = s.count("SELECT count(*) FROM api_keys");
     assert_eq!(keys, 0, "nothing was created");
 
     // Every dashboard answer forbids framing and foreign scripts.
@@ -815,10 +805,7 @@ fn old_raw_events_are_pruned_but_daily_totals_stay() {
         .start();
     let mut raw = -1;
     for _ in 0..100 {
-        raw = s
-            .db()
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap();
+        raw = s.count("SELECT count(*) FROM events");
         if raw == 2 {
             break;
         }
@@ -929,10 +916,7 @@ fn a_flood_of_events_from_one_address_is_cut_off() {
     assert_eq!(statuses.last(), Some(&429));
     wait_for_events(&s, accepted as i64);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let stored: i64 = s
-        .db()
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+    let stored: i64 = s.count("SELECT count(*) FROM events");
     assert_eq!(stored, accepted as i64, "refused events are not stored");
 }
 

@@ -413,10 +413,7 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
         "uploads left behind"
     );
     assert!(!s.data_dir.join("evil.html").exists() && !s.data_dir.join("sites/evil.html").exists());
-    let deployments: i64 = s
-        .db()
-        .query_row("SELECT count(*) FROM deployments", [], |r| r.get(0))
-        .unwrap();
+    let deployments: i64 = s.count("SELECT count(*) FROM deployments");
     assert_eq!(deployments, 1, "failed deploys must not be recorded");
 }
 
@@ -513,11 +510,7 @@ fn rollback_swaps_back_and_teardown_removes() {
     let (code, _, err) = cli(&["teardown", "blog", "--keep-data"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(s.get("blog.localhost", "/").status, 404);
-    let kv = |s: &Server| -> i64 {
-        s.db()
-            .query_row("SELECT count(*) FROM kv_store", [], |r| r.get(0))
-            .unwrap()
-    };
+    let kv = |s: &Server| -> i64 { s.count("SELECT count(*) FROM kv_store") };
     assert_eq!(kv(&s), 1);
     assert_eq!(
         s.deploy_raw(Some(&token), "blog", &zip_of(&[("index.html", b"v3")]))

@@ -4,15 +4,13 @@ use std::time::Duration;
 
 use tungstenite::Message;
 
-use crate::harness::{Server, connect, deploy_example};
+use crate::harness::{Server, connect, deploy_examples};
 
 #[test]
 fn the_examples_deploy_and_work() {
     let s = Server::start();
     let token = s.create_key("examples", &[]);
-    deploy_example(&s, &token, "static-site", "hello");
-    deploy_example(&s, &token, "counter-app-js", "counter");
-    deploy_example(&s, &token, "chat-app", "chat");
+    deploy_examples(&s, &token);
 
     assert!(
         s.get("hello.localhost", "/")

@@ -258,6 +258,24 @@ impl Server {
         self.log().iter().any(|l| l.contains(needle))
     }
 
+    /// The single number a query answers (`SELECT count(*) …`).
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Every row of a query, each as a tuple of the caller's choosing.
+    pub fn rows<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error>,
+    {
+        let db = self.db();
+        let mut st = db.prepare(sql).unwrap();
+        st.query_map([], |r| T::try_from(r))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.data_dir.join("cc.db")).unwrap()
     }
@@ -472,6 +490,14 @@ pub fn connect(s: &Server, site: &str) -> Ws {
     let (ws, response) = tungstenite::client(request, stream).expect("handshake");
     assert_eq!(response.status().as_u16(), 101);
     ws
+}
+
+/// Deploys the three examples with the real CLI: `static-site` as `hello`, `counter-app-js`
+/// as `counter`, `chat-app` as `chat`.
+pub fn deploy_examples(s: &Server, token: &str) {
+    deploy_example(s, token, "static-site", "hello");
+    deploy_example(s, token, "counter-app-js", "counter");
+    deploy_example(s, token, "chat-app", "chat");
 }
 
 /// Deploys `examples/<name>` as `site` with the real CLI.

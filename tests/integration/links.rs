@@ -15,10 +15,6 @@ fn visit(s: &Server, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
     s.request("GET", &dashboard_host(s), path, headers)
 }
 
-fn count(s: &Server, sql: &str) -> i64 {
-    s.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 /// Every event as (source_type, domain, path, referrer, ua_family, tags), oldest first.
 type EventRow = (
     String,
@@ -30,32 +26,14 @@ type EventRow = (
 );
 
 fn events(s: &Server) -> Vec<EventRow> {
-    let db = s.db();
-    let mut st = db
-        .prepare(
-            "SELECT source_type, domain, path, referrer, ua_family, tags FROM events ORDER BY id",
-        )
-        .unwrap();
-    st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    s.rows("SELECT source_type, domain, path, referrer, ua_family, tags FROM events ORDER BY id")
 }
 
 /// Waits until a hosting visit sent now is stored: the analytics queue is written in order,
 /// so every event queued before it is stored too.
 fn flush_events(s: &Server) {
     s.write_file("marker", "index.html", "marker");
-    let before = count(s, "SELECT count(*) FROM events");
+    let before = s.count("SELECT count(*) FROM events");
     s.get("marker.localhost", "/");
     wait_for_events(s, before + 1);
 }
@@ -137,7 +115,7 @@ fn a_short_link_redirects_counts_the_click_and_records_one_event() {
         )]
     );
     assert_eq!(
-        count(&s, "SELECT clicks FROM short_links WHERE slug = 'launch'"),
+        s.count("SELECT clicks FROM short_links WHERE slug = 'launch'"),
         1
     );
     let page = admin.get("/links").text();
@@ -197,7 +175,7 @@ fn bad_targets_and_slugs_are_refused_and_nothing_is_stored() {
         assert_eq!(r.status, 400, "slug {slug:?}");
         assert!(r.text().contains("slug"), "slug {slug:?}");
     }
-    assert_eq!(count(&s, "SELECT count(*) FROM short_links"), 0);
+    assert_eq!(s.count("SELECT count(*) FROM short_links"), 0);
     assert!(!audit_actions(&s).iter().any(|a| a.starts_with("link.")));
 
     // A taken slug is a conflict, never a silent change of where the link goes.
@@ -241,10 +219,7 @@ fn unknown_slugs_are_404_and_record_nothing() {
     }
     flush_events(&s);
     assert_eq!(
-        count(
-            &s,
-            "SELECT count(*) FROM events WHERE source_type <> 'hosting'"
-        ),
+        s.count("SELECT count(*) FROM events WHERE source_type <> 'hosting'"),
         0
     );
 }
@@ -262,7 +237,7 @@ fn links_are_edited_and_deleted_on_the_dashboard() {
     let r = visit(&s, "/r/docs", &[]);
     assert_eq!(r.header("location"), Some("https://new.example/v2"));
     assert_eq!(
-        count(&s, "SELECT clicks FROM short_links WHERE slug = 'docs'"),
+        s.count("SELECT clicks FROM short_links WHERE slug = 'docs'"),
         2,
         "clicks are kept across an edit"
     );
@@ -421,7 +396,7 @@ fn the_links_api_is_for_a_session_only_and_checks_csrf() {
     );
     assert_eq!(r.status, 403, "no CSRF header");
     assert_eq!(
-        count(&s, "SELECT count(*) FROM short_links"),
+        s.count("SELECT count(*) FROM short_links"),
         1,
         "nothing created or deleted"
     );
@@ -526,16 +501,13 @@ fn a_flood_of_pixels_is_answered_but_not_recorded_and_short_links_share_the_limi
     assert!(refused >= 2, "the same per-address budget");
     assert!(clicks.iter().any(|r| r.header("retry-after").is_some()));
     flush_events(&s);
-    let stored = count(
-        &s,
-        "SELECT count(*) FROM events WHERE source_type = 'pixel'",
-    );
+    let stored = s.count("SELECT count(*) FROM events WHERE source_type = 'pixel'");
     assert!(
         (60..75).contains(&stored),
         "a burst of 60, then ~2 a second: {stored}"
     );
     assert_eq!(
-        count(&s, "SELECT clicks FROM short_links WHERE slug = 'x'"),
+        s.count("SELECT clicks FROM short_links WHERE slug = 'x'"),
         3 - refused,
         "a refused click is not counted"
     );

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::admin::PASSWORD;
 use crate::browser::Browser;
-use crate::harness::deploy_example;
+use crate::harness::deploy_examples;
 use crate::harness::{Server, copy_dir, run_cli, run_cli_in};
 
 #[test]
@@ -32,9 +32,7 @@ fn a_day_with_the_personal_cloud() {
     let token = out.lines().last().unwrap().trim().to_string();
 
     // Deploy all three examples with the CLI.
-    deploy_example(&s, &token, "static-site", "hello");
-    deploy_example(&s, &token, "counter-app-js", "counter");
-    deploy_example(&s, &token, "chat-app", "chat");
+    deploy_examples(&s, &token);
 
     // The static site: its pages and its own 404.
     assert!(

@@ -86,10 +86,7 @@ fn restarting_keeps_data_and_changes_no_schema() {
     assert_eq!(schema(&second), before);
     assert_eq!(second.get("blog.localhost", "/").text(), "x");
     assert!(second.stop().success());
-    let events: i64 = second
-        .db()
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+    let events: i64 = second.count("SELECT count(*) FROM events");
     assert_eq!(events, 2);
 }
 

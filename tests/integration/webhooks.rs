@@ -23,14 +23,9 @@ fn post(s: &Server, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRe
     s.send("POST", "localhost", path, headers, body)
 }
 
+/// How many events match `sql_where`.
 fn count(s: &Server, sql_where: &str) -> i64 {
-    s.db()
-        .query_row(
-            &format!("SELECT count(*) FROM events WHERE {sql_where}"),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
+    s.count(&format!("SELECT count(*) FROM events WHERE {sql_where}"))
 }
 
 /// The events the writer stored, as (source, domain, path, event_type, tags, payload).
@@ -44,25 +39,7 @@ type Row = (
 );
 
 fn events(s: &Server) -> Vec<Row> {
-    let db = s.db();
-    let mut st = db
-        .prepare(
-            "SELECT source_type, domain, path, event_type, tags, payload FROM events ORDER BY id",
-        )
-        .unwrap();
-    st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    s.rows("SELECT source_type, domain, path, event_type, tags, payload FROM events ORDER BY id")
 }
 
 /// Creates an endpoint through the JSON API; returns its secret when signed.
@@ -450,10 +427,7 @@ fn the_webhooks_api_is_for_a_dashboard_session_only() {
         form.as_bytes(),
     );
     assert_eq!(r.status, 403);
-    let hooks: i64 = s
-        .db()
-        .query_row("SELECT count(*) FROM webhooks", [], |r| r.get(0))
-        .unwrap();
+    let hooks: i64 = s.count("SELECT count(*) FROM webhooks");
     assert_eq!(hooks, 0, "nothing was created");
 
     assert_eq!(create(&admin, "deploys", false), None);
