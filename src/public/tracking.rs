@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::analytics::{self, Event, Visit};
+use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::names::normalise_domain;
 use crate::services::Services;
@@ -84,7 +85,8 @@ fn accept_event(
         Ok(c) => c,
         Err(e) => {
             eprintln!("tracking: {e}");
-            return Response::json_error(500, "the database is not available right now");
+            return ApiError::Store("the database is not available right now".into())
+                .to_json_response();
         }
     };
     let allowed = |domain: &str| store::tracking::is_tracked(&conn, domain).unwrap_or(false);
@@ -102,36 +104,37 @@ fn accept_event(
     if req.method == "OPTIONS" {
         return cors(Response::new(204));
     }
-    if let Err(too_many) = svc.check_public_rate(req) {
-        return cors(too_many.to_json_response());
-    }
-    let body = match req.read_small_body(MAX_EVENT_BODY) {
-        Ok(b) => b,
-        Err(_) => {
-            return cors(Response::json_error(
-                413,
-                &format!("an event may be at most {MAX_EVENT_BODY} bytes"),
-            ));
-        }
-    };
-    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-        return cors(Response::json_error(400, bad_json));
-    };
-    let incoming = match read(&json) {
-        Ok(i) => i,
-        Err(why) => return cors(Response::json_error(400, &why)),
-    };
+    cors(
+        record_event(svc, req, bad_json, read, &allowed, origin_domain.as_deref())
+            .unwrap_or_else(|e| e.to_json_response()),
+    )
+}
+
+/// The checks and the record behind `accept_event`: 202, or the error to answer.
+fn record_event(
+    svc: &Services,
+    req: &mut Request,
+    bad_json: &str,
+    read: impl FnOnce(&Value) -> Result<Incoming, String>,
+    allowed: &dyn Fn(&str) -> bool,
+    origin_domain: Option<&str>,
+) -> Result<Response, ApiError> {
+    svc.check_public_rate(req)?;
+    let body = req.read_small_body(MAX_EVENT_BODY).map_err(|_| {
+        ApiError::TooLarge(format!("an event may be at most {MAX_EVENT_BODY} bytes"))
+    })?;
+    let json = serde_json::from_slice::<Value>(&body)
+        .map_err(|_| ApiError::BadRequest(bad_json.to_string()))?;
+    let incoming = read(&json).map_err(ApiError::BadRequest)?;
     let domain = incoming.domain;
     if !allowed(&domain) {
-        return cors(Response::json_error(
-            403,
-            &format!("'{domain}' is not a tracked domain: add it on the dashboard's Tracking page"),
-        ));
+        return Err(ApiError::Forbidden(format!(
+            "'{domain}' is not a tracked domain: add it on the dashboard's Tracking page"
+        )));
     }
-    if origin_domain.as_deref().is_some_and(|o| o != domain) {
-        return cors(Response::json_error(
-            403,
-            "the page's Origin does not match the event's domain",
+    if origin_domain.is_some_and(|o| o != domain) {
+        return Err(ApiError::Forbidden(
+            "the page's Origin does not match the event's domain".into(),
         ));
     }
     let ip = svc.client_ip(req);
@@ -141,7 +144,7 @@ fn accept_event(
         referrer: incoming.referrer,
         ..Visit::now(req, ip, "web", domain, incoming.path, 200)
     });
-    cors(Response::new(202))
+    Ok(Response::new(202))
 }
 
 fn referrer(event: &Value) -> Option<String> {

@@ -10,6 +10,7 @@ use sha2::Sha256;
 
 use crate::analytics::{Event, Visit, is_valid_event_name};
 use crate::auth;
+use crate::error::ApiError;
 use crate::http::{BodyError, Request, Response};
 use crate::secret;
 use crate::services::Services;
@@ -34,11 +35,17 @@ pub fn endpoint_url(svc: &Services, req: &Request, endpoint: &str) -> String {
 
 /// `POST /webhook/<endpoint>`: 202 `{"ok":true}` and one event, or 4xx and nothing stored.
 pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
+    checked_receive(svc, req, endpoint).unwrap_or_else(|e| e.to_json_response())
+}
+
+fn checked_receive(
+    svc: &Services,
+    req: &mut Request,
+    endpoint: &str,
+) -> Result<Response, ApiError> {
     // The limit comes first, so guessing endpoint names or signatures costs the same budget
     // as sending events.
-    if let Err(too_many) = svc.check_public_rate(req) {
-        return too_many.to_json_response();
-    }
+    svc.check_public_rate(req)?;
     let hook = if is_valid_endpoint(endpoint) {
         let found = svc
             .conn()
@@ -47,30 +54,30 @@ pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
             Ok(hook) => hook,
             Err(e) => {
                 eprintln!("webhook: {e}");
-                return Response::json_error(500, "the database is not available right now");
+                return Err(ApiError::Store(
+                    "the database is not available right now".into(),
+                ));
             }
         }
     } else {
         None
     };
     let Some(hook) = hook else {
-        return Response::json_error(
-            404,
-            &format!(
-                "there is no webhook endpoint '{endpoint}': create it on the dashboard's Webhooks page"
-            ),
-        );
+        return Err(ApiError::NotFound(format!(
+            "there is no webhook endpoint '{endpoint}': create it on the dashboard's Webhooks page"
+        )));
     };
     let body = match req.read_small_body(MAX_BODY) {
         Ok(b) => b,
         Err(BodyError::TooLarge(_)) => {
-            return Response::json_error(
-                413,
-                &format!("a webhook body may be at most {MAX_BODY} bytes"),
-            );
+            return Err(ApiError::TooLarge(format!(
+                "a webhook body may be at most {MAX_BODY} bytes"
+            )));
         }
         Err(BodyError::Unreadable) => {
-            return Response::json_error(400, "the request body could not be read");
+            return Err(ApiError::BadRequest(
+                "the request body could not be read".into(),
+            ));
         }
     };
     if let Some(secret) = &hook.secret {
@@ -78,15 +85,17 @@ pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
             .header("x-signature-256")
             .or_else(|| req.header("x-hub-signature-256"));
         if !signature_ok(secret, &body, header) {
-            return Response::json_error(
-                401,
+            return Err(ApiError::Unauthorized(
                 "missing or wrong signature: this endpoint takes only requests with \
-                 'X-Signature-256: sha256=<hex HMAC-SHA256 of the body with its secret>'",
-            );
+                 'X-Signature-256: sha256=<hex HMAC-SHA256 of the body with its secret>'"
+                    .into(),
+            ));
         }
     }
     let Ok(payload) = String::from_utf8(body) else {
-        return Response::json_error(400, "the body must be UTF-8 text (JSON, a form, …)");
+        return Err(ApiError::BadRequest(
+            "the body must be UTF-8 text (JSON, a form, …)".into(),
+        ));
     };
     let event_type = match req
         .header("x-event-type")
@@ -96,10 +105,9 @@ pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
         None => "webhook".to_string(),
         Some(t) if is_valid_event_name(t) => t.to_string(),
         Some(_) => {
-            return Response::json_error(
-                400,
-                "X-Event-Type must be 1-64 characters of a-z, A-Z, 0-9, '_', '-' and '.'",
-            );
+            return Err(ApiError::BadRequest(
+                "X-Event-Type must be 1-64 characters of a-z, A-Z, 0-9, '_', '-' and '.'".into(),
+            ));
         }
     };
     let ip = svc.client_ip(req);
@@ -114,7 +122,7 @@ pub fn receive(svc: &Services, req: &mut Request, endpoint: &str) -> Response {
         },
         ..Visit::now(req, ip, "webhook", hook.endpoint, path, 202)
     });
-    Response::json(202, &json!({ "ok": true }))
+    Ok(Response::json(202, &json!({ "ok": true })))
 }
 
 /// A new endpoint secret: 32 random bytes as hex, used as the HMAC key as typed (the way
