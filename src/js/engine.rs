@@ -163,10 +163,13 @@ impl Engine {
         // a busy machine) never counts against the script.
         let deadline = thread_cpu() + self.limits.timeout;
         let mut logs = Vec::new();
+        let mut fetched = false;
         for attempt in 0..MAX_ATTEMPTS {
             // After two conflicts, run holding the write lock: slower for everyone else for
-            // a moment, but a hot key always makes progress.
-            let locked = attempt >= OPTIMISTIC_ATTEMPTS;
+            // a moment, but a hot key always makes progress. A run that called `fetch` takes
+            // the lock on its first retry: its requests may have had effects elsewhere, so
+            // they are sent at most twice.
+            let locked = attempt >= OPTIMISTIC_ATTEMPTS || fetched;
             if locked && let Err(e) = with_db(kv::lock) {
                 return reply_failure("error", &format!("db: {e}"), logs);
             }
@@ -198,6 +201,7 @@ impl Engine {
                 }
                 Err(Failure::Error(message)) => return reply_failure("error", &message, logs),
             };
+            fetched |= run.fetches > 0;
             let changes = Changes {
                 reads: run.reads.into_iter().collect(),
                 lists: run.lists,

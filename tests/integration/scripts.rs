@@ -530,3 +530,84 @@ fn a_lone_surrogate_key_is_refused_and_never_aliases_its_escape() {
     assert_eq!(v["escaped"], "escaped");
     assert_eq!(v["keys"], serde_json::json!(["\\uD800"]));
 }
+
+#[test]
+fn a_run_that_called_fetch_is_retried_at_most_once_and_loses_no_update() {
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    // An upstream that answers after 50 ms and counts the requests for each id.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&got).to_string();
+                let id = head.split("id=").nth(1).and_then(|r| r.split(' ').next());
+                *counted
+                    .lock()
+                    .unwrap()
+                    .entry(id.unwrap_or("?").to_string())
+                    .or_default() += 1;
+                std::thread::sleep(Duration::from_millis(50));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    let s = Server::start();
+    // The read comes before the fetch, so concurrent runs conflict on "n" at commit.
+    s.write_file(
+        "hook",
+        "main.js",
+        format!(
+            r#"let n = db.get("n") || 0;
+            await fetch("http://127.0.0.1:{port}/notify?id=" + req.query.id);
+            db.set("n", n + 1);
+            res.send("ok");"#
+        ),
+    );
+    let answered: u32 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let s = &s;
+                scope.spawn(move || {
+                    (0..6)
+                        .filter(|i| {
+                            let r = s.get("hook.localhost", &format!("/?id={t}-{i}"));
+                            r.status == 200
+                        })
+                        .count() as u32
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert!(answered > 0);
+    let hits = hits.lock().unwrap();
+    let most = hits.values().copied().max().unwrap_or(0);
+    assert!(
+        most <= 2,
+        "one request's fetch was sent {most} times: {hits:?}"
+    );
+    assert!(
+        hits.values().any(|&n| n == 2),
+        "no run was retried, so this test proved nothing: {hits:?}"
+    );
+    let n =
+        s.count("SELECT CAST(value AS INTEGER) FROM kv_store WHERE site_id = 'hook' AND key = 'n'");
+    assert_eq!(n, i64::from(answered), "updates were lost");
+}
