@@ -153,7 +153,8 @@ impl Api {
         )?;
         let site = form.site_name;
         let lock = sites.lock(&site)?;
-        let unpacked = sites.deploy(&lock, &form.zip.path)?;
+        let db_bytes = store::kv::bytes(&conn, &site)?;
+        let unpacked = sites.deploy(&lock, &form.zip.path, db_bytes)?;
         let id = store::sites::record_deployment(
             &conn,
             &site,

@@ -83,6 +83,7 @@ pub struct ServeFlags {
     pub head_timeout: Option<String>,
     pub max_upload_mb: Option<String>,
     pub max_unpacked_mb: Option<String>,
+    pub max_site_mb: Option<String>,
     pub max_files: Option<String>,
     pub js_workers: Option<String>,
     pub script_timeout_ms: Option<String>,
@@ -164,6 +165,9 @@ impl ServeConfig {
         }
         if let Some((v, src)) = pick(&flags.max_unpacked_mb, "CC_MAX_UNPACKED_MB") {
             deploy.max_unpacked = parse_count(&v, &src, 1, 10_000_000)? as u64 * MIB;
+        }
+        if let Some((v, src)) = pick(&flags.max_site_mb, "CC_MAX_SITE_MB") {
+            deploy.max_site = parse_count(&v, &src, 1, 100_000_000)? as u64 * MIB;
         }
         if let Some((v, src)) = pick(&flags.max_files, "CC_MAX_FILES") {
             deploy.max_files = parse_count(&v, &src, 1, 10_000_000)? as u64;

@@ -149,6 +149,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--max-upload-mb" => &mut flags.max_upload_mb,
             "--max-unpacked-mb" => &mut flags.max_unpacked_mb,
             "--max-files" => &mut flags.max_files,
+            "--max-site-mb" => &mut flags.max_site_mb,
             "--js-workers" => &mut flags.js_workers,
             "--script-timeout-ms" => &mut flags.script_timeout_ms,
             "--script-memory-mb" => &mut flags.script_memory_mb,

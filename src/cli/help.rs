@@ -48,6 +48,8 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --max-upload-mb <N>      largest deploy upload                   [CC_MAX_UPLOAD_MB, default 100]
     --max-unpacked-mb <N>    largest unpacked deploy                 [CC_MAX_UNPACKED_MB, default 500]
     --max-files <N>          most files in one deploy                [CC_MAX_FILES, default 20000]
+    --max-site-mb <N>        disk per site at a deploy: the new files,
+                             the live ones kept, its db data         [CC_MAX_SITE_MB, default 1024]
     --js-workers <N>         main.js worker processes                [CC_JS_WORKERS, default 3]
     --script-timeout-ms <MS> run time per main.js request            [CC_SCRIPT_TIMEOUT_MS, default 100]
     --script-memory-mb <MB>  address space per script worker         [CC_SCRIPT_MEMORY_MB, default 512]

@@ -29,6 +29,9 @@ pub struct DeployLimits {
     pub max_upload: u64,
     pub max_unpacked: u64,
     pub max_files: u64,
+    /// Disk one site may use: its live deployment, the previous one kept for rollback, and
+    /// its `db` data; a deploy that would go past it is refused.
+    pub max_site: u64,
 }
 
 impl Default for DeployLimits {
@@ -37,6 +40,7 @@ impl Default for DeployLimits {
             max_upload: 100 * 1024 * 1024,
             max_unpacked: 500 * 1024 * 1024,
             max_files: 20_000,
+            max_site: 1024 * 1024 * 1024,
         }
     }
 }
@@ -121,14 +125,37 @@ impl Sites {
         })
     }
 
-    /// Unpacks `zip` and makes it the live site. Needs the site's lock.
-    pub fn deploy(&self, lock: &SiteLock<'_>, zip: &Path) -> Result<Unpacked, ApiError> {
+    /// Unpacks `zip` and makes it the live site. Needs the site's lock. `db_bytes` is what the
+    /// site's `db` holds: with the new files and the live ones (kept for rollback) it must fit
+    /// in the site's disk quota.
+    pub fn deploy(
+        &self,
+        lock: &SiteLock<'_>,
+        zip: &Path,
+        db_bytes: u64,
+    ) -> Result<Unpacked, ApiError> {
         let staging = self.deploy_dir.join("staging").join(format!(
             "{}-{}",
             lock.site,
             secret::hex(&secret::random_bytes::<6>())
         ));
         let result = unpack::unpack(zip, &staging, &self.limits).and_then(|unpacked| {
+            let kept = measure(&self.live_dir(&lock.site)).bytes;
+            let total = unpacked.bytes + kept + db_bytes;
+            if total > self.limits.max_site {
+                const MIB: u64 = 1024 * 1024;
+                return Err(ApiError::TooLarge(format!(
+                    "'{}' would use {} MiB of disk with this deploy ({} MiB new, {} MiB of the \
+                     live deployment kept for rollback, {} MiB in its db), over its quota of {} MiB \
+                     (--max-site-mb); make the site smaller or tear it down first",
+                    lock.site,
+                    total.div_ceil(MIB),
+                    unpacked.bytes.div_ceil(MIB),
+                    kept.div_ceil(MIB),
+                    db_bytes.div_ceil(MIB),
+                    self.limits.max_site / MIB
+                )));
+            }
             swap::publish(
                 &staging,
                 &self.live_dir(&lock.site),

@@ -103,6 +103,16 @@ fn apply(
     Ok(())
 }
 
+/// Bytes a site's `db` holds (keys and values), for its disk quota.
+pub fn bytes(conn: &Connection, site: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT coalesce(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)
+         FROM kv_store WHERE site_id = ?1",
+    )?
+    .query_row([site], |r| r.get::<_, i64>(0))
+    .map(|n| n as u64)
+}
+
 /// A site's environment variables, for `process.env`.
 pub fn env_vars(conn: &Connection, site: &str) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt =

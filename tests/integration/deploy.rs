@@ -693,3 +693,44 @@ fn a_crash_mid_upload_leaves_the_old_site_and_no_leftovers() {
         "staging left behind"
     );
 }
+
+#[test]
+fn a_site_over_its_disk_quota_is_refused_and_keeps_its_live_files() {
+    let s = Server::builder().arg("--max-site-mb").arg("1").start();
+    let token = s.create_key("q", &["deploy:*"]);
+    let first = pseudo_random(600 * 1024);
+    let v1 = zip_of(&[("index.html", b"v1"), ("a.bin", &first)]);
+    assert_eq!(s.deploy_raw(Some(&token), "big", &v1).status, 200);
+    // 600 KB new + 600 KB kept for rollback > 1 MiB.
+    let second = pseudo_random(601 * 1024);
+    let v2 = zip_of(&[("index.html", b"v2"), ("b.bin", &second)]);
+    let r = s.deploy_raw(Some(&token), "big", &v2);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("quota of 1 MiB"), "{}", r.text());
+    assert!(r.text().contains("kept for rollback"), "{}", r.text());
+    assert_eq!(s.get("big.localhost", "/").text(), "v1");
+    assert!(
+        listing(&s.data_dir.join("deploy/staging")).is_empty(),
+        "staging left behind"
+    );
+    // A small deploy still fits, and another site has its own quota.
+    let small = zip_of(&[("index.html", b"v3")]);
+    assert_eq!(s.deploy_raw(Some(&token), "big", &small).status, 200);
+    assert_eq!(s.get("big.localhost", "/").text(), "v3");
+    assert_eq!(s.deploy_raw(Some(&token), "other", &v1).status, 200);
+    // The site's db data counts too.
+    let script = zip_of(&[(
+        "main.js",
+        br#"db.set("blob", "x".repeat(700000)); res.send("stored");"#,
+    )]);
+    assert_eq!(s.deploy_raw(Some(&token), "notes", &script).status, 200);
+    assert_eq!(s.get("notes.localhost", "/").text(), "stored");
+    let more = pseudo_random(400 * 1024);
+    let r = s.deploy_raw(
+        Some(&token),
+        "notes",
+        &zip_of(&[("main.js", b"res.send('v2')"), ("c.bin", &more)]),
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("1 MiB in its db"), "{}", r.text());
+}
