@@ -86,6 +86,13 @@ struct Run {
     logs: Vec<(String, String)>,
     broadcasts: Vec<String>,
     fetches: usize,
+    /// This attempt's requests and what they answered, in order: `(url + options, reply)`.
+    fetched: Vec<(String, Result<Value, String>)>,
+    /// In a retry holding the write lock: the previous attempt's requests, answered again
+    /// from here instead of the network — the lock is never held while waiting on a fetch,
+    /// and a request is sent once however often the run is retried.
+    replay: std::collections::VecDeque<(String, Result<Value, String>)>,
+    replaying: bool,
 }
 
 struct SiteRuntime {
@@ -163,13 +170,13 @@ impl Engine {
         // a busy machine) never counts against the script.
         let deadline = thread_cpu() + self.limits.timeout;
         let mut logs = Vec::new();
-        let mut fetched = false;
+        let mut fetched: Vec<(String, Result<Value, String>)> = Vec::new();
         for attempt in 0..MAX_ATTEMPTS {
             // After two conflicts, run holding the write lock: slower for everyone else for
             // a moment, but a hot key always makes progress. A run that called `fetch` takes
-            // the lock on its first retry: its requests may have had effects elsewhere, so
-            // they are sent at most twice.
-            let locked = attempt >= OPTIMISTIC_ATTEMPTS || fetched;
+            // the lock on its first retry, and that retry gets its requests' answers from the
+            // first attempt: they are sent once, and the lock never waits on the network.
+            let locked = attempt >= OPTIMISTIC_ATTEMPTS || !fetched.is_empty();
             if locked && let Err(e) = with_db(kv::lock) {
                 return reply_failure("error", &format!("db: {e}"), logs);
             }
@@ -177,6 +184,8 @@ impl Engine {
                 *r.borrow_mut() = Some(Run {
                     site: site.clone(),
                     max_keys: self.limits.max_keys,
+                    replay: std::mem::take(&mut fetched).into(),
+                    replaying: locked,
                     ..Run::default()
                 })
             });
@@ -201,7 +210,7 @@ impl Engine {
                 }
                 Err(Failure::Error(message)) => return reply_failure("error", &message, logs),
             };
-            fetched |= run.fetches > 0;
+            fetched = run.fetched;
             let changes = Changes {
                 reads: run.reads.into_iter().collect(),
                 lists: run.lists,
@@ -598,13 +607,32 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
             .with_message(format!("fetch: {m}"))
             .into()
     };
-    with_run(|run| {
+    let key = format!("{url} {options}");
+    let replayed = with_run(|run| {
         run.fetches += 1;
         if run.fetches > MAX_FETCHES {
             return Err(fail(format!("at most {MAX_FETCHES} requests per run")));
         }
-        Ok(())
+        if !run.replaying {
+            return Ok(None);
+        }
+        match run.replay.pop_front() {
+            Some((asked, reply)) if asked == key => {
+                run.fetched.push((asked, reply.clone()));
+                Ok(Some(reply))
+            }
+            _ => Err(fail(
+                "this run is being retried after a db conflict, holding the db, and asked for a \
+                 request its first attempt did not make (make the requests a run sends depend \
+                 only on what it reads)"
+                    .into(),
+            )),
+        }
     })?;
+    if let Some(reply) = replayed {
+        let reply = reply.map_err(fail)?;
+        return Ok(JsValue::from(JsString::from(reply.to_string().as_str())));
+    }
     // Tell the server's watchdog to wait for the network too, for as long as it takes.
     let mut notify = |phase: &str| {
         NOTIFY.with(|n| {
@@ -613,6 +641,11 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
             }
         })
     };
-    let reply = super::fetch::request(&url, &options, &mut notify).map_err(fail)?;
+    let reply = super::fetch::request(&url, &options, &mut notify);
+    with_run(|run| {
+        run.fetched.push((key, reply.clone()));
+        Ok(())
+    })?;
+    let reply = reply.map_err(fail)?;
     Ok(JsValue::from(JsString::from(reply.to_string().as_str())))
 }
