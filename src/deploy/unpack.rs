@@ -31,13 +31,19 @@ const MAX_RATIO: u64 = 1000;
 /// Unpacks `zip_path` into `dest` (which must not exist yet).
 pub fn unpack(zip_path: &Path, dest: &Path, limits: &DeployLimits) -> Result<Unpacked, ApiError> {
     let file = File::open(zip_path).map_err(ApiError::Io)?;
-    let declared = declared_entries(&file).map_err(ApiError::Io)?;
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|e| ApiError::BadRequest(format!("'file' is not a readable zip archive: {e}")))?;
     // The zip library keeps one entry per name, so a repeated name would silently win or lose.
-    if declared != Some(archive.len() as u64) {
+    if archive.has_duplicate_names() {
         return Err(ApiError::BadRequest(
-            "the zip names the same entry twice (or its directory is damaged)".into(),
+            "the zip names the same entry twice".into(),
+        ));
+    }
+    // Entries whose stated compressed sizes overlap each other (or run into the directory)
+    // would make the packed-size ratio checks below count bytes that are not there.
+    if archive.has_overlapping_entries().unwrap_or(true) {
+        return Err(ApiError::BadRequest(
+            "the zip's entries overlap each other or its directory (their sizes are wrong)".into(),
         ));
     }
     let plan = check_entries(&mut archive, limits)?;
@@ -86,49 +92,6 @@ pub fn unpack(zip_path: &Path, dest: &Path, limits: &DeployLimits) -> Result<Unp
         }
     }
     Ok(written)
-}
-
-/// How many entries the zip's end-of-central-directory record says it holds (the zip64
-/// record's count when the classic one is saturated); `None` when no record is found.
-fn declared_entries(file: &File) -> io::Result<Option<u64>> {
-    use std::os::unix::fs::FileExt;
-    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
-    const ZIP64_LOCATOR: [u8; 4] = [0x50, 0x4b, 0x06, 0x07];
-    const ZIP64_EOCD: [u8; 4] = [0x50, 0x4b, 0x06, 0x06];
-    let len = file.metadata()?.len();
-    // The record is 22 bytes plus a comment of at most 65 535, at the very end.
-    let tail_len = len.min(22 + 65_535);
-    let mut tail = vec![0u8; tail_len as usize];
-    file.read_exact_at(&mut tail, len - tail_len)?;
-    let Some(at) = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| tail[i..i + 4] == EOCD)
-    else {
-        return Ok(None);
-    };
-    let total = u16::from_le_bytes([tail[at + 10], tail[at + 11]]);
-    if total != u16::MAX {
-        return Ok(Some(u64::from(total)));
-    }
-    // Zip64: a 20-byte locator right before the record points at the zip64 record.
-    let Some(locator) = at.checked_sub(20).map(|l| &tail[l..l + 20]) else {
-        return Ok(None);
-    };
-    if locator[..4] != ZIP64_LOCATOR {
-        return Ok(None);
-    }
-    let record_at = u64::from_le_bytes(locator[8..16].try_into().expect("8 bytes"));
-    let mut record = [0u8; 40];
-    if record_at + 40 > len {
-        return Ok(None);
-    }
-    file.read_exact_at(&mut record, record_at)?;
-    if record[..4] != ZIP64_EOCD {
-        return Ok(None);
-    }
-    Ok(Some(u64::from_le_bytes(
-        record[32..40].try_into().expect("8 bytes"),
-    )))
 }
 
 fn copy_limited(from: &mut impl Read, to: &mut File) -> io::Result<u64> {

@@ -34,6 +34,9 @@ fn agent(deny_private: bool) -> ureq::Agent {
         // past the address checks below (fetch's `redirect: "manual"`).
         .max_redirects(0)
         .timeout_global(Some(FETCH_TIMEOUT))
+        // No proxy from the environment (HTTP_PROXY, ALL_PROXY…): through a proxy the
+        // address connected to would never be checked.
+        .proxy(None)
         .build();
     if deny_private {
         ureq::Agent::with_parts(config, DefaultConnector::default(), PublicOnly::default())
@@ -177,20 +180,31 @@ fn check_target(uri: &ureq::http::Uri, own_port: u16, deny_private: bool) -> Res
 fn is_private(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+                || a == 0 // "this network", 0.0.0.0/8
+                || (a == 100 && (64..128).contains(&b)) // CGNAT
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 240 // reserved and broadcast
         }
         std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            // An IPv4 address inside IPv6 (mapped, compatible, or NAT64's 64:ff9b::/96 and
+            // 64:ff9b:1::/48) reaches that IPv4 address.
+            let embedded = std::net::Ipv4Addr::from(((s[6] as u32) << 16) | s[7] as u32);
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed by some)
                 || v6
                     .to_ipv4_mapped()
                     .is_some_and(|v4| is_private(std::net::IpAddr::V4(v4)))
+                || (s[..6] == [0; 6] && is_private(std::net::IpAddr::V4(embedded)))
+                || (s[0] == 0x64 && s[1] == 0xff9b && is_private(std::net::IpAddr::V4(embedded)))
         }
     }
 }
@@ -213,10 +227,25 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "0.0.0.0",
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "fec0::1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(is_private(p.parse().unwrap()), "{p}");
         }
-        for p in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+        for p in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::808:808",
+        ] {
             assert!(!is_private(p.parse().unwrap()), "{p}");
         }
     }

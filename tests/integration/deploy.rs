@@ -207,6 +207,11 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
         .collect();
     let zeros = zip_of(&zero_files);
     assert!(zeros.len() < 400_000, "{}", zeros.len());
+    // The same entries claiming 2 MiB packed each (offset 20 of a central header): their data
+    // ranges overlap, and the ratio checks would count bytes that are not there.
+    let inflated = patch_central(zeros.clone(), |h| {
+        h[20..24].copy_from_slice(&(2u32 << 20).to_le_bytes())
+    });
     let huge = zip_of(&[("noise.bin", &pseudo_random(6 * 1024 * 1024))]);
     let truncated = good[..good.len() / 2].to_vec();
     let deep_name = format!("{}f.html", "d/".repeat(40));
@@ -363,6 +368,14 @@ fn bad_deploys_get_clear_answers_and_leave_the_live_site_alone() {
             zeros,
             413,
             "times its packed size",
+        ),
+        (
+            "entries claiming more packed bytes than the zip has",
+            Some(&token),
+            "blog",
+            inflated,
+            400,
+            "overlap",
         ),
         (
             "1 KB unpacking to 1 GB",
