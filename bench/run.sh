@@ -39,7 +39,7 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # cc-server: access log to /dev/null (a terminal would be the bottleneck, not the server).
 "$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-upload-mb 300 --max-unpacked-mb 1000 \
-  --max-ws-per-site 2000 --max-per-address 20000 \
+  --max-ws-per-site 2000 --max-ws-per-address 2000 --max-per-address 20000 \
   >"$work/out" 2>"$work/err" &
 cc_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done

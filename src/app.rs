@@ -48,10 +48,11 @@ impl App {
                     req.header("origin").unwrap_or_default()
                 ),
             ),
-            Ok(accept) if self.svc.hub.has_room(site) => {
+            Ok(accept) if self.svc.hub.has_room(site, self.svc.client_ip(req)) => {
                 let mut r = Response::new(101).with_header("Sec-WebSocket-Accept", accept);
                 r.upgrade = Some(Upgrade::WebSocket {
                     site: site.to_string(),
+                    ip: self.svc.client_ip(req),
                 });
                 r
             }

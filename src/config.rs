@@ -91,6 +91,7 @@ pub struct ServeFlags {
     pub max_keys: Option<String>,
     pub fetch_deny_private: bool,
     pub max_ws_per_site: Option<String>,
+    pub max_ws_per_address: Option<String>,
     pub max_ws: Option<String>,
     pub trusted_proxy: Option<String>,
     pub retention_days: Option<String>,
@@ -191,6 +192,9 @@ impl ServeConfig {
         let mut websockets = WsLimits::default();
         if let Some((v, src)) = pick(&flags.max_ws_per_site, "CC_MAX_WS_PER_SITE") {
             websockets.per_site = parse_count(&v, &src, 1, 1_000_000)?;
+        }
+        if let Some((v, src)) = pick(&flags.max_ws_per_address, "CC_MAX_WS_PER_ADDRESS") {
+            websockets.per_address = parse_count(&v, &src, 1, 1_000_000)?;
         }
         if let Some((v, src)) = pick(&flags.max_ws, "CC_MAX_WS") {
             websockets.total = parse_count(&v, &src, 1, 1_000_000)?;

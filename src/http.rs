@@ -151,8 +151,9 @@ impl Deferred {
 /// What an upgraded connection becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upgrade {
-    /// Joins the site's WebSocket channel.
-    WebSocket { site: String },
+    /// Joins the site's WebSocket channel; `ip` is the client's address (behind the trusted
+    /// proxy, the visitor's own).
+    WebSocket { site: String, ip: IpAddr },
 }
 
 impl Response {

@@ -330,7 +330,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
         (response, prefix)
     };
 
-    if let Some(Upgrade::WebSocket { site }) = response.upgrade.take() {
+    if let Some(Upgrade::WebSocket { site, ip }) = response.upgrade.take() {
         // Hand the connection over: tiny_http writes the 101, the hub takes the socket.
         let raw = rq.raw_socket();
         let joined = match (
@@ -340,7 +340,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
             (Some(Ok(stream)), Ok((upgraded, early))) => {
                 app.svc
                     .hub
-                    .join(&site, stream, early, remote_ip, Box::new(upgraded))
+                    .join(&site, stream, early, ip, Box::new(upgraded))
             }
             _ => Err(io::Error::other("the connection could not be taken over")),
         };

@@ -40,10 +40,27 @@ const THROTTLED_RECHECK: Duration = Duration::from_millis(20);
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_CLOSE: Duration = Duration::from_secs(120);
 
+/// The address a client counts against: IPv4 as it is, IPv6 by its /64 (one subscriber).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// Limits on connected clients.
 #[derive(Debug, Clone)]
 pub struct WsLimits {
     pub per_site: usize,
+    /// Clients of one site from one address (an IPv6 /64 counts as one): well under
+    /// `per_site`, so one address cannot take every place of a site.
+    pub per_address: usize,
     pub total: usize,
 }
 
@@ -51,6 +68,7 @@ impl Default for WsLimits {
     fn default() -> Self {
         WsLimits {
             per_site: 256,
+            per_address: 32,
             total: 4096,
         }
     }
@@ -135,6 +153,8 @@ pub struct Hub {
     commands: Mutex<Sender<Command>>,
     wake: Mutex<UnixStream>,
     counts: Mutex<HashMap<String, usize>>,
+    /// Clients per (site, address key).
+    by_address: Mutex<HashMap<(String, IpAddr), usize>>,
     total: AtomicUsize,
     next_id: AtomicU64,
     /// Messages read but not yet handled, per site, and their bytes for all sites.
@@ -155,6 +175,7 @@ impl Hub {
             commands: Mutex::new(commands_tx),
             wake: Mutex::new(wake_tx),
             counts: Mutex::new(HashMap::new()),
+            by_address: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             in_flight: Mutex::new(HashMap::new()),
@@ -185,10 +206,16 @@ impl Hub {
             .map_or(0, |c| c.get(site).copied().unwrap_or(0))
     }
 
-    /// Room for one more client of `site`? Checked before the 101 is sent.
-    pub fn has_room(&self, site: &str) -> bool {
+    /// Room for one more client of `site` from `ip`? Checked before the 101 is sent.
+    pub fn has_room(&self, site: &str, ip: IpAddr) -> bool {
+        let from_address = self.by_address.lock().map_or(0, |m| {
+            m.get(&(site.to_string(), address_key(ip)))
+                .copied()
+                .unwrap_or(0)
+        });
         self.total.load(Ordering::Relaxed) < self.limits.total
             && self.clients(site) < self.limits.per_site
+            && from_address < self.limits.per_address
     }
 
     /// Takes over an upgraded connection; `early` holds the bytes the client sent right after
@@ -219,7 +246,7 @@ impl Hub {
             tokens: READ_BURST,
             refilled: Instant::now(),
         };
-        self.count(site, 1);
+        self.count(site, ip, 1);
         (self.on_log)(site, &format!("websocket {} opened from {ip}", client.id));
         self.send(Command::Join(Box::new(client)));
         Ok(())
@@ -278,12 +305,20 @@ impl Hub {
         c.tokens >= 1.0 && self.has_room_for_message(&c.site)
     }
 
-    fn count(&self, site: &str, delta: isize) {
+    fn count(&self, site: &str, ip: IpAddr, delta: isize) {
         if let Ok(mut counts) = self.counts.lock() {
             let n = counts.entry(site.to_string()).or_default();
             *n = n.saturating_add_signed(delta);
             if *n == 0 {
                 counts.remove(site);
+            }
+        }
+        if let Ok(mut by_address) = self.by_address.lock() {
+            let key = (site.to_string(), address_key(ip));
+            let n = by_address.entry(key.clone()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                by_address.remove(&key);
             }
         }
         if delta > 0 {
@@ -362,7 +397,7 @@ fn poll_loop(
         }
         for (i, why) in gone.into_iter().rev() {
             let c = clients.swap_remove(i);
-            hub.count(&c.site, -1);
+            hub.count(&c.site, c.ip, -1);
             (hub.on_log)(&c.site, &format!("websocket {} closed ({why})", c.id));
         }
     }

@@ -155,6 +155,7 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--script-memory-mb" => &mut flags.script_memory_mb,
             "--max-keys" => &mut flags.max_keys,
             "--max-ws-per-site" => &mut flags.max_ws_per_site,
+            "--max-ws-per-address" => &mut flags.max_ws_per_address,
             "--max-ws" => &mut flags.max_ws,
             "--trusted-proxy" => &mut flags.trusted_proxy,
             "--retention-days" => &mut flags.retention_days,

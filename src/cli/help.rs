@@ -55,6 +55,7 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
     --script-memory-mb <MB>  address space per script worker         [CC_SCRIPT_MEMORY_MB, default 512]
     --max-keys <N>           db keys per site                        [CC_MAX_KEYS, default 10000]
     --max-ws-per-site <N>    WebSocket clients per site              [CC_MAX_WS_PER_SITE, default 256]
+    --max-ws-per-address <N> of them from one address (IPv6: a /64) [CC_MAX_WS_PER_ADDRESS, default 32]
     --max-ws <N>             WebSocket clients in all                [CC_MAX_WS, default 4096]
     --fetch-deny-private     main.js fetch() may not reach loopback or
                              private addresses                       [CC_FETCH_DENY_PRIVATE=1]

@@ -513,3 +513,18 @@ pub fn deploy_example(s: &Server, token: &str, name: &str, site: &str) {
     assert_eq!(code, 0, "{name}: {err}");
     assert!(out.contains("Deployment successful"), "{out}");
 }
+
+/// A connection from another loopback address (127.0.0.2 reaches the server on 127.0.0.1).
+pub fn connect_from(s: &Server, source: &str) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{}", s.port).parse().unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{COUNTER, HttpResponse, Server, read_response};
+use crate::harness::{COUNTER, HttpResponse, Server, connect_from, read_response};
 
 /// A script that legally spends 90 ms of its 100 ms on every request.
 const SLOW: &str = "let t = Date.now(); while (Date.now() - t < 90) {} res.send('slow');";
@@ -150,21 +150,6 @@ fn five_thousand_idle_connections_cost_no_thread_and_block_no_one() {
     // Every idle connection is still usable.
     let last = idle.last_mut().unwrap();
     assert_eq!(get_on(last, "plain.localhost", "/").unwrap().status, 200);
-}
-
-/// A connection from another loopback address (127.0.0.2 reaches the server on 127.0.0.1).
-fn connect_from(s: &Server, source: &str) -> TcpStream {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
-    socket.bind(&from.into()).unwrap();
-    let to: std::net::SocketAddr = format!("127.0.0.1:{}", s.port).parse().unwrap();
-    socket.connect(&to.into()).unwrap();
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tungstenite::Message;
 
-use crate::harness::{Server, Ws, connect};
+use crate::harness::{Server, Ws, connect, connect_from};
 
 /// GETs `path` on `site` until it answers `want` (the hub registers clients asynchronously);
 /// returns the last answer.
@@ -220,7 +220,12 @@ fn threads_and_fds(s: &Server) -> (usize, usize) {
 fn abrupt_disconnects_leak_no_threads_or_connections() {
     // No daily backup: its SQLite connection may leave a descriptor pending until a lock is
     // released, which is not what this test counts.
-    let s = Server::builder().arg("--backups").arg("0").start();
+    let s = Server::builder()
+        .arg("--backups")
+        .arg("0")
+        .arg("--max-ws-per-address")
+        .arg("64")
+        .start();
     s.write_file("a", "main.js", r#"res.send(String(socket.clients()));"#);
     s.get("a.localhost", "/"); // start a script worker before counting
     let before = threads_and_fds(&s);
@@ -317,8 +322,13 @@ fn one_clients_burst_slows_only_that_client() {
 
 /// The status line's code for a WebSocket handshake to `site` sent with `origin` (if any).
 fn handshake_status(s: &Server, site: &str, origin: Option<&str>) -> u16 {
+    handshake_on(&mut s.connect(), s, site, origin)
+}
+
+/// Sends a WebSocket handshake for `site` on `c` and returns the answer's status code (the
+/// connection stays open: a 101 keeps its place in the hub).
+fn handshake_on(c: &mut TcpStream, s: &Server, site: &str, origin: Option<&str>) -> u16 {
     use std::io::{Read, Write};
-    let mut c = s.connect();
     let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
     write!(
         c,
@@ -338,6 +348,45 @@ fn handshake_status(s: &Server, site: &str, origin: Option<&str>) -> u16 {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0)
+}
+
+#[test]
+fn one_address_cannot_take_every_place_of_a_site() {
+    let s = Server::builder()
+        .arg("--max-ws-per-address")
+        .arg("3")
+        .start();
+    s.write_file("chat", "index.html", "<h1>chat</h1>");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect_from(&s, "127.0.0.1");
+        assert_eq!(handshake_on(&mut c, &s, "chat", None), 101);
+        held.push(c);
+    }
+    assert_eq!(
+        poll_until(&s, "chat", "/", "<h1>chat</h1>"),
+        "<h1>chat</h1>"
+    );
+    std::thread::sleep(Duration::from_millis(200)); // the hub counts its clients
+    let mut fourth = connect_from(&s, "127.0.0.1");
+    assert_eq!(handshake_on(&mut fourth, &s, "chat", None), 503);
+    let mut neighbour = connect_from(&s, "127.0.0.2");
+    assert_eq!(handshake_on(&mut neighbour, &s, "chat", None), 101);
+    s.write_file("other", "index.html", "other");
+    let mut elsewhere = connect_from(&s, "127.0.0.1");
+    assert_eq!(handshake_on(&mut elsewhere, &s, "other", None), 101);
+    // A place is given back when its client leaves.
+    drop(held.pop());
+    let mut again = 0;
+    for _ in 0..50 {
+        let mut c = connect_from(&s, "127.0.0.1");
+        again = handshake_on(&mut c, &s, "chat", None);
+        if again == 101 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(again, 101);
 }
 
 #[test]
