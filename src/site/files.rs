@@ -5,6 +5,7 @@
 
 use std::fs::{File, Metadata};
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -56,7 +57,7 @@ fn version(meta: &Metadata, content: Content) -> Cached {
     Cached::new(
         Identity::of(meta),
         content,
-        etag(meta.len(), modified),
+        etag(meta.len(), modified, (meta.ctime(), meta.ctime_nsec())),
         httpdate::fmt_http_date(modified),
         modified,
     )
@@ -120,12 +121,15 @@ fn answer(req: &Request, path: &Path, status: u16, version: &Cached) -> Response
     response
 }
 
-/// A strong validator from size and modification time (a redeploy changes both or either).
-fn etag(len: u64, modified: SystemTime) -> String {
+/// A strong validator from size, modification time and change time: a redeploy changes the
+/// first two or either, and an edit in place changes the change time even when the size stays
+/// and the modification time is set back (`touch -d`), which no one can set.
+fn etag(len: u64, modified: SystemTime, changed: (i64, i64)) -> String {
     let nanos = modified
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("\"{len:x}-{nanos:x}\"")
+    let changed = (changed.0 as u64).wrapping_mul(1_000_000_000) ^ changed.1 as u64;
+    format!("\"{len:x}-{nanos:x}-{changed:x}\"")
 }
 
 /// RFC 9110 §13.1: If-None-Match wins over If-Modified-Since.
@@ -262,7 +266,7 @@ mod tests {
     #[test]
     fn conditionals() {
         let t = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500);
-        let tag = etag(10, t);
+        let tag = etag(10, t, (1_700_000_000, 5));
         let date = httpdate::fmt_http_date(t);
         let rq = |h: &[(&str, &str)]| Request::fake("GET", "/", h);
         assert!(not_modified(&rq(&[("If-None-Match", &tag)]), &tag, t));

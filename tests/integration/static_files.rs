@@ -174,6 +174,26 @@ fn etag_and_last_modified_give_304() {
         &[("If-None-Match", &etag)],
     );
     assert_eq!((r.status, r.text().as_str()), (200, "body{color:red}"));
+
+    // Edited in place to the same length with its modification time set back: still new.
+    let path = s.sites_dir().join("web/style.css");
+    let etag = r.header("etag").unwrap().to_string();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&path, "body{color:tan}").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let r = s.request(
+        "GET",
+        "web.localhost",
+        "/style.css",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "body{color:tan}"));
 }
 
 #[test]
