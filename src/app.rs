@@ -39,6 +39,7 @@ impl App {
     /// `GET /ws` with `Upgrade: websocket` on a site: 101 (the server then hands the
     /// connection to the hub), 400 for a bad handshake, 503 when the site is full.
     fn websocket(&self, site: &str, req: &Request) -> Response {
+        let ip = self.svc.client_ip(req);
         match ws::check_handshake(req) {
             Ok(_) if !self.origin_allowed(site, req) => Response::text(
                 403,
@@ -48,11 +49,11 @@ impl App {
                     req.header("origin").unwrap_or_default()
                 ),
             ),
-            Ok(accept) if self.svc.hub.has_room(site, self.svc.client_ip(req)) => {
+            Ok(accept) if self.svc.hub.has_room(site, ip) => {
                 let mut r = Response::new(101).with_header("Sec-WebSocket-Accept", accept);
                 r.upgrade = Some(Upgrade::WebSocket {
                     site: site.to_string(),
-                    ip: self.svc.client_ip(req),
+                    ip,
                 });
                 r
             }

@@ -66,13 +66,8 @@ pub fn create_audited(
     ip: Option<&str>,
 ) -> Result<(i64, String), String> {
     let (id, token) = create(conn, name, scopes)?;
-    audit(
-        conn,
-        actor,
-        "key.create",
-        &format!("#{id} {}", name.trim()),
-        ip,
-    );
+    let target = format!("#{id} {}", name.trim());
+    crate::store::audit::record_or_log(conn, actor, "key.create", Some(&target), ip);
     Ok((id, token))
 }
 
@@ -89,21 +84,13 @@ pub fn revoke_audited(
             "there is no active key with id {id}"
         )));
     }
-    audit(conn, actor, "key.revoke", &format!("#{id}"), ip);
+    crate::store::audit::record_or_log(conn, actor, "key.revoke", Some(&format!("#{id}")), ip);
     Ok(())
 }
 
 pub enum RevokeError {
     NoSuchKey(String),
     Store(rusqlite::Error),
-}
-
-/// An audit row for a key change; a failure to write it is logged, never fatal (the change
-/// itself is done).
-fn audit(conn: &Connection, actor: &str, action: &str, target: &str, ip: Option<&str>) {
-    if let Err(e) = crate::store::audit::record(conn, actor, action, Some(target), ip) {
-        eprintln!("audit: could not record {action} by {actor}: {e}");
-    }
 }
 
 pub fn hash_token(token: &str) -> String {

@@ -190,9 +190,7 @@ impl Services {
         req: &Request,
     ) {
         let ip = self.client_ip(req).to_string();
-        if let Err(e) = store::audit::record(conn, actor, action, target, Some(&ip)) {
-            eprintln!("audit: could not record {action} by {actor}: {e}");
-        }
+        store::audit::record_or_log(conn, actor, action, target, Some(&ip));
     }
 
     pub fn check_site(&self, caller: &Caller, site: &str) -> Result<(), ApiError> {

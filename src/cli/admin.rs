@@ -72,7 +72,7 @@ pub(super) fn passwd(data_dir: Option<String>) -> Result<(), Failure> {
     let mut conn = open_store(data_dir)?;
     let password = read_new_password()?;
     crate::auth::set_password(&mut conn, &password).map_err(Failure::Run)?;
-    let _ = crate::store::audit::record(&conn, "cli", "password", None, None);
+    crate::store::audit::record_or_log(&conn, "cli", "password", None, None);
     println!("The admin password is set. Log in to the dashboard with it.");
     Ok(())
 }

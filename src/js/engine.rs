@@ -85,7 +85,6 @@ struct Run {
     key_count: Option<u64>,
     logs: Vec<(String, String)>,
     broadcasts: Vec<String>,
-    fetches: usize,
     /// This attempt's requests and what they answered, in order: `(url + options, reply)`.
     fetched: Vec<(String, Result<Value, String>)>,
     /// In a retry holding the write lock: the previous attempt's requests, answered again
@@ -609,8 +608,7 @@ fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> 
     };
     let key = format!("{url} {options}");
     let replayed = with_run(|run| {
-        run.fetches += 1;
-        if run.fetches > MAX_FETCHES {
+        if run.fetched.len() >= MAX_FETCHES {
             return Err(fail(format!("at most {MAX_FETCHES} requests per run")));
         }
         if !run.replaying {

@@ -12,6 +12,20 @@ pub struct AuditRow {
     pub ip: Option<String>,
 }
 
+/// `record`, for callers whose change is already done: a row that cannot be written is
+/// logged on stderr, never a failure of the change itself.
+pub fn record_or_log(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    ip: Option<&str>,
+) {
+    if let Err(e) = record(conn, actor, action, target, ip) {
+        eprintln!("audit: could not record {action} by {actor}: {e}");
+    }
+}
+
 pub fn record(
     conn: &Connection,
     actor: &str,
