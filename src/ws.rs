@@ -281,21 +281,12 @@ impl Hub {
     }
 
     fn queued(&self, site: &str, bytes: usize) {
-        if let Ok(mut f) = self.in_flight.lock() {
-            *f.entry(site.to_string()).or_default() += 1;
-        }
+        adjust(&self.in_flight, site.to_string(), 1);
         self.in_flight_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn handled(&self, site: &str, bytes: usize) {
-        if let Ok(mut f) = self.in_flight.lock()
-            && let Some(n) = f.get_mut(site)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                f.remove(site);
-            }
-        }
+        adjust(&self.in_flight, site.to_string(), -1);
         self.in_flight_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
@@ -306,26 +297,34 @@ impl Hub {
     }
 
     fn count(&self, site: &str, ip: IpAddr, delta: isize) {
-        if let Ok(mut counts) = self.counts.lock() {
-            let n = counts.entry(site.to_string()).or_default();
-            *n = n.saturating_add_signed(delta);
-            if *n == 0 {
-                counts.remove(site);
-            }
-        }
-        if let Ok(mut by_address) = self.by_address.lock() {
-            let key = (site.to_string(), address_key(ip));
-            let n = by_address.entry(key.clone()).or_default();
-            *n = n.saturating_add_signed(delta);
-            if *n == 0 {
-                by_address.remove(&key);
-            }
-        }
+        adjust(&self.counts, site.to_string(), delta);
+        adjust(&self.by_address, (site.to_string(), address_key(ip)), delta);
         if delta > 0 {
             self.total.fetch_add(1, Ordering::Relaxed);
         } else {
             self.total.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Adds `delta` to the count of `key`, dropping keys that reach zero (so the maps hold only
+/// sites and addresses that have clients or messages).
+fn adjust<K: std::hash::Hash + Eq>(counts: &Mutex<HashMap<K, usize>>, key: K, delta: isize) {
+    use std::collections::hash_map::Entry;
+    let Ok(mut counts) = counts.lock() else {
+        return;
+    };
+    match counts.entry(key) {
+        Entry::Occupied(mut count) => match count.get().saturating_add_signed(delta) {
+            0 => {
+                count.remove();
+            }
+            n => *count.get_mut() = n,
+        },
+        Entry::Vacant(slot) if delta > 0 => {
+            slot.insert(delta as usize);
+        }
+        Entry::Vacant(_) => {}
     }
 }
 
