@@ -247,10 +247,22 @@ impl Server {
         child.wait().unwrap();
     }
 
-    /// Everything the server has logged so far.
+    /// Everything the server has logged so far. Once the server has exited, this waits (up to
+    /// five seconds) for the reader thread to reach the end of its stderr: the process can be
+    /// gone while its last lines still sit in the pipe.
     pub fn log(&self) -> Vec<String> {
         let mut seen = self.seen.lock().unwrap();
-        seen.extend(self.stderr.lock().unwrap().try_iter());
+        let stderr = self.stderr.lock().unwrap();
+        if self.child.is_some() {
+            seen.extend(stderr.try_iter());
+        } else {
+            let until = std::time::Instant::now() + Duration::from_secs(5);
+            while let Ok(line) =
+                stderr.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
+            {
+                seen.push(line);
+            }
+        }
         seen.clone()
     }
 
