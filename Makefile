@@ -23,8 +23,9 @@ lint:           ## formatting and clippy, warnings are errors
 fmt:
 	$(CARGO) fmt
 
-bench: release  ## wrk load test of the release binary (installs wrk if missing)
+bench: release  ## wrk load tests of the release binary against nginx and Node.js in the same run
 	bash bench/run.sh
+	bash bench/js.sh
 
 bench-stats:    ## analytics roll-up and summary timings over 1M seeded events (release build)
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \

@@ -4,6 +4,7 @@
 # run is the reference. Not part of `make test`: numbers vary with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
@@ -48,16 +49,6 @@ curl -fsS -o /dev/null -H 'Host: bench.localhost' "http://127.0.0.1:$port/2k.htm
 sleep 1
 idle_rss=$(rss_kb $cc_pid)
 
-# wrk → "req/s p50 p99" (latencies in ms)
-load() {
-  ${WRK_PREFIX:-} wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "Host: $2" "$1" | awk '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    / Non-2xx/ { bad = $NF }
-    END { printf "%.0f %.2f %.2f %s\n", rps, p50, p99, (bad ? bad : 0) }'
-}
 
 read -r s2_rps s2_p50 s2_p99 s2_bad < <(load "http://127.0.0.1:$port/2k.html" bench.localhost)
 read -r s100_rps s100_p50 s100_p99 s100_bad < <(load "http://127.0.0.1:$port/100k.bin" bench.localhost)
@@ -174,7 +165,6 @@ if [ "$have_nginx" = yes ]; then
 else
   printf '%-34s %s\n' "nginx reference" "(nginx not installed)"
 fi
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a/b; else print "?" }'; }
 printf '%-34s %10s %9s %9s   %s\n' "static 2 KB, server on 1 core" "$p2_rps" "$p2_p50" "$p2_p99" "$(ratio "$p2_rps" "${np2_rps:-0}") nginx pinned (${np2_rps:-?}); floor 0.6×"
 printf '%-34s %10s %9s %9s   %s\n' "static 100 KB, server on 1 core" "$p100_rps" "$p100_p50" "$p100_p99" "$(ratio "$p100_rps" "${np100_rps:-0}") nginx pinned (${np100_rps:-?}); floor 0.8×"
 printf '%-34s %10s   %s\n' "  2 KB / 100 KB, both cores" "$(ratio "$s2_rps" "${n_rps:-0}") / $(ratio "$s100_rps" "${n100_rps:-0}")" "of nginx 1 worker (floor 1× for 2 KB)"

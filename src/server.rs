@@ -185,10 +185,11 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     if let Some(b) = backups {
         b.finish();
     }
-    let (runs, micros) = scripts.stats();
+    let (runs, exchanges, micros) = scripts.stats();
     if runs > 0 {
         log_writer::line(&format!(
-            "cc-server: main.js ran {runs} times, {micros} µs each on average inside its worker\n"
+            "cc-server: main.js ran {runs} times in {exchanges} exchanges with script workers, \
+             {micros} µs each on average inside its worker\n"
         ));
     }
     log_writer::line("cc-server: stopped\n");

@@ -2,8 +2,8 @@
 //! contexts per site (compiled once per deploy), the globals the README documents, a run-time
 //! budget for plain loops, and `db` writes buffered and committed only if nothing read has changed —
 //! else the script runs again. Never sees sockets or tiny_http: a request comes in as JSON and
-//! a reply goes out as JSON. The request a script's `fetch()` sends, and its address rules,
-//! are `fetch`'s; this file only binds it to JavaScript.
+//! a reply goes out as JSON. The native functions behind `db`, `console`, `socket` and
+//! `fetch` are `natives`'; several requests in one exchange are `batch`'s.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +16,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::module::IdleModuleLoader;
-use boa_engine::object::builtins::JsArray;
 use boa_engine::{
     Context, JsError, JsNativeError, JsResult, JsString, JsValue, NativeFunction, Script, Source,
     js_string,
@@ -24,7 +23,7 @@ use boa_engine::{
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use super::fetch::MAX_FETCHES;
+use super::natives::{broadcast, db_delete, db_get, db_list, db_set, fetch, log};
 use crate::store::kv::{self, Changes};
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -39,12 +38,9 @@ const MAX_ATTEMPTS: usize = 4;
 const OPTIMISTIC_ATTEMPTS: usize = 2;
 /// Warm contexts kept per worker; the least recently used goes beyond this.
 const MAX_CONTEXTS: usize = 32;
-pub const MAX_KEY_BYTES: usize = 512;
-pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
-const MAX_LOG_LINES: usize = 100;
-const MAX_LOG_LINE: usize = 4096;
-const MAX_BROADCASTS: usize = 100;
-const MAX_BROADCAST_BYTES: usize = 64 * 1024;
+
+pub(super) const NO_RESPONSE: &str =
+    "main.js finished without a response: call res.send(), res.json() or res.redirect()";
 
 /// Limits a worker enforces on every run.
 #[derive(Debug, Clone)]
@@ -66,50 +62,63 @@ pub type Notify = Box<dyn FnMut(&Value)>;
 
 thread_local! {
     /// The worker's connection to cc.db (scripts run on one thread per worker process).
-    static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    pub(super) static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
     /// The state of the run in progress, reached by the native `__cc_*` functions.
-    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+    pub(super) static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
     /// Sends a frame to the server in the middle of a run (to extend the watchdog's deadline
     /// while `fetch` waits on the network).
-    static NOTIFY: RefCell<Option<Notify>> = const { RefCell::new(None) };
+    pub(super) static NOTIFY: RefCell<Option<Notify>> = const { RefCell::new(None) };
+    /// While a batch runs (`batch`): what its earlier runs wrote and what it read from cc.db.
+    pub(super) static OVERLAY: RefCell<Option<Overlay>> = const { RefCell::new(None) };
+}
+
+/// A batch's view of `db` on top of cc.db: the writes of its runs that succeeded so far (each
+/// later run sees them), and what its runs read from cc.db — checked again when the whole
+/// batch commits in one transaction.
+#[derive(Default)]
+pub(super) struct Overlay {
+    pub writes: BTreeMap<String, Option<String>>,
+    pub reads: HashMap<String, Option<String>>,
+    pub lists: Vec<(String, Vec<String>)>,
+    pub key_count: Option<u64>,
 }
 
 /// One script run: what it read and wrote in `db`, what it logged and broadcast.
 #[derive(Default)]
-struct Run {
-    site: String,
-    max_keys: u64,
-    reads: HashMap<String, Option<String>>,
-    lists: Vec<(String, Vec<String>)>,
-    writes: BTreeMap<String, Option<String>>,
-    key_count: Option<u64>,
-    logs: Vec<(String, String)>,
-    broadcasts: Vec<String>,
+pub(super) struct Run {
+    pub site: String,
+    pub max_keys: u64,
+    pub reads: HashMap<String, Option<String>>,
+    pub lists: Vec<(String, Vec<String>)>,
+    pub writes: BTreeMap<String, Option<String>>,
+    pub key_count: Option<u64>,
+    pub logs: Vec<(String, String)>,
+    pub broadcasts: Vec<String>,
     /// This attempt's requests and what they answered, in order: `(url + options, reply)`.
-    fetched: Vec<(String, Result<Value, String>)>,
+    pub fetched: Vec<(String, Result<Value, String>)>,
     /// In a retry holding the write lock: the previous attempt's requests, answered again
     /// from here instead of the network — the lock is never held while waiting on a fetch,
     /// and a request is sent once however often the run is retried.
-    replay: std::collections::VecDeque<(String, Result<Value, String>)>,
-    replaying: bool,
+    pub replay: std::collections::VecDeque<(String, Result<Value, String>)>,
+    pub replaying: bool,
 }
 
-struct SiteRuntime {
+pub(super) struct SiteRuntime {
     ctx: Context,
     main: Script,
     setup: Script,
     dispatch: Script,
     stamp: (SystemTime, u64),
-    last_used: Instant,
+    pub last_used: Instant,
 }
 
 pub struct Engine {
-    sites: HashMap<String, SiteRuntime>,
-    limits: EngineLimits,
+    pub(super) sites: HashMap<String, SiteRuntime>,
+    pub(super) limits: EngineLimits,
 }
 
 /// Why a run did not produce a response.
-enum Failure {
+pub(super) enum Failure {
     /// Thrown error or syntax error: message for the site log.
     Error(String),
     /// The run-time budget ran out: the context is unusable and is dropped.
@@ -129,9 +138,20 @@ impl Engine {
 
     /// Handles one request frame and returns the reply frame.
     pub fn handle(&mut self, request: &Value) -> Value {
+        self.handle_replaying(request, Vec::new(), Vec::new())
+    }
+
+    /// `handle`, for a run whose earlier attempt (in a batch that could not commit) logged
+    /// `logs` and sent the requests in `fetched`: those are answered again, not sent again.
+    pub(super) fn handle_replaying(
+        &mut self,
+        request: &Value,
+        logs: Vec<(String, String)>,
+        fetched: Vec<(String, Result<Value, String>)>,
+    ) -> Value {
         let started = Instant::now();
         let cpu_before = thread_cpu();
-        let mut reply = self.handle_inner(request);
+        let mut reply = self.handle_inner(request, logs, fetched);
         reply["run_us"] = json!(started.elapsed().as_micros() as u64);
         // What the run cost the cores (waiting on `fetch` or for a core does not count): the
         // scheduler's fair share is measured in this.
@@ -139,37 +159,46 @@ impl Engine {
         reply
     }
 
-    fn handle_inner(&mut self, request: &Value) -> Value {
-        let site = request["site"].as_str().unwrap_or_default().to_string();
-        let root = Path::new(request["root"].as_str().unwrap_or_default()).to_path_buf();
+    /// Loads (or reloads, after a deploy) the site's compiled main.js; the failure reply if
+    /// there is none or it does not compile.
+    pub(super) fn ready(&mut self, site: &str, root: &Path) -> Result<(), Value> {
         let script_path = root.join("main.js");
         let stamp = match std::fs::metadata(&script_path) {
             Ok(m) => (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()),
-            Err(_) => return reply_failure("no_script", "the site has no main.js", Vec::new()),
-        };
-        if self.sites.get(&site).is_none_or(|rt| rt.stamp != stamp) {
-            self.sites.remove(&site);
-            match load(&script_path, stamp) {
-                Ok(rt) => {
-                    self.evict_if_full();
-                    self.sites.insert(site.clone(), rt);
-                }
-                Err(message) => return reply_failure("error", &message, Vec::new()),
+            Err(_) => {
+                return Err(reply_failure(
+                    "no_script",
+                    "the site has no main.js",
+                    Vec::new(),
+                ));
             }
+        };
+        if self.sites.get(site).is_none_or(|rt| rt.stamp != stamp) {
+            self.sites.remove(site);
+            let rt = load(&script_path, stamp)
+                .map_err(|message| reply_failure("error", &message, Vec::new()))?;
+            self.evict_if_full();
+            self.sites.insert(site.to_string(), rt);
         }
+        Ok(())
+    }
 
-        let mut incoming = request.clone();
-        // The script sees its request, never a path on the server.
-        if let Some(fields) = incoming.as_object_mut() {
-            fields.remove("root");
+    fn handle_inner(
+        &mut self,
+        request: &Value,
+        mut logs: Vec<(String, String)>,
+        mut fetched: Vec<(String, Result<Value, String>)>,
+    ) -> Value {
+        let site = request["site"].as_str().unwrap_or_default().to_string();
+        let root = Path::new(request["root"].as_str().unwrap_or_default()).to_path_buf();
+        if let Err(reply) = self.ready(&site, &root) {
+            return reply;
         }
-        incoming["env"] = env_object(&site);
+        let incoming = incoming(request, env_object(&site));
         // One time limit for all attempts: retries after a conflict do not get fresh budgets.
         // It counts the CPU time this thread spends, so waiting (on `fetch`, or for a core on
         // a busy machine) never counts against the script.
         let deadline = thread_cpu() + self.limits.timeout;
-        let mut logs = Vec::new();
-        let mut fetched: Vec<(String, Result<Value, String>)> = Vec::new();
         for attempt in 0..MAX_ATTEMPTS {
             // After two conflicts, run holding the write lock: slower for everyone else for
             // a moment, but a hot key always makes progress. A run that called `fetch` takes
@@ -228,21 +257,9 @@ impl Engine {
                 Ok(true) => {
                     let is_event = !incoming["event"].is_null();
                     if !is_event && out["done"] != Value::Bool(true) {
-                        return reply_failure(
-                            "no_response",
-                            "main.js finished without a response: call res.send(), res.json() or res.redirect()",
-                            logs,
-                        );
+                        return reply_failure("no_response", NO_RESPONSE, logs);
                     }
-                    return json!({
-                        "outcome": "ok",
-                        "status": out["status"],
-                        "headers": out["headers"],
-                        "body": out["body"],
-                        "handled": out["handled"],
-                        "logs": logs_json(&logs),
-                        "broadcasts": run.broadcasts,
-                    });
+                    return reply_ok(&out, &logs, run.broadcasts);
                 }
                 Ok(false) => continue, // someone changed what we read: run again on fresh data
                 Err(e) => return reply_failure("error", &format!("db: {e}"), logs),
@@ -268,15 +285,38 @@ impl Engine {
     }
 }
 
-fn reply_failure(outcome: &str, message: &str, logs: Vec<(String, String)>) -> Value {
+/// What a script sees of a request frame: never a path on the server, and its env.
+pub(super) fn incoming(request: &Value, env: Value) -> Value {
+    let mut incoming = request.clone();
+    if let Some(fields) = incoming.as_object_mut() {
+        fields.remove("root");
+    }
+    incoming["env"] = env;
+    incoming
+}
+
+/// The reply for a run that answered and whose writes committed.
+pub(super) fn reply_ok(out: &Value, logs: &[(String, String)], broadcasts: Vec<String>) -> Value {
+    json!({
+        "outcome": "ok",
+        "status": out["status"],
+        "headers": out["headers"],
+        "body": out["body"],
+        "handled": out["handled"],
+        "logs": logs_json(logs),
+        "broadcasts": broadcasts,
+    })
+}
+
+pub(super) fn reply_failure(outcome: &str, message: &str, logs: Vec<(String, String)>) -> Value {
     json!({ "outcome": outcome, "error": message, "logs": logs_json(&logs), "broadcasts": [] })
 }
 
-fn logs_json(logs: &[(String, String)]) -> Value {
+pub(super) fn logs_json(logs: &[(String, String)]) -> Value {
     Value::Array(logs.iter().map(|(l, m)| json!([l, m])).collect())
 }
 
-fn env_object(site: &str) -> Value {
+pub(super) fn env_object(site: &str) -> Value {
     let vars = CONN.with(|c| {
         c.borrow()
             .as_ref()
@@ -342,12 +382,16 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
 }
 
 /// CPU time used by this thread so far.
-fn thread_cpu() -> Duration {
+pub(super) fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-fn run_once(rt: &mut SiteRuntime, incoming: &Value, deadline: Duration) -> Result<Value, Failure> {
+pub(super) fn run_once(
+    rt: &mut SiteRuntime,
+    incoming: &Value,
+    deadline: Duration,
+) -> Result<Value, Failure> {
     let ctx = &mut rt.ctx;
     let error = |e: JsError| Failure::Error(describe(e));
     let value = JsValue::from_json(incoming, ctx).map_err(error)?;
@@ -410,240 +454,11 @@ fn with_db<T>(f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::R
     })
 }
 
-fn with_run<T>(f: impl FnOnce(&mut Run) -> JsResult<T>) -> JsResult<T> {
+pub(super) fn with_run<T>(f: impl FnOnce(&mut Run) -> JsResult<T>) -> JsResult<T> {
     RUN.with(|r| match r.borrow_mut().as_mut() {
         Some(run) => f(run),
         None => Err(JsNativeError::error()
             .with_message("no request is running")
             .into()),
     })
-}
-
-fn with_conn<T>(f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> JsResult<T> {
-    CONN.with(|c| match c.borrow().as_ref() {
-        Some(conn) => f(conn).map_err(|e| {
-            JsNativeError::error()
-                .with_message(format!("db: {e}"))
-                .into()
-        }),
-        None => Err(JsNativeError::error()
-            .with_message("db is not available")
-            .into()),
-    })
-}
-
-fn arg_string(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<String> {
-    Ok(args
-        .get(i)
-        .cloned()
-        .unwrap_or_default()
-        .to_string(ctx)?
-        .to_std_string_escaped())
-}
-
-/// A `db` key (or prefix) exactly as the script wrote it: a lone surrogate has no UTF-8 form
-/// and is refused, so `"\uD800"` can never alias the six characters `"\\uD800"`.
-fn key_string(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
-    args.first()
-        .cloned()
-        .unwrap_or_default()
-        .to_string(ctx)?
-        .to_std_string()
-        .map_err(|_| {
-            JsNativeError::typ()
-                .with_message("db: a key may not contain a lone surrogate (\\uD800–\\uDFFF)")
-                .into()
-        })
-}
-
-fn check_key(key: &str) -> JsResult<()> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(JsNativeError::range()
-            .with_message(format!("db: a key must be 1 to {MAX_KEY_BYTES} bytes"))
-            .into());
-    }
-    Ok(())
-}
-
-fn db_get(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = key_string(args, ctx)?;
-    check_key(&key)?;
-    let value = with_run(|run| {
-        if let Some(v) = run.writes.get(&key) {
-            return Ok(v.clone());
-        }
-        if let Some(v) = run.reads.get(&key) {
-            return Ok(v.clone());
-        }
-        let v = with_conn(|c| kv::get(c, &run.site, &key))?;
-        run.reads.insert(key, v.clone());
-        Ok(v)
-    })?;
-    Ok(value.map_or(JsValue::null(), |v| {
-        JsValue::from(JsString::from(v.as_str()))
-    }))
-}
-
-fn db_set(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = key_string(args, ctx)?;
-    let value = arg_string(args, 1, ctx)?;
-    check_key(&key)?;
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(JsNativeError::range()
-            .with_message(format!(
-                "db.set: a value may be at most {} KiB of JSON",
-                MAX_VALUE_BYTES / 1024
-            ))
-            .into());
-    }
-    with_run(|run| {
-        let exists = match run.writes.get(&key).or_else(|| run.reads.get(&key)) {
-            Some(v) => v.is_some(),
-            None => with_conn(|c| kv::get(c, &run.site, &key))?.is_some(),
-        };
-        if !exists {
-            let count = match run.key_count {
-                Some(n) => n,
-                None => with_conn(|c| kv::count(c, &run.site))?,
-            };
-            if count >= run.max_keys {
-                return Err(JsNativeError::range()
-                    .with_message(format!(
-                        "db.set: this site already has {} keys (the limit)",
-                        run.max_keys
-                    ))
-                    .into());
-            }
-            run.key_count = Some(count + 1);
-        }
-        run.writes.insert(key, Some(value));
-        Ok(JsValue::undefined())
-    })
-}
-
-fn db_delete(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = key_string(args, ctx)?;
-    check_key(&key)?;
-    with_run(|run| {
-        run.writes.insert(key, None);
-        Ok(JsValue::undefined())
-    })
-}
-
-fn db_list(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let prefix = key_string(args, ctx)?;
-    let keys = with_run(|run| {
-        let stored = with_conn(|c| kv::list(c, &run.site, &prefix))?;
-        run.lists.push((prefix.clone(), stored.clone()));
-        let mut keys: std::collections::BTreeSet<String> = stored.into_iter().collect();
-        for (k, v) in run.writes.range(prefix.clone()..) {
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            match v {
-                Some(_) => keys.insert(k.clone()),
-                None => keys.remove(k),
-            };
-        }
-        Ok(keys)
-    })?;
-    let values: Vec<JsValue> = keys
-        .iter()
-        .map(|k| JsValue::from(JsString::from(k.as_str())))
-        .collect();
-    Ok(JsArray::from_iter(values, ctx).into())
-}
-
-fn log(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let level = arg_string(args, 0, ctx)?;
-    let mut message = arg_string(args, 1, ctx)?;
-    if message.len() > MAX_LOG_LINE {
-        let mut cut = MAX_LOG_LINE;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-        message.push('…');
-    }
-    with_run(|run| {
-        if run.logs.len() < MAX_LOG_LINES {
-            run.logs.push((level, message));
-        }
-        Ok(JsValue::undefined())
-    })
-}
-
-fn broadcast(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let message = arg_string(args, 0, ctx)?;
-    if message.len() > MAX_BROADCAST_BYTES {
-        return Err(JsNativeError::range()
-            .with_message(format!(
-                "socket.broadcast: a message may be at most {} KiB",
-                MAX_BROADCAST_BYTES / 1024
-            ))
-            .into());
-    }
-    with_run(|run| {
-        if run.broadcasts.len() >= MAX_BROADCASTS {
-            return Err(JsNativeError::range()
-                .with_message(format!(
-                    "socket.broadcast: at most {MAX_BROADCASTS} messages per request"
-                ))
-                .into());
-        }
-        run.broadcasts.push(message);
-        Ok(JsValue::undefined())
-    })
-}
-
-/// `__cc_fetch(url, optionsJson)` → JSON `{status, url, headers, body}`; throws on network
-/// errors. Blocks this worker; the waiting time is excluded from the run-time limit.
-fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let url = arg_string(args, 0, ctx)?;
-    let options: Value = serde_json::from_str(&arg_string(args, 1, ctx)?).unwrap_or(Value::Null);
-    let fail = |m: String| -> JsError {
-        JsNativeError::typ()
-            .with_message(format!("fetch: {m}"))
-            .into()
-    };
-    let key = format!("{url} {options}");
-    let replayed = with_run(|run| {
-        if run.fetched.len() >= MAX_FETCHES {
-            return Err(fail(format!("at most {MAX_FETCHES} requests per run")));
-        }
-        if !run.replaying {
-            return Ok(None);
-        }
-        match run.replay.pop_front() {
-            Some((asked, reply)) if asked == key => {
-                run.fetched.push((asked, reply.clone()));
-                Ok(Some(reply))
-            }
-            _ => Err(fail(
-                "this run is being retried after a db conflict, holding the db, and asked for a \
-                 request its first attempt did not make (make the requests a run sends depend \
-                 only on what it reads)"
-                    .into(),
-            )),
-        }
-    })?;
-    if let Some(reply) = replayed {
-        let reply = reply.map_err(fail)?;
-        return Ok(JsValue::from(JsString::from(reply.to_string().as_str())));
-    }
-    // Tell the server's watchdog to wait for the network too, for as long as it takes.
-    let mut notify = |phase: &str| {
-        NOTIFY.with(|n| {
-            if let Some(notify) = n.borrow_mut().as_mut() {
-                notify(&json!({ "fetch": phase }));
-            }
-        })
-    };
-    let reply = super::fetch::request(&url, &options, &mut notify);
-    with_run(|run| {
-        run.fetched.push((key, reply.clone()));
-        Ok(())
-    })?;
-    let reply = reply.map_err(fail)?;
-    Ok(JsValue::from(JsString::from(reply.to_string().as_str())))
 }

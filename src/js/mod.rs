@@ -1,11 +1,13 @@
 //! main.js, the serverless backend. Scripts run in worker processes of this same
-//! binary (`pool` on the server side, `worker` + `engine` inside each process), so a script that
+//! binary (`pool` on the server side, `worker` + `engine` + `batch` inside each process), so a script that
 //! loops inside a builtin, recurses the native stack away or allocates without end costs one
 //! killed worker — never the server.
 
+mod batch;
 pub mod engine;
 pub mod fetch;
 mod logs;
+mod natives;
 pub mod pool;
 pub mod protocol;
 pub mod scheduler;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::logs::SiteLogs;
-use super::protocol::{read_frame, write_frame};
+use super::protocol::{read_frame, write_array_frame};
 use super::scheduler::Queues;
 use super::translate::{reply_response, request_frame};
 use super::watchdog::Watchdog;
@@ -91,6 +91,9 @@ enum Outcome {
     /// Not run: the site's queue was full, the job waited too long, or the site is cooling
     /// down after hitting a limit.
     NotRun(Response),
+    /// Not run this time: its batch used its time, or did not fit in one frame. It goes back
+    /// to the head of its site's queue.
+    Again,
 }
 
 /// What to do with how a run ended (answer the client, relay a message).
@@ -129,6 +132,8 @@ pub struct ScriptPool {
     /// Runs answered by a worker, and the microseconds they spent in the worker.
     runs: AtomicU64,
     run_micros: AtomicU64,
+    /// Frames sent to workers: fewer than `runs` when busy sites' runs went in batches.
+    exchanges: AtomicU64,
     /// This pool, for the jobs that HTTP workers hand over.
     this: Weak<ScriptPool>,
 }
@@ -154,6 +159,7 @@ impl ScriptPool {
             logs: SiteLogs::default(),
             runs: AtomicU64::new(0),
             run_micros: AtomicU64::new(0),
+            exchanges: AtomicU64::new(0),
             hub: std::sync::OnceLock::new(),
             config,
             this: this.clone(),
@@ -206,7 +212,7 @@ impl ScriptPool {
                     "main.js's message handler hit a limit and its worker was stopped",
                 )
             }
-            Outcome::NotRun(_) => pool.log(
+            Outcome::NotRun(_) | Outcome::Again => pool.log(
                 &site_name,
                 "warn",
                 "a WebSocket message was dropped: the site's script queue is full",
@@ -280,10 +286,16 @@ impl ScriptPool {
         }
     }
 
-    /// `(runs, average microseconds in the worker)` since start: the server logs it at exit.
-    pub fn stats(&self) -> (u64, u64) {
+    /// `(runs, exchanges with workers, average microseconds in the worker)` since start: the
+    /// server logs it at exit.
+    pub fn stats(&self) -> (u64, u64, u64) {
         let runs = self.runs.load(Ordering::Relaxed);
-        (runs, self.run_micros.load(Ordering::Relaxed) / runs.max(1))
+        let exchanges = self.exchanges.load(Ordering::Relaxed);
+        (
+            runs,
+            exchanges,
+            self.run_micros.load(Ordering::Relaxed) / runs.max(1),
+        )
     }
 
     /// Queues a job, or ends it at once when the site is cooling down or its queue is full.
@@ -316,6 +328,8 @@ impl ScriptPool {
         match outcome {
             Outcome::Reply(reply) => self.finish(site, reply),
             Outcome::NotRun(response) => response,
+            // The runner queues these again; never handed to a job's end.
+            Outcome::Again => busy(),
             Outcome::Died(killed) => {
                 self.cool_down(site);
                 let why = if killed {
@@ -401,26 +415,35 @@ impl ScriptPool {
         }
     }
 
-    /// Sends one request to the slot's worker (starting one if needed) and waits for its reply
-    /// under the watchdog's eye.
-    fn exchange(&self, index: usize, frame: &Value) -> Outcome {
+    /// Sends requests (one, or a batch of one site's) to the slot's worker, starting one if
+    /// needed, and waits for the replies under the watchdog's eye: one outcome per request.
+    fn exchange(&self, index: usize, frames: &[&Value]) -> Vec<Outcome> {
         let slot = &self.slots[index];
+        let died = |fired| (0..frames.len()).map(|_| Outcome::Died(fired)).collect();
         let mut process = match slot.process.lock() {
             Ok(p) => p,
-            Err(_) => return Outcome::Died(false),
+            Err(_) => return died(false),
         };
         if process.is_none() {
             match self.spawn() {
                 Ok(p) => *process = Some(p),
                 Err(e) => {
                     eprintln!("js: cannot start a script worker: {e}");
-                    return Outcome::Died(false);
+                    return died(false);
                 }
             }
         }
         let worker = process.as_mut().expect("just started");
-        self.watchdog.arm(index, worker.child.id());
-        let reply = write_frame(&mut worker.stdin, frame).and_then(|()| {
+        // A batch starts no run past one run's time limit, so it needs that much more.
+        let extra = if frames.len() > 1 {
+            self.config.timeout
+        } else {
+            Duration::ZERO
+        };
+        self.watchdog.arm(index, worker.child.id(), extra);
+        let mut sent = 0;
+        let reply = write_array_frame(&mut worker.stdin, frames).and_then(|n| {
+            sent = n;
             loop {
                 // While `fetch` waits on the network the run says so: the deadline then moves
                 // by exactly the time waited.
@@ -433,32 +456,45 @@ impl ScriptPool {
             }
         });
         let fired = self.watchdog.disarm(index);
-        match reply {
-            // The watchdog may have fired just after the reply arrived: the reply stands, but
-            // the killed process must not stay in the slot.
-            // A worker retiring to free memory exits right after this reply.
-            Ok(Some(v)) if !fired && v["retire"] == Value::Bool(true) => {
-                if let Some(mut retired) = process.take() {
-                    let _ = retired.child.wait();
+        let replies = match reply {
+            Ok(Some(Value::Object(mut reply))) => match reply.remove("replies") {
+                Some(Value::Array(replies)) if replies.len() == sent => {
+                    Some((replies, reply.get("retire") == Some(&Value::Bool(true))))
                 }
-                Outcome::Reply(v)
+                _ => None,
+            },
+            _ => None,
+        };
+        // The watchdog may have fired just after the replies arrived: they stand, but the
+        // killed process must not stay in the slot. A worker retiring to free memory exits
+        // right after its reply.
+        let Some((replies, retire)) = replies else {
+            if let Some(mut dead) = process.take() {
+                let _ = dead.child.kill();
+                let _ = dead.child.wait();
             }
-            Ok(Some(v)) if !fired => Outcome::Reply(v),
-            Ok(Some(v)) => {
-                if let Some(mut dead) = process.take() {
-                    let _ = dead.child.kill();
-                    let _ = dead.child.wait();
-                }
-                Outcome::Reply(v)
+            return died(fired);
+        };
+        if (fired || retire)
+            && let Some(mut gone) = process.take()
+        {
+            if fired {
+                let _ = gone.child.kill();
             }
-            _ => {
-                if let Some(mut dead) = process.take() {
-                    let _ = dead.child.kill();
-                    let _ = dead.child.wait();
-                }
-                Outcome::Died(fired)
-            }
+            let _ = gone.child.wait();
         }
+        let mut outcomes: Vec<Outcome> = replies
+            .into_iter()
+            .map(|r| {
+                if r["outcome"] == "requeue" {
+                    Outcome::Again
+                } else {
+                    Outcome::Reply(r)
+                }
+            })
+            .collect();
+        outcomes.resize_with(frames.len(), || Outcome::Again);
+        outcomes
     }
 
     fn spawn(&self) -> std::io::Result<WorkerProcess> {
@@ -559,23 +595,49 @@ fn runner(pool: &ScriptPool) {
         }
         let Some((turn, slot)) = next else { continue };
         let started = Instant::now();
-        let outcome = pool.exchange(slot, &turn.job.frame);
-        // What the run cost the cores: the CPU time its worker thread spent, or all of the
+        let frames: Vec<&Value> = turn.jobs.iter().map(|j| &j.frame).collect();
+        let outcomes = pool.exchange(slot, &frames);
+        pool.exchanges.fetch_add(1, Ordering::Relaxed);
+        // What the runs cost the cores: the CPU time their worker thread spent, or all of the
         // time when the worker died on the way (a run the watchdog killed was burning CPU).
-        let worked = match &outcome {
-            Outcome::Reply(reply) => {
-                Duration::from_micros(reply["cpu_us"].as_u64().unwrap_or_default())
-            }
-            _ => started.elapsed(),
+        let worked = if outcomes.iter().any(|o| matches!(o, Outcome::Died(_))) {
+            started.elapsed()
+        } else {
+            outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Reply(reply) => reply["cpu_us"].as_u64(),
+                    _ => None,
+                })
+                .map(Duration::from_micros)
+                .sum()
         };
+        let ran = outcomes
+            .iter()
+            .filter(|o| !matches!(o, Outcome::Again))
+            .count();
+        let (batch, serial) = (turn.batch(), turn.serial);
+        let (again, done): (Vec<_>, Vec<_>) = turn
+            .jobs
+            .into_iter()
+            .zip(outcomes)
+            .partition(|(_, o)| matches!(o, Outcome::Again));
         if let Ok(mut d) = pool.dispatch.lock() {
             d.free.push(slot);
             d.running -= 1;
+            let now = Instant::now();
+            d.queues.requeue(
+                &turn.site,
+                again.into_iter().map(|(job, _)| job).collect(),
+                now,
+            );
             d.queues
-                .finished(&turn.site, turn.serial, worked, Instant::now());
+                .finished(&turn.site, serial, batch, ran, worked, now);
         }
         pool.changed.notify_all();
-        (turn.job.done)(pool, outcome);
+        for (job, outcome) in done {
+            (job.done)(pool, outcome);
+        }
     }
 }
 

@@ -8,15 +8,41 @@ use std::io::{self, Read, Write};
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
 pub fn write_frame(w: &mut impl Write, value: &serde_json::Value) -> io::Result<()> {
-    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    write_bytes(w, &serde_json::to_vec(value).map_err(io::Error::other)?)
+}
+
+/// One frame holding a JSON array of the first of `values` (a batch of requests) that fit
+/// in `MAX_FRAME`; returns how many that is. The first must fit.
+pub fn write_array_frame(w: &mut impl Write, values: &[&serde_json::Value]) -> io::Result<usize> {
+    let mut bytes = vec![b'['];
+    let mut written = 0;
+    for value in values {
+        let item = serde_json::to_vec(value).map_err(io::Error::other)?;
+        if written > 0 && bytes.len() + 2 + item.len() > MAX_FRAME {
+            break;
+        }
+        if written > 0 {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(&item);
+        written += 1;
+    }
+    bytes.push(b']');
+    write_bytes(w, &bytes)?;
+    Ok(written)
+}
+
+fn write_bytes(w: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     if bytes.len() > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "frame too large",
         ));
     }
-    w.write_all(&(bytes.len() as u32).to_le_bytes())?;
-    w.write_all(&bytes)?;
+    let mut framed = Vec::with_capacity(4 + bytes.len());
+    framed.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    framed.extend_from_slice(bytes);
+    w.write_all(&framed)?;
     w.flush()
 }
 
@@ -53,5 +79,21 @@ mod tests {
         let mut r = &buf[..];
         assert_eq!(read_frame(&mut r).unwrap().unwrap()["a"][1], "ü");
         assert!(read_frame(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_array_frame_reads_as_one_array() {
+        let (a, b) = (serde_json::json!({"n": 1}), serde_json::json!("two"));
+        let mut buf = Vec::new();
+        assert_eq!(write_array_frame(&mut buf, &[&a, &b]).unwrap(), 2);
+        let mut r = &buf[..];
+        assert_eq!(
+            read_frame(&mut r).unwrap().unwrap(),
+            serde_json::json!([{"n": 1}, "two"])
+        );
+        // What does not fit in one frame stays out of it.
+        let big = serde_json::json!("x".repeat(MAX_FRAME / 2));
+        let mut buf = Vec::new();
+        assert_eq!(write_array_frame(&mut buf, &[&big, &big, &a]).unwrap(), 1);
     }
 }

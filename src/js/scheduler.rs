@@ -25,12 +25,20 @@ pub struct Queues<J> {
 }
 
 /// Seconds of work, decaying exponentially: `charge / USAGE_WINDOW` is the number of cores a
-/// site has kept busy lately.
+/// site has kept busy lately; and what one of its runs costs, on a moving average.
 #[derive(Clone, Copy)]
 struct Usage {
     charge: f64,
     at: Instant,
+    per_run: f64,
 }
+
+/// Runs of one site handed to a worker at once, at most: their answers wait for the last.
+pub const MAX_BATCH: usize = 32;
+/// A batch is as many waiting runs as fit in this much work, by the site's recent cost per
+/// run: a cheap script's queue goes in one exchange and one commit; a slow one's runs stay
+/// single (and may go in parallel).
+const BATCH_WORK: f64 = 0.002;
 
 const USAGE_WINDOW: f64 = 1.0;
 /// Cores used lately above which a site without jobs right now still counts as active.
@@ -49,6 +57,20 @@ struct SiteQueue<J> {
     /// A serial job (a WebSocket message) is running: the site's next serial job waits, so
     /// a client's messages are handled in the order they were sent.
     serial_running: bool,
+    /// A batch of this site is running: its next turn waits for it (a second batch in
+    /// parallel would read the same keys and one of the two would have to run again).
+    batch_running: bool,
+}
+
+impl<J> SiteQueue<J> {
+    fn new() -> SiteQueue<J> {
+        SiteQueue {
+            waiting: VecDeque::new(),
+            running: 0,
+            serial_running: false,
+            batch_running: false,
+        }
+    }
 }
 
 struct Waiting<J> {
@@ -57,12 +79,20 @@ struct Waiting<J> {
     since: Instant,
 }
 
-/// A job given a turn: run it, then call `Queues::finished` with the same site and `serial`.
+/// Jobs given a turn (one, or a batch of one site's): run them, then call
+/// `Queues::finished` with the same site, `serial` and `batch`.
 pub struct Turn<J> {
     pub site: String,
-    pub job: J,
+    pub jobs: Vec<J>,
     pub serial: bool,
     pub waited: Duration,
+}
+
+impl<J> Turn<J> {
+    /// Whether this turn is a batch (`Queues::finished` needs to know).
+    pub fn batch(&self) -> bool {
+        self.jobs.len() > 1
+    }
 }
 
 impl<J> Queues<J> {
@@ -112,11 +142,7 @@ impl<J> Queues<J> {
         let queue = self
             .sites
             .entry(site.to_string())
-            .or_insert_with(|| SiteQueue {
-                waiting: VecDeque::new(),
-                running: 0,
-                serial_running: false,
-            });
+            .or_insert_with(SiteQueue::new);
         if queue.waiting.len() >= self.max_waiting {
             return Err(job);
         }
@@ -146,6 +172,7 @@ impl<J> Queues<J> {
                 .get_mut(site)
                 .expect("a site in turn has a queue");
             if queue.running >= self.per_site_cap
+                || queue.batch_running
                 || (queue.running >= 1 && over_share.contains(site))
             {
                 continue;
@@ -160,6 +187,15 @@ impl<J> Queues<J> {
             let waiting = queue.waiting.remove(index).expect("index from position");
             queue.running += 1;
             queue.serial_running |= waiting.serial;
+            let mut jobs = vec![waiting.job];
+            if !waiting.serial {
+                let per_run = self.usage.get(site).map_or(f64::INFINITY, |u| u.per_run);
+                let fits = (BATCH_WORK / per_run).clamp(1.0, MAX_BATCH as f64) as usize;
+                while jobs.len() < fits && queue.waiting.front().is_some_and(|w| !w.serial) {
+                    jobs.push(queue.waiting.pop_front().expect("front exists").job);
+                }
+                queue.batch_running = jobs.len() > 1;
+            }
             let site = self.turn.remove(position).expect("position in range");
             if !queue.waiting.is_empty() {
                 // Its next job waits behind every other site's.
@@ -167,7 +203,7 @@ impl<J> Queues<J> {
             }
             return Some(Turn {
                 site,
-                job: waiting.job,
+                jobs,
                 serial: waiting.serial,
                 waited: now.saturating_duration_since(waiting.since),
             });
@@ -175,14 +211,29 @@ impl<J> Queues<J> {
         None
     }
 
-    /// A run of `site` has ended after `worked` inside a worker.
-    pub fn finished(&mut self, site: &str, serial: bool, worked: Duration, now: Instant) {
+    /// A turn of `site` has ended: `runs` runs (a batch if `batch`) after `worked` inside a
+    /// worker.
+    pub fn finished(
+        &mut self,
+        site: &str,
+        serial: bool,
+        batch: bool,
+        runs: usize,
+        worked: Duration,
+        now: Instant,
+    ) {
         let used = self.cores_used(site, now) * USAGE_WINDOW;
+        let this_run = worked.as_secs_f64() / runs.max(1) as f64;
+        let per_run = match self.usage.get(site) {
+            Some(u) if u.per_run.is_finite() => 0.8 * u.per_run + 0.2 * this_run,
+            _ => this_run,
+        };
         self.usage.insert(
             site.to_string(),
             Usage {
                 charge: used + worked.as_secs_f64(),
                 at: now,
+                per_run,
             },
         );
         // Sites quiet for long enough are forgotten.
@@ -194,9 +245,34 @@ impl<J> Queues<J> {
             if serial {
                 queue.serial_running = false;
             }
+            if batch {
+                queue.batch_running = false;
+            }
             if queue.running == 0 && queue.waiting.is_empty() {
                 self.sites.remove(site);
             }
+        }
+    }
+
+    /// Puts jobs of a turn that did not run back at the head of the site's queue, in order
+    /// (they are not counted against its `max_waiting`: they were already let in).
+    pub fn requeue(&mut self, site: &str, jobs: Vec<J>, now: Instant) {
+        if jobs.is_empty() {
+            return;
+        }
+        let queue = self
+            .sites
+            .entry(site.to_string())
+            .or_insert_with(SiteQueue::new);
+        if queue.waiting.is_empty() {
+            self.turn.push_front(site.to_string());
+        }
+        for job in jobs.into_iter().rev() {
+            queue.waiting.push_front(Waiting {
+                job,
+                serial: false,
+                since: now,
+            });
         }
     }
 
@@ -247,7 +323,10 @@ mod tests {
     use super::*;
 
     fn names<J>(q: &mut Queues<J>, now: Instant, n: usize) -> Vec<J> {
-        (0..n).filter_map(|_| q.next(now).map(|t| t.job)).collect()
+        (0..n)
+            .filter_map(|_| q.next(now))
+            .flat_map(|t| t.jobs)
+            .collect()
     }
 
     #[test]
@@ -276,7 +355,7 @@ mod tests {
         assert_eq!(names(&mut q, now, 3), ["a1", "a2"]);
         q.push("b", "b1", false, now).unwrap();
         assert_eq!(names(&mut q, now, 2), ["b1"], "a is at its cap of 2");
-        q.finished("a", false, Duration::ZERO, now);
+        q.finished("a", false, false, 1, Duration::ZERO, now);
         assert_eq!(names(&mut q, now, 2), ["a3"]);
     }
 
@@ -302,7 +381,7 @@ mod tests {
         q.push("a", "m2", true, now).unwrap();
         q.push("a", "get", false, now).unwrap();
         assert_eq!(names(&mut q, now, 3), ["m1", "get"]);
-        q.finished("a", true, Duration::ZERO, now);
+        q.finished("a", true, false, 1, Duration::ZERO, now);
         assert_eq!(names(&mut q, now, 1), ["m2"]);
     }
 
@@ -316,8 +395,8 @@ mod tests {
         assert_eq!(q.expired(later, Duration::from_secs(2)), ["old"]);
         assert_eq!(q.waiting(), 1);
         let turn = q.next(later).unwrap();
-        assert_eq!((turn.job, turn.waited), ("new", Duration::ZERO));
-        q.finished("a", false, Duration::ZERO, later);
+        assert_eq!((turn.jobs, turn.waited), (vec!["new"], Duration::ZERO));
+        q.finished("a", false, false, 1, Duration::ZERO, later);
         assert!(
             q.sites.is_empty() && q.turn.is_empty(),
             "nothing left behind"
@@ -344,7 +423,7 @@ mod tests {
         for _ in 0..30 {
             *now += Duration::from_millis(90);
             for _ in 0..3 {
-                q.finished("heavy", false, Duration::from_millis(90), *now);
+                q.finished("heavy", false, false, 1, Duration::from_millis(90), *now);
             }
             assert_eq!(names(q, *now, 3).len(), 3, "alone, it may use them all");
         }
@@ -361,11 +440,11 @@ mod tests {
         q.push("light", 101, false, now).unwrap();
         for _ in 0..2 {
             now += ms(90);
-            q.finished("heavy", false, ms(90), now);
+            q.finished("heavy", false, false, 1, ms(90), now);
         }
         assert_eq!(names(&mut q, now, 3), [100, 101], "heavy keeps its one run");
-        q.finished("light", false, ms(1), now);
-        q.finished("light", false, ms(1), now);
+        q.finished("light", false, false, 1, ms(1), now);
+        q.finished("light", false, false, 1, ms(1), now);
         // Once light is gone, heavy takes the free workers again.
         assert_eq!(names(&mut q, now, 3).len(), 2);
     }
@@ -378,8 +457,8 @@ mod tests {
             q.push("a", i, false, now).unwrap();
             q.push("b", 100 + i, false, now).unwrap();
         }
-        q.finished("a", false, Duration::from_secs(3), now);
-        q.finished("b", false, Duration::from_secs(3), now);
+        q.finished("a", false, false, 1, Duration::from_secs(3), now);
+        q.finished("b", false, false, 1, Duration::from_secs(3), now);
         assert_eq!(
             names(&mut q, now, 4).len(),
             4,
@@ -395,7 +474,7 @@ mod tests {
         heavy_alone(&mut q, &mut now);
         now += ms(90);
         for _ in 0..3 {
-            q.finished("heavy", false, ms(90), now);
+            q.finished("heavy", false, false, 1, ms(90), now);
         }
         // "light" sends one request at a time: between two of them it has no job at all.
         q.push("light", 1000, false, now).unwrap();
@@ -407,10 +486,53 @@ mod tests {
         );
         assert!(started.contains(&1000));
         now += ms(30);
-        q.finished("light", false, ms(30), now);
+        q.finished("light", false, false, 1, ms(30), now);
         assert!(
             names(&mut q, now, 3).is_empty(),
             "the worker light just freed is not given to heavy's second run"
         );
+    }
+
+    #[test]
+    fn a_cheap_sites_queue_goes_as_one_batch_and_its_next_turn_waits_for_it() {
+        let now = Instant::now();
+        let mut q = Queues::new(3, 100, 2);
+        q.push("a", 0, false, now).unwrap();
+        assert_eq!(q.next(now).unwrap().jobs, [0], "its cost is not known yet");
+        q.finished("a", false, false, 1, Duration::from_micros(100), now);
+        for i in 1..=50 {
+            q.push("a", i, false, now).unwrap();
+        }
+        let turn = q.next(now).unwrap();
+        assert!(turn.batch());
+        // 2 ms of work at 100 µs a run.
+        assert_eq!(turn.jobs, (1..=20).collect::<Vec<_>>());
+        assert!(q.next(now).is_none(), "one batch of a site at a time");
+        q.push("b", 100, false, now).unwrap();
+        assert_eq!(
+            names(&mut q, now, 2),
+            [100],
+            "other sites still get workers"
+        );
+        // The batch ran out of time after 5 runs: the rest go back to the front, in order.
+        q.requeue("a", (6..=20).collect(), now);
+        q.finished("a", false, true, 5, Duration::from_micros(500), now);
+        assert_eq!(q.next(now).unwrap().jobs, (6..=25).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn slow_runs_and_serial_jobs_are_never_batched() {
+        let now = Instant::now();
+        let mut q = Queues::new(3, 100, 2);
+        q.finished("slow", false, false, 1, Duration::from_millis(90), now);
+        for i in 0..3 {
+            q.push("slow", i, false, now).unwrap();
+        }
+        q.finished("ws", true, false, 1, Duration::from_micros(10), now);
+        q.push("ws", 10, true, now).unwrap();
+        q.push("ws", 11, false, now).unwrap();
+        q.push("ws", 12, false, now).unwrap();
+        let turns: Vec<Vec<i32>> = (0..4).filter_map(|_| q.next(now)).map(|t| t.jobs).collect();
+        assert_eq!(turns, [vec![0], vec![10], vec![1], vec![11, 12]]);
     }
 }

@@ -48,11 +48,12 @@ impl Watchdog {
         Ok(())
     }
 
-    /// A run starts on `slot`, in the worker process `pid`.
-    pub(super) fn arm(&self, slot: usize, pid: u32) {
+    /// A run starts on `slot`, in the worker process `pid`, with `extra` time beyond the
+    /// limit (a batch).
+    pub(super) fn arm(&self, slot: usize, pid: u32, extra: Duration) {
         if let Ok(mut w) = self.watches[slot].lock() {
             *w = Some(Watch {
-                deadline: Instant::now() + self.limit,
+                deadline: Instant::now() + self.limit + extra,
                 pid,
                 fired: false,
                 paused: None,

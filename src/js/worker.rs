@@ -51,13 +51,20 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
             });
             let mut engine = Engine::new(conn, limits, notify);
             let mut input = BufReader::new(std::io::stdin().lock());
+            let mut statm = std::fs::File::open("/proc/self/statm").ok();
+            // A frame is an array of requests (several of one site: `batch`); the reply
+            // frame holds a reply for each, in order.
             while let Ok(Some(request)) = read_frame(&mut input) {
-                let mut reply = engine.handle(&request);
+                let requests = match request {
+                    serde_json::Value::Array(requests) => requests,
+                    one => vec![one],
+                };
+                let replies = engine.handle_batch(&requests);
                 // Warm contexts keep what scripts leave in their globals. Past half the
                 // memory limit, retire (the pool starts a new worker) rather than let one
                 // site's leftovers make another site's run hit the limit.
-                let retire = resident_bytes() > bytes / 2;
-                reply["retire"] = serde_json::Value::Bool(retire);
+                let retire = resident_bytes(statm.as_mut()) > bytes / 2;
+                let reply = serde_json::json!({ "replies": replies, "retire": retire });
                 if write_frame(&mut std::io::stdout().lock(), &reply).is_err() || retire {
                     break;
                 }
@@ -69,14 +76,17 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
     }
 }
 
-/// This process's resident memory, from /proc/self/statm.
-fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
+/// This process's resident memory, from /proc/self/statm (kept open: read again from the
+/// start each time).
+fn resident_bytes(statm: Option<&mut std::fs::File>) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 128];
+    let Some(n) = statm.and_then(|f| f.read_at(&mut buf, 0).ok()) else {
+        return 0;
+    };
+    std::str::from_utf8(&buf[..n])
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
 }

@@ -8,6 +8,7 @@ mod harness;
 mod analytics;
 mod architecture;
 mod backup;
+mod batches;
 mod browser_smoke;
 mod cli;
 mod dashboard;
