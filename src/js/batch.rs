@@ -55,6 +55,8 @@ impl Engine {
         let mut ran = Vec::with_capacity(requests.len());
         let mut costs = Vec::with_capacity(requests.len());
         let mut stopped = false;
+        // The CPU clock is a system call: read once per run, each run's end is the next start.
+        let mut cpu_mark = thread_cpu();
         for request in requests {
             // A batch starts no run once it has used a run's time limit: the watchdog gives
             // a batch that much more than one run.
@@ -63,14 +65,17 @@ impl Engine {
                 costs.push((0, 0));
                 continue;
             }
-            let (t0, cpu0) = (Instant::now(), thread_cpu());
-            let outcome = self.run_one(&site, incoming(request, env.clone()));
+            let t0 = Instant::now();
+            let deadline = cpu_mark + self.limits.timeout;
+            let outcome = self.run_one(&site, incoming(request, env.clone()), deadline);
             stopped = matches!(&outcome, Ran::Failed(r) if r["outcome"] == "timeout");
             ran.push(outcome);
+            let cpu_now = thread_cpu();
             costs.push((
                 t0.elapsed().as_micros() as u64,
-                thread_cpu().saturating_sub(cpu0).as_micros() as u64,
+                cpu_now.saturating_sub(cpu_mark).as_micros() as u64,
             ));
+            cpu_mark = cpu_now;
         }
         let overlay = OVERLAY.with(|o| o.borrow_mut().take()).unwrap_or_default();
         let committed = if overlay.writes.is_empty() {
@@ -116,7 +121,7 @@ impl Engine {
     }
 
     /// One run of the batch, optimistic, on top of the writes of the runs before it.
-    fn run_one(&mut self, site: &str, incoming: Value) -> Ran {
+    fn run_one(&mut self, site: &str, incoming: Value, deadline: std::time::Duration) -> Ran {
         let key_count = OVERLAY.with(|o| o.borrow().as_ref().and_then(|o| o.key_count));
         RUN.with(|r| {
             *r.borrow_mut() = Some(Run {
@@ -130,7 +135,7 @@ impl Engine {
             return Ran::Failed(reply_failure("error", "internal: no context", Vec::new()));
         };
         rt.last_used = Instant::now();
-        let result = run_once(rt, &incoming, thread_cpu() + self.limits.timeout);
+        let result = run_once(rt, &incoming, deadline);
         let run = RUN.with(|r| r.borrow_mut().take()).unwrap_or_default();
         match result {
             Err(Failure::Timeout) => {

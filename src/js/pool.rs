@@ -274,15 +274,15 @@ impl ScriptPool {
 
     /// Waits (up to `limit`) until no job is waiting or running: the graceful stop.
     pub fn wait_idle(&self, limit: Duration) {
+        // It looks every few milliseconds rather than wait on `changed`: a wake-up meant for a
+        // runner must never go to this thread instead.
         let give_up = Instant::now() + limit;
-        let Ok(mut d) = self.dispatch.lock() else {
-            return;
-        };
-        while (d.running > 0 || d.queues.waiting() > 0) && Instant::now() < give_up {
-            d = match self.changed.wait_timeout(d, Duration::from_millis(50)) {
-                Ok((d, _)) => d,
-                Err(_) => return,
-            };
+        while Instant::now() < give_up {
+            match self.dispatch.lock() {
+                Ok(d) if d.running > 0 || d.queues.waiting() > 0 => {}
+                _ => return,
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -301,6 +301,7 @@ impl ScriptPool {
     /// Queues a job, or ends it at once when the site is cooling down or its queue is full.
     fn submit(&self, site: &str, frame: Value, serial: bool, done: Done) {
         let job = Job { frame, done };
+        let mut wake = false;
         let refused = match self.dispatch.lock() {
             Err(_) => Some((job, busy())),
             Ok(mut d) => {
@@ -309,17 +310,20 @@ impl ScriptPool {
                     Some(until) if now < *until => Some((job, cooling())),
                     _ => {
                         d.cool_down.remove(site);
-                        d.queues
-                            .push(site, job, serial, now)
-                            .err()
-                            .map(|job| (job, busy()))
+                        let refused = d.queues.push(site, job, serial, now).err();
+                        // Wake one idle runner only if it could start this job now; else the
+                        // runner that frees a worker or the site's turn takes it. (Waking every
+                        // runner for every request cost more than the requests.)
+                        wake = refused.is_none() && !d.free.is_empty() && d.queues.may_start(site);
+                        refused.map(|job| (job, busy()))
                     }
                 }
             }
         };
         match refused {
             Some((job, response)) => (job.done)(self, Outcome::NotRun(response)),
-            None => self.changed.notify_all(),
+            None if wake => self.changed.notify_one(),
+            None => {}
         }
     }
 

@@ -14,21 +14,33 @@ pub fn write_frame(w: &mut impl Write, value: &serde_json::Value) -> io::Result<
 /// One frame holding a JSON array of the first of `values` (a batch of requests) that fit
 /// in `MAX_FRAME`; returns how many that is. The first must fit.
 pub fn write_array_frame(w: &mut impl Write, values: &[&serde_json::Value]) -> io::Result<usize> {
-    let mut bytes = vec![b'['];
+    // The length goes in front once the frame is complete: four bytes kept free for it.
+    let mut bytes = Vec::with_capacity(4096);
+    bytes.extend_from_slice(&[0, 0, 0, 0, b'[']);
     let mut written = 0;
     for value in values {
-        let item = serde_json::to_vec(value).map_err(io::Error::other)?;
-        if written > 0 && bytes.len() + 2 + item.len() > MAX_FRAME {
-            break;
-        }
+        let before = bytes.len();
         if written > 0 {
             bytes.push(b',');
         }
-        bytes.extend_from_slice(&item);
+        serde_json::to_writer(&mut bytes, value).map_err(io::Error::other)?;
+        if written > 0 && bytes.len() + 1 - 4 > MAX_FRAME {
+            bytes.truncate(before);
+            break;
+        }
         written += 1;
     }
     bytes.push(b']');
-    write_bytes(w, &bytes)?;
+    let len = bytes.len() - 4;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    bytes[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    w.write_all(&bytes)?;
+    w.flush()?;
     Ok(written)
 }
 
@@ -48,6 +60,15 @@ fn write_bytes(w: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
 
 /// `Ok(None)` at a clean end of stream.
 pub fn read_frame(r: &mut impl Read) -> io::Result<Option<serde_json::Value>> {
+    read_frame_into(r, &mut Vec::new())
+}
+
+/// `read_frame` through a buffer the caller keeps: a busy reader then does not allocate (and
+/// free) a frame-sized buffer for every frame.
+pub fn read_frame_into(
+    r: &mut impl Read,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<serde_json::Value>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -61,9 +82,10 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<serde_json::Value>> {
             "frame too large",
         ));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
-    serde_json::from_slice(&buf)
+    buf.clear();
+    buf.resize(len, 0);
+    r.read_exact(buf)?;
+    serde_json::from_slice(buf)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -157,6 +157,14 @@ impl<J> Queues<J> {
         Ok(())
     }
 
+    /// Whether `site` may start a run now (below its cap, no batch of it running); `next` may
+    /// still pass it over for its CPU share.
+    pub fn may_start(&self, site: &str) -> bool {
+        self.sites
+            .get(site)
+            .is_some_and(|q| q.running < self.per_site_cap && !q.batch_running)
+    }
+
     /// The next job to run, taking sites in turn; `None` when every site with waiting jobs
     /// is at its cap (or has only a serial job behind a running one).
     pub fn next(&mut self, now: Instant) -> Option<Turn<J>> {

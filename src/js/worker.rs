@@ -11,7 +11,7 @@ use rustix::process::{
 };
 
 use super::engine::{Engine, EngineLimits};
-use super::protocol::{read_frame, write_frame};
+use super::protocol::{read_frame_into, write_frame};
 
 /// Scripts run on a thread with a large stack: parsing deeply nested code or a deep
 /// JSON.stringify overflows the default 2 MiB and would kill the worker for no good reason.
@@ -54,7 +54,8 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
             let mut statm = std::fs::File::open("/proc/self/statm").ok();
             // A frame is an array of requests (several of one site: `batch`); the reply
             // frame holds a reply for each, in order.
-            while let Ok(Some(request)) = read_frame(&mut input) {
+            let mut buf = Vec::new();
+            while let Ok(Some(request)) = read_frame_into(&mut input, &mut buf) {
                 let requests = match request {
                     serde_json::Value::Array(requests) => requests,
                     one => vec![one],
