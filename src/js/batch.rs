@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::engine::{
-    CONN, Engine, Failure, OVERLAY, Overlay, RUN, Run, env_object, incoming, reply_failure,
+    CONN, Engine, Failure, NOTIFY, OVERLAY, Overlay, RUN, Run, env_object, incoming, reply_failure,
     reply_ok, run_once, thread_cpu,
 };
 use crate::store::kv::{self, Changes};
@@ -44,12 +44,13 @@ impl Engine {
     }
 
     fn run_batch(&mut self, requests: &[Value]) -> Vec<Value> {
-        let started = Instant::now();
         let site = requests[0]["site"].as_str().unwrap_or_default().to_string();
         let root = Path::new(requests[0]["root"].as_str().unwrap_or_default()).to_path_buf();
         if let Err(reply) = self.ready(&site, &root) {
             return vec![reply; requests.len()];
         }
+        // Loading the script (above) is not the runs' time.
+        let started = Instant::now();
         let env = env_object(&site);
         OVERLAY.with(|o| *o.borrow_mut() = Some(Overlay::default()));
         let mut ran = Vec::with_capacity(requests.len());
@@ -106,7 +107,11 @@ impl Engine {
                     Ok(true) => reply_ok(&out, &logs, broadcasts),
                     // Something the batch read changed before it could commit: this run
                     // goes again on its own, on fresh data (its requests are not sent again).
-                    Ok(false) => self.handle_replaying(request, logs, fetched),
+                    // The server's watchdog gives it a run's time again.
+                    Ok(false) => {
+                        notify(&json!({ "rerun": true }));
+                        self.handle_replaying(request, logs, fetched)
+                    }
                     Err(e) => reply_failure("error", &format!("db: {e}"), logs),
                 },
             })
@@ -169,4 +174,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// Sends a frame to the server before the batch's replies (as `fetch` does mid-run).
+fn notify(frame: &Value) {
+    NOTIFY.with(|n| {
+        if let Some(notify) = n.borrow_mut().as_mut() {
+            notify(frame);
+        }
+    });
 }

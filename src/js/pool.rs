@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::logs::SiteLogs;
-use super::protocol::{read_frame, write_array_frame};
+use super::protocol::{read_frame_into, write_array_frame};
 use super::scheduler::Queues;
 use super::translate::{reply_response, request_frame};
 use super::watchdog::Watchdog;
@@ -75,6 +75,8 @@ struct WorkerProcess {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// Where its reply frames are read, kept between frames.
+    buffer: Vec<u8>,
 }
 
 /// A worker's place in the pool (its watch is the `watchdog`'s, by the same index).
@@ -445,48 +447,45 @@ impl ScriptPool {
             Duration::ZERO
         };
         self.watchdog.arm(index, worker.child.id(), extra);
-        let mut sent = 0;
-        let reply = write_array_frame(&mut worker.stdin, frames).and_then(|n| {
-            sent = n;
-            loop {
-                // While `fetch` waits on the network the run says so: the deadline then moves
-                // by exactly the time waited.
-                match read_frame(&mut worker.stdout)? {
+        let mut replies = Vec::with_capacity(frames.len());
+        let mut retire = false;
+        let written = write_array_frame(&mut worker.stdin, frames).and_then(|sent| {
+            while replies.len() < sent {
+                match read_frame_into(&mut worker.stdout, &mut worker.buffer)? {
+                    // While `fetch` waits on the network the run says so: the deadline then
+                    // moves by exactly the time waited.
                     Some(v) if v.get("fetch").is_some() => {
                         self.watchdog.fetch(index, v["fetch"].as_str());
                     }
-                    other => break Ok(other),
+                    // A run of a batch that could not commit goes again on its own: it gets
+                    // a run's time again.
+                    Some(v) if v.get("rerun").is_some() => {
+                        self.watchdog.arm(index, worker.child.id(), Duration::ZERO);
+                    }
+                    Some(v) => {
+                        retire = v["retire"] == Value::Bool(true);
+                        replies.push(v);
+                    }
+                    None => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 }
             }
+            Ok(())
         });
         let fired = self.watchdog.disarm(index);
-        let replies = match reply {
-            Ok(Some(Value::Object(mut reply))) => match reply.remove("replies") {
-                Some(Value::Array(replies)) if replies.len() == sent => {
-                    Some((replies, reply.get("retire") == Some(&Value::Bool(true))))
-                }
-                _ => None,
-            },
-            _ => None,
-        };
         // The watchdog may have fired just after the replies arrived: they stand, but the
         // killed process must not stay in the slot. A worker retiring to free memory exits
-        // right after its reply.
-        let Some((replies, retire)) = replies else {
-            if let Some(mut dead) = process.take() {
-                let _ = dead.child.kill();
-                let _ = dead.child.wait();
-            }
-            return died(fired);
-        };
-        if (fired || retire)
+        // right after its last reply.
+        if (written.is_err() || fired || retire)
             && let Some(mut gone) = process.take()
         {
-            if fired {
+            if written.is_err() || fired {
                 let _ = gone.child.kill();
             }
             let _ = gone.child.wait();
         }
+        // Replies that arrived stand (their writes committed); when the worker died after
+        // them, the rest died with it.
+        let died = written.is_err();
         let mut outcomes: Vec<Outcome> = replies
             .into_iter()
             .map(|r| {
@@ -497,7 +496,13 @@ impl ScriptPool {
                 }
             })
             .collect();
-        outcomes.resize_with(frames.len(), || Outcome::Again);
+        outcomes.resize_with(frames.len(), || {
+            if died {
+                Outcome::Died(fired)
+            } else {
+                Outcome::Again
+            }
+        });
         outcomes
     }
 
@@ -536,6 +541,7 @@ impl ScriptPool {
             child,
             stdin,
             stdout,
+            buffer: Vec::new(),
         })
     }
 
@@ -621,11 +627,25 @@ fn runner(pool: &ScriptPool) {
             .filter(|o| !matches!(o, Outcome::Again))
             .count();
         let (batch, serial) = (turn.batch(), turn.serial);
-        let (again, done): (Vec<_>, Vec<_>) = turn
+        // A run of the batch hit a limit: the site cools down, and what the batch did not
+        // start is answered as its queue is (not queued again ahead of the cool-down).
+        let hit_limit = outcomes.iter().any(|o| match o {
+            Outcome::Died(_) => true,
+            Outcome::Reply(reply) => reply["outcome"] == "timeout",
+            _ => false,
+        });
+        let (mut again, mut done): (Vec<_>, Vec<_>) = turn
             .jobs
             .into_iter()
             .zip(outcomes)
             .partition(|(_, o)| matches!(o, Outcome::Again));
+        if hit_limit {
+            done.extend(
+                again
+                    .drain(..)
+                    .map(|(job, _)| (job, Outcome::NotRun(cooling()))),
+            );
+        }
         if let Ok(mut d) = pool.dispatch.lock() {
             d.free.push(slot);
             d.running -= 1;

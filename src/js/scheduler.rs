@@ -233,6 +233,9 @@ impl<J> Queues<J> {
         let used = self.cores_used(site, now) * USAGE_WINDOW;
         let this_run = worked.as_secs_f64() / runs.max(1) as f64;
         let per_run = match self.usage.get(site) {
+            // Nothing ran (a batch handed every run back): nothing learnt about a run's cost.
+            Some(u) if runs == 0 => u.per_run,
+            None if runs == 0 => f64::INFINITY,
             Some(u) if u.per_run.is_finite() => 0.8 * u.per_run + 0.2 * this_run,
             _ => this_run,
         };

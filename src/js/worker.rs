@@ -2,7 +2,7 @@
 //! limit, opens cc.db, and answers request frames on stdin with reply frames on stdout until
 //! stdin closes. Its stderr is the server's log.
 
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -52,8 +52,8 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
             let mut engine = Engine::new(conn, limits, notify);
             let mut input = BufReader::new(std::io::stdin().lock());
             let mut statm = std::fs::File::open("/proc/self/statm").ok();
-            // A frame is an array of requests (several of one site: `batch`); the reply
-            // frame holds a reply for each, in order.
+            // A frame is an array of requests (several of one site: `batch`); a reply frame
+            // follows for each, in order.
             let mut buf = Vec::new();
             while let Ok(Some(request)) = read_frame_into(&mut input, &mut buf) {
                 let requests = match request {
@@ -65,8 +65,29 @@ pub fn main(data_dir: &Path, limits: EngineLimits, memory_mb: u64) -> ExitCode {
                 // memory limit, retire (the pool starts a new worker) rather than let one
                 // site's leftovers make another site's run hit the limit.
                 let retire = resident_bytes(statm.as_mut()) > bytes / 2;
-                let reply = serde_json::json!({ "replies": replies, "retire": retire });
-                if write_frame(&mut std::io::stdout().lock(), &reply).is_err() || retire {
+                // One frame per reply (each within the frame limit, as a single run's is),
+                // written together; the last says whether this worker retires.
+                let mut out = Vec::new();
+                let last = replies.len().saturating_sub(1);
+                let mut failed = false;
+                for (i, mut reply) in replies.into_iter().enumerate() {
+                    if i == last {
+                        reply["retire"] = serde_json::Value::Bool(retire);
+                    }
+                    failed |= write_frame(&mut out, &reply).is_err();
+                    if out.len() > 64 * 1024 {
+                        failed |= std::io::stdout().lock().write_all(&out).is_err();
+                        out.clear();
+                    }
+                }
+                let mut stdout = std::io::stdout().lock();
+                if failed
+                    || stdout
+                        .write_all(&out)
+                        .and_then(|()| stdout.flush())
+                        .is_err()
+                    || retire
+                {
                     break;
                 }
             }

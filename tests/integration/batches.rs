@@ -137,3 +137,40 @@ fn a_batch_that_runs_long_hands_back_the_rest_and_every_request_is_answered() {
     assert_eq!(runs, 33, "each request ran once");
     assert!(exchanges < runs, "{exchanges} exchanges for {runs} runs");
 }
+
+#[test]
+fn a_batch_whose_answers_exceed_one_frame_still_answers_each_and_counts_each() {
+    // Each answer is 600 000 control characters: 3.6 MB once JSON-escaped, so eight of them
+    // are more than one 16 MiB frame between a worker and the server.
+    let s = Server::builder().arg("--js-workers").arg("1").start();
+    s.write_file(
+        "big",
+        "main.js",
+        r#"
+        if (req.query.n) { res.json(db.get("n")); return; }
+        db.set("n", (db.get("n") || 0) + 1);
+        res.send("\u0001".repeat(req.query.small ? 1 : 600000));
+        "#,
+    );
+    s.write_file(
+        "blocker",
+        "main.js",
+        "const t = Date.now(); while (Date.now() - t < 80) {} res.send('x');",
+    );
+    for _ in 0..20 {
+        assert_eq!(s.get("big.localhost", "/?small=1").status, 200);
+    }
+    std::thread::scope(|scope| {
+        let s = &s;
+        scope.spawn(move || assert_eq!(s.get("blocker.localhost", "/").status, 200));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for _ in 0..8 {
+            scope.spawn(move || {
+                let r = s.get("big.localhost", "/");
+                assert_eq!(r.status, 200, "{}", &r.text()[..r.text().len().min(300)]);
+                assert_eq!(r.text().len(), 600_000);
+            });
+        }
+    });
+    assert_eq!(s.get("big.localhost", "/?n=1").text(), "28");
+}
