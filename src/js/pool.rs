@@ -449,7 +449,7 @@ impl ScriptPool {
         self.watchdog.arm(index, worker.child.id(), extra);
         let mut replies = Vec::with_capacity(frames.len());
         let mut retire = false;
-        let written = write_array_frame(&mut worker.stdin, frames).and_then(|sent| {
+        let exchanged = write_array_frame(&mut worker.stdin, frames).and_then(|sent| {
             while replies.len() < sent {
                 match read_frame_into(&mut worker.stdout, &mut worker.buffer)? {
                     // While `fetch` waits on the network the run says so: the deadline then
@@ -475,17 +475,17 @@ impl ScriptPool {
         // The watchdog may have fired just after the replies arrived: they stand, but the
         // killed process must not stay in the slot. A worker retiring to free memory exits
         // right after its last reply.
-        if (written.is_err() || fired || retire)
+        if (exchanged.is_err() || fired || retire)
             && let Some(mut gone) = process.take()
         {
-            if written.is_err() || fired {
+            if exchanged.is_err() || fired {
                 let _ = gone.child.kill();
             }
             let _ = gone.child.wait();
         }
         // Replies that arrived stand (their writes committed); when the worker died after
         // them, the rest died with it.
-        let died = written.is_err();
+        let died = exchanged.is_err();
         let mut outcomes: Vec<Outcome> = replies
             .into_iter()
             .map(|r| {

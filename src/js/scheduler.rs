@@ -71,6 +71,11 @@ impl<J> SiteQueue<J> {
             batch_running: false,
         }
     }
+
+    /// No run of this site may start now: it is at its cap, or a batch of it is running.
+    fn full(&self, per_site_cap: usize) -> bool {
+        self.running >= per_site_cap || self.batch_running
+    }
 }
 
 struct Waiting<J> {
@@ -162,7 +167,7 @@ impl<J> Queues<J> {
     pub fn may_start(&self, site: &str) -> bool {
         self.sites
             .get(site)
-            .is_some_and(|q| q.running < self.per_site_cap && !q.batch_running)
+            .is_some_and(|q| !q.full(self.per_site_cap))
     }
 
     /// The next job to run, taking sites in turn; `None` when every site with waiting jobs
@@ -179,10 +184,7 @@ impl<J> Queues<J> {
                 .sites
                 .get_mut(site)
                 .expect("a site in turn has a queue");
-            if queue.running >= self.per_site_cap
-                || queue.batch_running
-                || (queue.running >= 1 && over_share.contains(site))
-            {
+            if queue.full(self.per_site_cap) || (queue.running >= 1 && over_share.contains(site)) {
                 continue;
             }
             let Some(index) = queue
