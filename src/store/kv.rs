@@ -10,13 +10,20 @@ pub fn get(conn: &Connection, site: &str, key: &str) -> rusqlite::Result<Option<
         .optional()
 }
 
-/// Keys starting with `prefix`, sorted.
+/// Keys starting with `prefix`, sorted (byte order: SQLite's BINARY collation).
+///
+/// Sorted here, not by `ORDER BY`: the bundled SQLite re-prepares a statement with a bound
+/// `site_id = ?` and an `ORDER BY` at every binding (its REPREPARE counter says so), a full
+/// parse per call.
 pub fn list(conn: &Connection, site: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT key FROM kv_store WHERE site_id = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+        "SELECT key FROM kv_store WHERE site_id = ?1 AND substr(key, 1, length(?2)) = ?2",
     )?;
-    stmt.query_map(params![site, prefix], |r| r.get(0))?
-        .collect()
+    let mut keys: Vec<String> = stmt
+        .query_map(params![site, prefix], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    keys.sort_unstable();
+    Ok(keys)
 }
 
 pub fn count(conn: &Connection, site: &str) -> rusqlite::Result<u64> {
@@ -115,15 +122,39 @@ pub fn bytes(conn: &Connection, site: &str) -> rusqlite::Result<u64> {
 
 /// A site's environment variables, for `process.env`.
 pub fn env_vars(conn: &Connection, site: &str) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT key, value FROM env_vars WHERE site_id = ?1 ORDER BY key")?;
-    stmt.query_map([site], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect()
+    // Sorted here, not by `ORDER BY` (see `list`): this runs once per script batch.
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM env_vars WHERE site_id = ?1")?;
+    let mut vars: Vec<(String, String)> = stmt
+        .query_map([site], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    vars.sort_unstable();
+    Ok(vars)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_per_run_queries_are_not_prepared_again_for_each_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("cc.db")).unwrap();
+        for site in ["a", "b", "c"] {
+            env_vars(&conn, site).unwrap();
+            list(&conn, site, "").unwrap();
+        }
+        for sql in [
+            "SELECT key, value FROM env_vars WHERE site_id = ?1",
+            "SELECT key FROM kv_store WHERE site_id = ?1 AND substr(key, 1, length(?2)) = ?2",
+        ] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+        }
+    }
 
     #[test]
     fn commit_detects_a_changed_read() {
