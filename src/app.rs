@@ -190,13 +190,16 @@ pub const WS_ORIGINS_VAR: &str = "CC_WS_ORIGINS";
 /// What happens to a text message a client sends: the site's `socket.on("message")` handler
 /// when its main.js registers one; otherwise it is relayed to every client of the site.
 pub fn on_ws_message(scripts: Arc<ScriptPool>, sites_dir: PathBuf) -> ws::OnMessage {
-    Box::new(move |hub: &Hub, site: &str, text: &str, client: u64, ip| {
-        let root = sites_dir.join(site);
-        if root.join("main.js").is_file() {
-            // Relays the message itself when the script registers no handler.
-            scripts.run_event(site, &root, text, client, ip);
-        } else {
-            hub.broadcast(site, vec![text.to_string()]);
-        }
-    })
+    Box::new(
+        move |hub: &Hub, site: &str, text: &str, client: u64, ip, handled| {
+            let root = sites_dir.join(site);
+            if root.join("main.js").is_file() {
+                // Relays the message itself when the script registers no handler.
+                scripts.run_event(site, &root, text, client, ip, handled);
+            } else {
+                hub.broadcast(site, vec![text.to_string()]);
+                handled();
+            }
+        },
+    )
 }

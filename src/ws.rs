@@ -30,9 +30,13 @@ const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 /// them the client's frames wait in its own socket, so a flood slows its sender only.
 const READS_PER_SECOND: f64 = 50.0;
 const READ_BURST: f64 = 100.0;
-/// Messages of one site waiting for their handler: past this, that site's clients are not
-/// read until its handler catches up (other sites go on).
-const SITE_IN_FLIGHT: usize = 256;
+/// Messages of one site waiting for their handler or in it: past this, that site's clients
+/// are not read until its handler catches up (other sites go on). Half of the site's script
+/// queue (128), so its visitors' HTTP requests always find room there.
+const SITE_IN_FLIGHT: usize = 64;
+/// The same, for one client: a client whose messages fill this waits alone, and the site's
+/// other clients are still read.
+const CLIENT_IN_FLIGHT: usize = 8;
 /// Bytes of messages waiting for a handler, all sites together.
 const IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 /// How soon the poll loop looks again at clients held back by the limits above.
@@ -110,8 +114,22 @@ pub fn wants_upgrade(req: &Request) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().contains("websocket"))
 }
 
-/// What the hub does with a text message from a client.
-pub type OnMessage = Box<dyn Fn(&Hub, &str, &str, u64, IpAddr) + Send + Sync>;
+/// What the hub does with a text message from a client: `(hub, site, text, client id,
+/// address, handled)`; `handled` is called once the message has been handled (its handler
+/// ran, or it was relayed or dropped), which frees its place in the bounds below.
+pub type OnMessage = Box<dyn Fn(&Hub, &str, &str, u64, IpAddr, Handled) + Send + Sync>;
+/// Called once when a message's handling has ended.
+pub type Handled = Box<dyn FnOnce() + Send>;
+
+/// One message read from a client, on its way to `OnMessage`.
+struct Incoming {
+    site: String,
+    text: String,
+    id: u64,
+    ip: IpAddr,
+    /// The sender's messages waiting or being handled.
+    client_in_flight: Arc<AtomicUsize>,
+}
 /// Where the hub writes a site's log lines (clients opening and closing).
 pub type OnLog = Box<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -130,6 +148,8 @@ struct Client {
     last_ping: Instant,
     /// Reads this client may still make now (refilled at `READS_PER_SECOND`).
     tokens: f64,
+    /// Its messages waiting for their handler or in it (`CLIENT_IN_FLIGHT`).
+    in_flight: Arc<AtomicUsize>,
     refilled: Instant,
 }
 
@@ -181,15 +201,26 @@ impl Hub {
             in_flight: Mutex::new(HashMap::new()),
             in_flight_bytes: AtomicUsize::new(0),
         });
-        let (messages_tx, messages_rx) = channel::<(String, String, u64, IpAddr)>();
+        let (messages_tx, messages_rx) = channel::<Incoming>();
         let weak = Arc::downgrade(&hub);
         std::thread::Builder::new()
             .name("ws-messages".into())
             .spawn(move || {
-                for (site, text, id, ip) in messages_rx {
+                for m in messages_rx {
                     let Some(hub) = weak.upgrade() else { return };
-                    on_message(&hub, &site, &text, id, ip);
-                    hub.handled(&site, text.len());
+                    // Its places are freed when it has been handled, not when it is queued for
+                    // the handler: a flood waits at the hub, not in the site's script queue.
+                    let (site, bytes, back) = (m.site.clone(), m.text.len(), weak.clone());
+                    let client = m.client_in_flight;
+                    let handled: Handled = Box::new(move || {
+                        client.fetch_sub(1, Ordering::Relaxed);
+                        // Clients held back by the bounds are looked at again within
+                        // `THROTTLED_RECHECK`.
+                        if let Some(hub) = back.upgrade() {
+                            hub.handled(&site, bytes);
+                        }
+                    });
+                    on_message(&hub, &m.site, &m.text, m.id, m.ip, handled);
                 }
             })?;
         let weak = Arc::downgrade(&hub);
@@ -244,6 +275,7 @@ impl Hub {
             last_heard: Instant::now(),
             last_ping: Instant::now(),
             tokens: READ_BURST,
+            in_flight: Arc::new(AtomicUsize::new(0)),
             refilled: Instant::now(),
         };
         self.count(site, ip, 1);
@@ -290,10 +322,12 @@ impl Hub {
         self.in_flight_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// True when `c` may have a message read now (its own rate, its site's bounds).
+    /// True when `c` may have a message read now (its own rate and bound, its site's bounds).
     fn may_read(&self, c: &mut Client, now: Instant) -> bool {
         c.refill(now);
-        c.tokens >= 1.0 && self.has_room_for_message(&c.site)
+        c.tokens >= 1.0
+            && c.in_flight.load(Ordering::Relaxed) < CLIENT_IN_FLIGHT
+            && self.has_room_for_message(&c.site)
     }
 
     fn count(&self, site: &str, ip: IpAddr, delta: isize) {
@@ -332,7 +366,7 @@ fn poll_loop(
     hub_ref: std::sync::Weak<Hub>,
     commands: Receiver<Command>,
     mut wake: UnixStream,
-    messages: Sender<(String, String, u64, IpAddr)>,
+    messages: Sender<Incoming>,
 ) {
     let mut clients: Vec<Client> = Vec::new();
     loop {
@@ -409,7 +443,7 @@ fn service(
     c: &mut Client,
     ready: PollFlags,
     now: Instant,
-    messages: &Sender<(String, String, u64, IpAddr)>,
+    messages: &Sender<Incoming>,
 ) -> Result<(), &'static str> {
     if c.queue.len() > MAX_QUEUED {
         let _ = c.ws.close(None);
@@ -433,7 +467,14 @@ fn service(
                 Ok(Message::Text(text)) => {
                     c.last_heard = now;
                     hub.queued(&c.site, text.len());
-                    let _ = messages.send((c.site.clone(), text.as_str().to_string(), c.id, c.ip));
+                    c.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let _ = messages.send(Incoming {
+                        site: c.site.clone(),
+                        text: text.as_str().to_string(),
+                        id: c.id,
+                        ip: c.ip,
+                        client_in_flight: c.in_flight.clone(),
+                    });
                 }
                 Ok(Message::Close(_)) => return Err("closed by the client"),
                 Ok(_) => c.last_heard = now, // ping, pong, binary: signs of life

@@ -191,6 +191,7 @@ impl ScriptPool {
         text: &str,
         client: u64,
         ip: std::net::IpAddr,
+        handled: Box<dyn FnOnce() + Send>,
     ) {
         let mut req = Request::fake("WS", "/ws", &[]);
         req.remote_ip = ip;
@@ -198,29 +199,38 @@ impl ScriptPool {
         frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
         frame["event"] = json!({ "type": "message", "data": text, "client": { "id": client, "ip": ip.to_string() } });
         let (site_name, text) = (site.to_string(), text.to_string());
-        let done = move |pool: &ScriptPool, outcome: Outcome| match outcome {
+        let done = move |pool: &ScriptPool, outcome: Outcome| {
+            handled();
+            pool.event_ended(&site_name, text, outcome)
+        };
+        self.submit(site, frame, true, Box::new(done));
+    }
+
+    /// How a `socket.on("message")` run ended: its log lines and broadcasts, the relay of a
+    /// message no handler took, or why it did not run.
+    fn event_ended(&self, site: &str, text: String, outcome: Outcome) {
+        match outcome {
             Outcome::Reply(reply) => {
                 let unhandled = reply["outcome"] == "ok" && reply["handled"] != Value::Bool(true);
-                pool.finish(&site_name, reply);
-                if unhandled && let Some(hub) = pool.hub.get() {
-                    hub.broadcast(&site_name, vec![text]);
+                self.finish(site, reply);
+                if unhandled && let Some(hub) = self.hub.get() {
+                    hub.broadcast(site, vec![text]);
                 }
             }
             Outcome::Died(_) => {
-                pool.cool_down(&site_name);
-                pool.log(
-                    &site_name,
+                self.cool_down(site);
+                self.log(
+                    site,
                     "error",
                     "main.js's message handler hit a limit and its worker was stopped",
                 )
             }
-            Outcome::NotRun(_) | Outcome::Again => pool.log(
-                &site_name,
+            Outcome::NotRun(_) | Outcome::Again => self.log(
+                site,
                 "warn",
                 "a WebSocket message was dropped: the site's script queue is full",
             ),
-        };
-        self.submit(site, frame, true, Box::new(done));
+        }
     }
 
     /// The last lines a site's script logged, oldest first.

@@ -430,3 +430,63 @@ fn pages_on_other_origins_may_not_open_a_sites_websocket_unless_it_lists_them() 
         403
     );
 }
+
+#[test]
+fn a_message_flood_waits_at_the_hub_and_never_crowds_out_the_sites_other_work() {
+    use std::io::Write;
+    let s = Server::start();
+    // A handler that takes 20 ms a message: two flooders' 200 messages take four seconds.
+    s.write_file(
+        "slowchat",
+        "main.js",
+        r#"
+        socket.on("message", (m) => {
+          const t = Date.now(); while (Date.now() - t < 20) {}
+          db.set("handled", (db.get("handled") || 0) + 1);
+          if (m === "ping") socket.broadcast("pong");
+        });
+        res.json(db.get("handled"));
+        "#,
+    );
+    let mut flooders = [connect(&s, "slowchat"), connect(&s, "slowchat")];
+    let mut speaker = connect(&s, "slowchat");
+    std::thread::sleep(Duration::from_millis(300));
+    // 100 one-byte messages each, in one write: within each client's burst allowance.
+    let frame = [0x81u8, 0x81, 0, 0, 0, 0, b'x'];
+    let burst: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 100)
+        .collect();
+    for f in &mut flooders {
+        f.get_mut().write_all(&burst).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // The site's visitors still get answers, and its handler hears the neighbour soon.
+    let r = s.get("slowchat.localhost", "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    speaker.send(Message::text("ping")).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        match speaker.read().expect("the speaker was disconnected") {
+            Message::Text(t) if t.as_str() == "pong" => break,
+            _ => {}
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the neighbour's message waited behind the flood: {:?}",
+        started.elapsed()
+    );
+    // Nothing was dropped: every message of the flood is handled in the end.
+    let mut handled = 0;
+    for _ in 0..100 {
+        handled = s.get("slowchat.localhost", "/").text().parse().unwrap_or(0);
+        if handled == 201 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(handled, 201, "messages were dropped");
+}
