@@ -282,15 +282,7 @@ fn one_clients_burst_slows_only_that_client() {
         "<h1>chat</h1>"
     );
     std::thread::sleep(Duration::from_millis(300));
-    // 10 000 one-byte text frames in one write (masked with a zero key, so the byte is 'x').
-    let frame = [0x81u8, 0x81, 0, 0, 0, 0, b'x'];
-    let burst: Vec<u8> = frame
-        .iter()
-        .copied()
-        .cycle()
-        .take(frame.len() * 10_000)
-        .collect();
-    flooder.get_mut().write_all(&burst).unwrap();
+    flooder.get_mut().write_all(&burst_of_x(10_000)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     // Everyone else stays connected and hears the next message, after at most the flooder's
     // share of relayed 'x's.
@@ -451,14 +443,8 @@ fn a_message_flood_waits_at_the_hub_and_never_crowds_out_the_sites_other_work() 
     let mut flooders = [connect(&s, "slowchat"), connect(&s, "slowchat")];
     let mut speaker = connect(&s, "slowchat");
     std::thread::sleep(Duration::from_millis(300));
-    // 100 one-byte messages each, in one write: within each client's burst allowance.
-    let frame = [0x81u8, 0x81, 0, 0, 0, 0, b'x'];
-    let burst: Vec<u8> = frame
-        .iter()
-        .copied()
-        .cycle()
-        .take(frame.len() * 100)
-        .collect();
+    // 100 messages each, in one write: within each client's burst allowance.
+    let burst = burst_of_x(100);
     for f in &mut flooders {
         f.get_mut().write_all(&burst).unwrap();
     }
@@ -489,4 +475,15 @@ fn a_message_flood_waits_at_the_hub_and_never_crowds_out_the_sites_other_work() 
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(handled, 201, "messages were dropped");
+}
+
+/// `n` one-byte text frames for one write, masked with a zero key so the byte is 'x'.
+fn burst_of_x(n: usize) -> Vec<u8> {
+    let frame = [0x81u8, 0x81, 0, 0, 0, 0, b'x'];
+    frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * n)
+        .collect()
 }
