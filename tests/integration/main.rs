@@ -11,6 +11,7 @@ mod backup;
 mod batches;
 mod browser_smoke;
 mod cli;
+mod crash;
 mod dashboard;
 mod dashboard_browser;
 mod deploy;
