@@ -8,16 +8,19 @@ use crate::analytics::Visit;
 use crate::api::Api;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
+use crate::error::ApiError;
 use crate::http::Upgrade;
 use crate::http::{Request, Response};
 use crate::js::SCRIPT_FETCH_HEADER;
 use crate::js::pool::{ScriptPool, SocketHub};
+use crate::metrics::{Gauges, Kind, Metrics};
 use crate::router::{self, Route};
 use crate::services::Services;
 use crate::site::{self, Folders};
 use crate::ws::{self, Hub};
 
 pub struct App {
+    metrics: Arc<Metrics>,
     domain: String,
     sites: Folders,
     pub svc: Arc<Services>,
@@ -28,6 +31,7 @@ pub struct App {
 impl App {
     pub fn new(config: &ServeConfig, svc: Arc<Services>) -> App {
         App {
+            metrics: Arc::default(),
             domain: config.domain.clone(),
             sites: Folders::new(config.sites_dir()),
             api: Api { svc: svc.clone() },
@@ -109,23 +113,78 @@ impl App {
         Response::json(if ok { 200 } else { 503 }, &body).with_header("Cache-Control", "no-store")
     }
 
+    /// `GET /metrics` (Prometheus text) for the dashboard's session or a `read:stats` key.
+    fn metrics(&self, req: &Request) -> Response {
+        let allowed = self
+            .svc
+            .conn()
+            .and_then(|conn| match self.svc.caller(&conn, req)? {
+                None => Err(ApiError::Unauthorized(
+                    "log in, or send a key with the read:stats scope".into(),
+                )),
+                Some(c) if !c.may_read_stats() => Err(ApiError::Forbidden(format!(
+                    "key '{}' has no read:stats scope",
+                    c.name
+                ))),
+                Some(_) => Ok(()),
+            });
+        if let Err(e) = allowed {
+            return e.to_json_response();
+        }
+        let (runs, exchanges, _) = self.svc.scripts.stats();
+        let (starts, waiting, running) = self.svc.scripts.load();
+        let (clients, in_flight) = self.svc.hub.load();
+        let text = self.metrics.render(&Gauges {
+            uptime_s: self.svc.started.elapsed().as_secs(),
+            script_runs: runs,
+            script_exchanges: exchanges,
+            script_worker_starts: starts,
+            script_jobs_waiting: waiting,
+            script_jobs_running: running,
+            websocket_clients: clients,
+            websocket_messages_in_flight: in_flight,
+        });
+        Response::new(200)
+            .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            .with_header("Cache-Control", "no-store")
+            .with_body(text.into_bytes())
+    }
+
+    /// Answers a request and counts it for `/metrics` (a main.js run once it is answered).
     pub fn handle(&self, req: &mut Request) -> Response {
+        let (kind, response) = self.route(req);
+        let kind = match (kind, &response.deferred) {
+            (Kind::Static, Some(_)) => Kind::Script,
+            (kind, _) => kind,
+        };
+        let metrics = self.metrics.clone();
+        when_answered(response, move |r| metrics.count(kind, r.status))
+    }
+
+    /// The answer, and what the request reached (a main.js run answers later: `Script`).
+    fn route(&self, req: &mut Request) -> (Kind, Response) {
         if req.header(SCRIPT_FETCH_HEADER).is_some() {
-            return Response::text(
-                508,
-                "508 Loop Detected: a main.js fetch() may not call this cc-server (its dashboard or its sites)",
+            return (
+                Kind::Unknown,
+                Response::text(
+                    508,
+                    "508 Loop Detected: a main.js fetch() may not call this cc-server (its dashboard or its sites)",
+                ),
             );
         }
         match router::route(req.header("host"), &self.domain) {
-            Route::Dashboard if req.raw_path() == "/health" => self.health(),
-            Route::Dashboard if is_api(req.raw_path()) => self.api.handle(req),
-            Route::Dashboard => self.dashboard.handle(req),
+            Route::Dashboard if req.raw_path() == "/health" => (Kind::Dashboard, self.health()),
+            Route::Dashboard if req.raw_path() == "/metrics" => {
+                (Kind::Dashboard, self.metrics(req))
+            }
+            Route::Dashboard if is_api(req.raw_path()) => (Kind::Api, self.api.handle(req)),
+            Route::Dashboard => (Kind::Dashboard, self.dashboard.handle(req)),
             Route::Site(name)
                 if req.raw_path() == "/ws"
                     && ws::wants_upgrade(req)
                     && self.sites.exists(&name) =>
             {
-                self.websocket(&name, req)
+                (Kind::WebSocket, self.websocket(&name, req))
             }
             Route::Site(name) => {
                 // Behind the trusted proxy, the visitor's own address is what scripts and
@@ -134,33 +193,38 @@ impl App {
                 let Some(response) = self.sites.handle(&name, req, self.svc.scripts.as_ref())
                 else {
                     // Unknown names are not recorded: random subdomains must not fill `events`.
-                    return site::site_not_found();
+                    return (Kind::Unknown, site::site_not_found());
                 };
                 let path = req.raw_path().to_string();
-                let visit = Visit::now(req, req.remote_ip, "hosting", name, path, response.status);
-                record_when_answered(&self.svc, visit, response)
+                let mut visit =
+                    Visit::now(req, req.remote_ip, "hosting", name, path, response.status);
+                let svc = self.svc.clone();
+                // A deferred answer is a main.js run's; it is recorded once it is known.
+                (
+                    Kind::Static,
+                    when_answered(response, move |r| {
+                        visit.status = r.status;
+                        svc.recorder.record(visit);
+                    }),
+                )
             }
-            Route::Unknown => site::site_not_found(),
+            Route::Unknown => (Kind::Unknown, site::site_not_found()),
         }
     }
 }
 
-/// Records the visit with the status it was answered with: now, or when a deferred answer
-/// (a main.js run) is ready.
-fn record_when_answered(svc: &Arc<Services>, mut visit: Visit, response: Response) -> Response {
+/// Calls `f` with the answer once it is known: now, or when a deferred one (a main.js run)
+/// is ready.
+fn when_answered(response: Response, f: impl FnOnce(&Response) + Send + 'static) -> Response {
     match response.deferred {
         None => {
-            svc.recorder.record(visit);
+            f(&response);
             response
         }
-        Some(later) => {
-            let svc = svc.clone();
-            Response::later(later.map(move |response| {
-                visit.status = response.status;
-                svc.recorder.record(visit);
-                response
-            }))
-        }
+        Some(later) => Response::later(later.map(move |response| {
+            f(&response);
+            response
+        })),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod http; // owned request/response values, independent of tiny_http
 pub mod js; // main.js: script worker processes, the boa engine, db transactions
 pub mod keys; // deploy keys: tokens, scopes, authentication
 pub mod log_writer; // the log on stderr: access and site lines batched by one thread, never blocking an answer
+pub mod metrics; // GET /metrics: request counters by kind and status class, gauges, Prometheus text
 pub mod names; // site names, host names and domains: the one place their rules live
 pub mod overview; // read-only views of sites for the dashboard pages and the API
 pub mod public; // the endpoints anyone may call: /t.js, /track, /pixel.gif, /r/<slug>, /webhook/<name>

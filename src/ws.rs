@@ -237,6 +237,12 @@ impl Hub {
             .map_or(0, |c| c.get(site).copied().unwrap_or(0))
     }
 
+    /// Connected clients, all sites; and messages read but not yet handled (`/metrics`).
+    pub fn load(&self) -> (usize, usize) {
+        let in_flight = self.in_flight.lock().map_or(0, |f| f.values().sum());
+        (self.total.load(Ordering::Relaxed), in_flight)
+    }
+
     /// Room for one more client of `site` from `ip`? Checked before the 101 is sent.
     pub fn has_room(&self, site: &str, ip: IpAddr) -> bool {
         let from_address = self.by_address.lock().map_or(0, |m| {

@@ -136,6 +136,8 @@ pub struct ScriptPool {
     run_micros: AtomicU64,
     /// Frames sent to workers: fewer than `runs` when busy sites' runs went in batches.
     exchanges: AtomicU64,
+    /// Worker processes started.
+    starts: AtomicU64,
     /// This pool, for the jobs that HTTP workers hand over.
     this: Weak<ScriptPool>,
 }
@@ -162,6 +164,7 @@ impl ScriptPool {
             runs: AtomicU64::new(0),
             run_micros: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
+            starts: AtomicU64::new(0),
             hub: std::sync::OnceLock::new(),
             config,
             this: this.clone(),
@@ -308,6 +311,15 @@ impl ScriptPool {
             exchanges,
             self.run_micros.load(Ordering::Relaxed) / runs.max(1),
         )
+    }
+
+    /// `(worker processes started, jobs waiting, exchanges under way)` now (`/metrics`).
+    pub fn load(&self) -> (u64, usize, usize) {
+        let (waiting, running) = self
+            .dispatch
+            .lock()
+            .map_or((0, 0), |d| (d.queues.waiting(), d.running));
+        (self.starts.load(Ordering::Relaxed), waiting, running)
     }
 
     /// Queues a job, or ends it at once when the site is cooling down or its queue is full.
@@ -517,6 +529,7 @@ impl ScriptPool {
     }
 
     fn spawn(&self) -> std::io::Result<WorkerProcess> {
+        self.starts.fetch_add(1, Ordering::Relaxed);
         let c = &self.config;
         let mut child = Command::new(&self.exe)
             // Scripts never see the process environment, but keep the password out anyway.

@@ -19,6 +19,7 @@ mod examples;
 mod hostile_paths;
 mod limits;
 mod links;
+mod metrics;
 mod personal_cloud;
 mod request_path;
 mod routing;
