@@ -31,4 +31,5 @@ pub mod server; // listener, worker pool, panic → 500, access log, graceful sh
 pub mod services; // the shared parts and the checks every request makes: caller, CSRF, client address, rate, audit
 pub mod site; // a site request: static files (small ones kept in memory, large ones open), main.js, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
+pub mod systemd; // sd_notify for a Type=notify unit: READY, WATCHDOG while the db answers, STOPPING
 pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop

@@ -60,6 +60,17 @@ pub fn parse_config_domain(raw: &str) -> Option<String> {
     is_host_name(d).then(|| d.to_string())
 }
 
+/// A Unix user name the service may run as: a lower-case letter or '_' first, then letters,
+/// digits, '_' or '-'; at most 32 (what `useradd` takes on Debian without complaint).
+pub fn is_unix_user(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 32
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ use crate::log_writer;
 use crate::ratelimit::RateLimiter;
 use crate::services::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
 use crate::store;
+use crate::systemd;
 use crate::ws::Hub;
 
 /// Why the server could not start.
@@ -148,6 +149,13 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
 
     let backups = DailyBackups::start(&config.data_dir, config.backups);
 
+    // Under systemd (Type=notify): started, and alive for as long as the database answers.
+    systemd::notify("READY=1");
+    {
+        let services = services.clone();
+        systemd::keep_watchdog_fed(move || services.conn().is_ok_and(|c| store::answers(&c)));
+    }
+
     let workers: Vec<_> = (0..config.workers)
         .map(|i| {
             let (server, app) = (server.clone(), app.clone());
@@ -159,6 +167,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         .collect::<Result<_, _>>()?;
 
     let signal = signals.forever().next();
+    systemd::notify("STOPPING=1");
     // Through the batched log: a stalled stderr must not stop the stop.
     log_writer::line(&format!(
         "cc-server: {} received, finishing in-flight requests\n",

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::help::{
-    BACKUP_HELP, DEPLOY_HELP, HELP, KEYS_HELP, PASSWD_HELP, REMOTE_HELP, SERVE_HELP,
+    BACKUP_HELP, DEPLOY_HELP, HELP, KEYS_HELP, PASSWD_HELP, REMOTE_HELP, SERVE_HELP, SERVICE_HELP,
 };
 use crate::config::ServeFlags;
 
@@ -48,6 +48,15 @@ pub(super) enum Command {
         force: bool,
         data_dir: Option<String>,
     },
+    Service(ServiceAction, super::service::ServiceOptions),
+}
+
+#[derive(Debug, PartialEq)]
+pub(super) enum ServiceAction {
+    Install,
+    Uninstall,
+    Status,
+    Unit,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +127,7 @@ pub(super) fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "keys" => parse_keys(&mut parser),
         "passwd" => parse_passwd(&mut parser),
         "backup" => parse_backup(&mut parser),
+        "service" => parse_service(&mut parser),
         // Internal: a script worker process started by the server (src/js/worker.rs).
         "__js-worker" => parse_worker(&mut parser),
         other => Err(UsageError(format!("unknown command '{other}'"))),
@@ -288,6 +298,63 @@ fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             "unknown keys action '{other}' (create, list or revoke)"
         ))),
     }
+}
+
+fn parse_service(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let action = match parser.next()? {
+        Some(Value(v)) => match string(v, "service action")?.as_str() {
+            "install" => ServiceAction::Install,
+            "uninstall" => ServiceAction::Uninstall,
+            "status" => ServiceAction::Status,
+            "unit" => ServiceAction::Unit,
+            other => {
+                return Err(UsageError(format!(
+                    "unknown service action '{other}' (install, uninstall, status or unit)"
+                )));
+            }
+        },
+        Some(Short('h') | Long("help")) | None => return Ok(Command::Help(SERVICE_HELP)),
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    let mut options = super::service::ServiceOptions::default();
+    let takes_options = matches!(action, ServiceAction::Install | ServiceAction::Unit);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(SERVICE_HELP)),
+            Long("user") if takes_options => {
+                options.user = string(parser.value()?, "--user")?;
+                if !crate::names::is_unix_user(&options.user) {
+                    return Err(UsageError(format!(
+                        "'{}' is not a user name (a-z, 0-9, '_' and '-', at most 32)",
+                        options.user
+                    )));
+                }
+            }
+            Long("data-dir") if takes_options => {
+                options.data_dir = PathBuf::from(parser.value()?);
+                if !options.data_dir.is_absolute() {
+                    return Err(UsageError("--data-dir must be an absolute path".into()));
+                }
+            }
+            Long("domain") if takes_options => {
+                let domain = string(parser.value()?, "--domain")?;
+                options.domain = crate::names::parse_config_domain(&domain).ok_or_else(|| {
+                    UsageError(format!(
+                        "--domain: '{domain}' is not a host name such as cc.lan"
+                    ))
+                })?;
+            }
+            Long("port") if takes_options => {
+                let port = string(parser.value()?, "--port")?;
+                options.port = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    UsageError(format!("--port: '{port}' is not a port (1-65535)"))
+                })?;
+            }
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Command::Service(action, options))
 }
 
 fn parse_backup(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {

@@ -22,6 +22,8 @@ COMMANDS:
     keys list | keys revoke ID       list or revoke deploy keys
     passwd                           set the dashboard's admin password (on the server's machine)
     backup <file> [--force]          copy cc.db to <file>, also while the server runs
+    service install | uninstall | status | unit
+                                     run as a hardened systemd service (as root)
 
 OPTIONS:
     -h, --help       print this help
@@ -159,4 +161,29 @@ OPTIONS:
 
 TO RESTORE: stop the server, copy the file over <data-dir>/cc.db, delete
 <data-dir>/cc.db-wal and <data-dir>/cc.db-shm if they exist, start the server.
+";
+
+pub(super) const SERVICE_HELP: &str = "\
+cc-server service — run cc-server as a hardened systemd service
+
+USAGE:
+    sudo cc-server service install [OPTIONS]    make the user and the data dir, write
+                                                /etc/systemd/system/cc-server.service,
+                                                enable it and start it now
+    sudo cc-server service uninstall            stop and disable it and remove the unit
+                                                (the data dir and the user stay)
+    cc-server service status                    systemctl status cc-server
+    cc-server service unit [OPTIONS]            print the unit install would write
+
+OPTIONS (install and unit):
+    --user <NAME>        the system user the server runs as       [default cc]
+    --data-dir <DIR>     the service's data dir                   [default /var/lib/cc]
+    --domain <DOMAIN>    sites are served at <site>.<DOMAIN>      [default localhost]
+    --port <PORT>        port to listen on (below 1024 adds only  [default 4698]
+                         CAP_NET_BIND_SERVICE)
+
+The unit runs the binary where it is now (copy it to /usr/local/bin first), as Type=notify with
+a 30 s watchdog, with systemd's sandboxing: no new privileges, a read-only system except the
+data dir, no home folders, private /tmp and devices, a system-call filter. The admin password
+goes in /etc/cc-server.env (root only), never in the unit: see the README.
 ";

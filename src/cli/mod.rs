@@ -2,12 +2,13 @@
 //! the exit code in one place — 0 success, 1 a failure while running, 2 a usage error.
 //!
 //! `args` parses, `help` holds the texts, `admin` runs the commands that work on the data dir
-//! directly; this file runs the rest. Errors travel up as a `Failure`: only `main` prints
-//! them and picks the exit code, never the code that failed.
+//! directly, `service` the systemd unit; this file runs the rest. Errors travel up as a
+//! `Failure`: only `main` prints them and picks the exit code, never the code that failed.
 
 mod admin;
 mod args;
 mod help;
+mod service;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -123,6 +124,7 @@ fn run(command: Command) -> Result<(), Failure> {
         } => admin::backup(file, force, data_dir)?,
         Command::KeysList(data_dir) => admin::keys_list(data_dir)?,
         Command::KeysRevoke(id, data_dir) => admin::keys_revoke(id, data_dir)?,
+        Command::Service(action, options) => service::run(action, &options)?,
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ mod request_path;
 mod routing;
 mod sandbox;
 mod scripts;
+mod service;
 mod static_files;
 mod store;
 mod webhooks;
