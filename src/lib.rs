@@ -33,3 +33,6 @@ pub mod site; // a site request: static files (small ones kept in memory, large 
 pub mod store; // SQLite: open, migrations, and every SQL statement
 pub mod systemd; // sd_notify for a Type=notify unit: READY, WATCHDOG while the db answers, STOPPING
 pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop
+
+#[cfg(test)]
+mod properties; // property tests of the parsers and checks of untrusted input (make fuzz runs more)

@@ -270,4 +270,36 @@ mod tests {
         let long = "a".repeat(20_000);
         assert_eq!(status(&format!("GET / HTTP/1.1\r\nHost: x\r\nX: {long}\r\n\r\n")), 431);
     }
+
+    proptest::proptest! {
+        /// Any bytes: an answer (a head, "not yet", or a refusal), never a panic, and a head
+        /// never claims more bytes than it was given.
+        #[test]
+        fn any_bytes_get_an_answer(buf in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            if let Ok(Some(h)) = parse(&buf, &limits()) {
+                proptest::prop_assert!(h.len <= buf.len());
+            }
+        }
+
+        /// Heads that look almost right: random methods, targets, versions and fields.
+        #[test]
+        fn near_misses_get_an_answer(
+            method in "[A-Z]{0,8}",
+            target in "[ -~]{0,40}",
+            version in "HTTP/[0-9]\\.[0-9]|[ -~]{0,10}",
+            fields in proptest::collection::vec("[!-~]{0,12}:[ -~]{0,20}", 0..6),
+        ) {
+            let text = format!("{method} {target} {version}\r\n{}\r\n\r\n", fields.join("\r\n"));
+            let _ = parse(text.as_bytes(), &limits());
+        }
+
+        /// A well-formed request with a length is framed by exactly that length.
+        #[test]
+        fn a_content_length_frames_the_body(n in 0u64..1_000_000_000, path in "/[a-z0-9/]{0,30}") {
+            let text = format!("POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: {n}\r\n\r\n");
+            let h = parse(text.as_bytes(), &limits()).unwrap().unwrap();
+            proptest::prop_assert_eq!(h.framing, Framing::Length(n));
+            proptest::prop_assert_eq!(h.len, text.len());
+        }
+    }
 }
