@@ -1,7 +1,7 @@
 # cc-server — the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build release test lint fmt fuzz bench bench-stats clean
+.PHONY: run build release test lint fmt fuzz soak bench bench-stats clean
 
 run:            ## build and start the server (port 4698, domain localhost, data in ~/.config/cc)
 	$(CARGO) run --release --locked -- serve
@@ -19,6 +19,9 @@ test:           ## unit tests and integration tests against the real binary
 fuzz:           ## the property tests with many random inputs each (PROPTEST_CASES, default 100000)
 	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --locked --lib properties
 	PROPTEST_CASES=$${PROPTEST_CASES:-100000} $(CARGO) test --locked -p tiny_http_fork --lib head::tests
+
+soak: release   ## 10 minutes of mixed load; RSS, threads, open files and errors each minute (SOAK_MINUTES)
+	python3 bench/soak.py
 
 lint:           ## formatting and clippy, warnings are errors
 	$(CARGO) fmt -- --check

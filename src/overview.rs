@@ -51,12 +51,36 @@ pub struct SiteDetail {
     pub logs: Vec<LogLine>,
     /// True when a previous deployment is kept, so a rollback can happen.
     pub can_roll_back: bool,
+    pub disk: DiskUse,
+}
+
+/// What a site holds on disk against its quota: the live files, the previous deployment kept
+/// for rollback, and its `db` data. A deploy must keep the new files, the live ones and the
+/// `db` within `quota`.
+pub struct DiskUse {
+    pub live: u64,
+    pub previous: u64,
+    pub db: u64,
+    pub quota: u64,
+}
+
+impl DiskUse {
+    pub fn total(&self) -> u64 {
+        self.live + self.previous + self.db
+    }
 }
 
 impl SiteDetail {
     pub fn to_json(&self) -> Value {
         let mut v = self.summary.to_json();
         v["can_roll_back"] = json!(self.can_roll_back);
+        v["disk"] = json!({
+            "live_bytes": self.disk.live,
+            "previous_bytes": self.disk.previous,
+            "db_bytes": self.disk.db,
+            "total_bytes": self.disk.total(),
+            "quota_bytes": self.disk.quota,
+        });
         v["deployments"] = self
             .deployments
             .iter()
@@ -131,8 +155,16 @@ pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail,
         return Err(ApiError::NotFound(format!("there is no site '{name}'")));
     }
     let visits = hosting_visits(conn, Some(name))?;
+    let summary = summary(svc, conn, name.to_string(), &visits)?;
+    let disk = DiskUse {
+        live: summary.bytes,
+        previous: svc.sites.previous_bytes(name),
+        db: store::kv::bytes(conn, name)?,
+        quota: svc.sites.quota(),
+    };
     Ok(SiteDetail {
-        summary: summary(svc, conn, name.to_string(), &visits)?,
+        summary,
+        disk,
         deployments: store::sites::deployments(conn, name, 50)?,
         env: store::kv::env_vars(conn, name)?,
         logs: svc.scripts.logs(name),

@@ -226,6 +226,16 @@ impl Sites {
     pub fn measure(&self, site: &str) -> Unpacked {
         measure(&self.live_dir(site))
     }
+
+    /// Bytes the site's previous deployment (kept for one rollback) holds on disk.
+    pub fn previous_bytes(&self, site: &str) -> u64 {
+        measure(&self.previous_dir(site)).bytes
+    }
+
+    /// The disk quota of one site (`--max-site-mb`), in bytes.
+    pub fn quota(&self) -> u64 {
+        self.limits.max_site
+    }
 }
 
 /// Files and bytes under a folder (symlinks are not followed).

@@ -746,4 +746,41 @@ fn a_site_over_its_disk_quota_is_refused_and_keeps_its_live_files() {
     );
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(r.text().contains("1 MiB in its db"), "{}", r.text());
+    // The site's detail (API and dashboard) shows what counts against the quota.
+    let auth = format!("Bearer {token}");
+    let detail = s.request(
+        "GET",
+        "localhost",
+        "/api/sites/notes",
+        &[("Authorization", &auth)],
+    );
+    let detail: serde_json::Value = serde_json::from_str(&detail.text()).unwrap();
+    let disk = &detail["disk"];
+    assert_eq!(disk["quota_bytes"], 1024 * 1024, "{detail}");
+    assert!(disk["db_bytes"].as_u64().unwrap() >= 700_000, "{detail}");
+    let parts = ["live_bytes", "previous_bytes", "db_bytes"].map(|k| disk[k].as_u64().unwrap());
+    assert_eq!(
+        disk["total_bytes"].as_u64().unwrap(),
+        parts.iter().sum::<u64>()
+    );
+}
+
+#[test]
+fn the_dashboard_shows_a_sites_disk_use_against_its_quota() {
+    let s = Server::builder()
+        .env("CC_ADMIN_PASSWORD", crate::admin::PASSWORD)
+        .arg("--max-site-mb")
+        .arg("5")
+        .start();
+    s.write_file(
+        "notes",
+        "main.js",
+        r#"db.set("blob", "x".repeat(300000)); res.send("ok");"#,
+    );
+    assert_eq!(s.get("notes.localhost", "/").text(), "ok");
+    let page = crate::admin::login(&s).get("/sites/notes").text();
+    let at = page.find("id=\"disk\"").expect("a disk card");
+    let card = &page[at..at + 300];
+    assert!(card.contains("Disk (quota 5.2 MB)"), "{card}");
+    assert!(card.contains("300.0 KB in db"), "{card}");
 }

@@ -66,12 +66,19 @@ pub fn site_page(d: &SiteDetail, csrf: &str) -> String {
 <div class=\"stat\"><span>Size</span><strong>{size}</strong></div>
 <div class=\"stat\"><span>Visits ({VISIT_DAYS} d)</span><strong>{visits}</strong></div>
 <div class=\"stat\"><span>Live sockets</span><strong>{ws}</strong></div>
+<div class=\"stat\" id=\"disk\"><span>Disk (quota {quota})</span><strong>{disk}</strong>\
+<small class=\"muted\">{live} live + {previous} kept for rollback + {db} in db</small></div>
 </div>",
         url = esc(&s.url),
         files = count(s.files),
         size = bytes(s.bytes),
         visits = count(s.visits as u64),
         ws = count(s.ws_clients as u64),
+        quota = bytes(d.disk.quota),
+        disk = bytes(d.disk.total()),
+        live = bytes(d.disk.live),
+        previous = bytes(d.disk.previous),
+        db = bytes(d.disk.db),
     );
 
     // Deployments, newest first, with the rollback action on top.
