@@ -64,7 +64,7 @@ impl From<store::StoreError> for ServerError {
 
 /// Runs the server until SIGINT or SIGTERM, then stops gracefully.
 pub fn run(config: ServeConfig) -> Result<(), ServerError> {
-    raise_open_file_limit();
+    let open_files = raise_open_file_limit();
     prepare_data_dir(&config.data_dir)?;
     // Open once here so a broken or too-new database stops the start with a clear message.
     let mut conn = store::open(&config.db_path())?;
@@ -109,7 +109,17 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
-    let server = Arc::new(start_http(listener, local, &config)?);
+    let max_connections = connections_that_fit(config.limits.max_connections, open_files);
+    if max_connections < config.limits.max_connections {
+        eprintln!(
+            "cc-server: the open-file limit ({}) fits {max_connections} connections: \
+             --max-connections lowered from {} (raise the limit: LimitNOFILE= in a systemd \
+             unit, ulimit -n in a shell)",
+            open_files.unwrap_or_default(),
+            config.limits.max_connections
+        );
+    }
+    let server = Arc::new(start_http(listener, local, &config, max_connections)?);
 
     // Register before announcing, so a signal sent right after the line is never missed.
     let mut signals = signal_hook::iterator::Signals::new([
@@ -209,7 +219,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
 /// Each connection holds two descriptors (tiny_http's and the handle kept for upgrades), and a
 /// WebSocket client stays connected: the usual soft limit of 1 024 would cap the server near
 /// 500 clients. Raise the soft limit to the hard one, as nginx does.
-fn raise_open_file_limit() {
+/// Returns the soft limit it ends with (`None`: unlimited).
+fn raise_open_file_limit() -> Option<u64> {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     if let Some(max) = limit.maximum {
@@ -220,6 +231,22 @@ fn raise_open_file_limit() {
                 maximum: Some(max),
             },
         );
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Descriptors kept for everything but client connections: files kept open by the static
+/// cache (256), cc.db and its WAL for each thread that uses it, pipes to script workers, a
+/// deploy's files, the log.
+const RESERVED_FILES: u64 = 512;
+
+/// `--max-connections`, lowered so that that many connections (two descriptors each) and
+/// `RESERVED_FILES` fit in the open-file limit: past it, `accept` or opening a file would fail
+/// (a large file answered 404, `/health` 503) instead of a connection waiting its turn.
+fn connections_that_fit(wanted: usize, open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(limit) => wanted.min((limit.saturating_sub(RESERVED_FILES) / 2).max(16) as usize),
+        None => wanted,
     }
 }
 
@@ -260,6 +287,7 @@ fn start_http(
     listener: TcpListener,
     local: SocketAddr,
     config: &ServeConfig,
+    max_connections: usize,
 ) -> Result<tiny_http::Server, ServerError> {
     let l = &config.limits;
     let limits = tiny_http::ConnectionLimits {
@@ -268,7 +296,7 @@ fn start_http(
         head_timeout: l.head_timeout,
         max_line_bytes: l.max_header_line,
         max_headers: l.max_headers,
-        max_connections: l.max_connections,
+        max_connections,
         max_per_address: l.max_per_address,
     };
     let tiny_config = tiny_http::ServerConfig {

@@ -787,3 +787,71 @@ fn busy_keep_alive_clients_cannot_hold_off_a_stop() {
         stop.store(true, Ordering::Relaxed);
     });
 }
+
+#[test]
+fn a_low_open_file_limit_lowers_max_connections_and_files_still_open() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("sites/docs");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("big.bin"), vec![b'z'; 300_000]).unwrap();
+    let mut child = std::process::Command::new("prlimit")
+        .args([
+            "--nofile=700:700",
+            crate::harness::BIN,
+            "serve",
+            "--port",
+            "0",
+        ])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{BufRead, BufReader};
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    for _ in 0..4 {
+        err.read_line(&mut banner).unwrap();
+    }
+    assert!(
+        banner.contains("fits 94 connections: --max-connections lowered from 16384"),
+        "{banner}"
+    );
+    // Idle connections up to the fitted limit: the next file still opens.
+    let idle: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "GET /big.bin HTTP/1.1\r\nHost: docs.localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    let _ = c.read_to_end(&mut body);
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(body.len() > 300_000);
+    drop(idle);
+    let _ = child.kill();
+    let _ = child.wait();
+}
