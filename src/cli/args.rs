@@ -324,6 +324,12 @@ fn parse_service(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Short('h') | Long("help") => return Ok(Command::Help(SERVICE_HELP)),
             Long("user") if takes_options => {
                 options.user = string(parser.value()?, "--user")?;
+                if options.user == "root" {
+                    return Err(UsageError(
+                        "--user root would undo the service's sandbox: give a user of its own"
+                            .into(),
+                    ));
+                }
                 if !crate::names::is_unix_user(&options.user) {
                     return Err(UsageError(format!(
                         "'{}' is not a user name (a-z, 0-9, '_' and '-', at most 32)",
@@ -333,9 +339,7 @@ fn parse_service(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             }
             Long("data-dir") if takes_options => {
                 options.data_dir = PathBuf::from(parser.value()?);
-                if !options.data_dir.is_absolute() {
-                    return Err(UsageError("--data-dir must be an absolute path".into()));
-                }
+                super::service::check_data_dir(&options.data_dir).map_err(UsageError)?;
             }
             Long("domain") if takes_options => {
                 let domain = string(parser.value()?, "--domain")?;

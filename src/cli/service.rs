@@ -30,6 +30,69 @@ impl Default for ServiceOptions {
     }
 }
 
+/// Folders a data dir may not be: the system's own (the service would own them, and
+/// `ReadWritePaths=` would open them to it).
+const SYSTEM_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/local",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/tmp",
+];
+
+/// Plain path characters: a unit file gives meaning to spaces, quotes, `%`, `\` and line
+/// breaks.
+fn plain_path(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+}
+
+/// A data dir the unit may name: absolute, plain characters only, no `..`, and not a
+/// system folder.
+pub(super) fn check_data_dir(dir: &Path) -> Result<(), String> {
+    let text = dir.to_str().unwrap_or_default();
+    if !dir.is_absolute() || !plain_path(text) {
+        return Err(format!(
+            "--data-dir must be an absolute path of letters, digits, '/', '.', '_' and '-' \
+             (got {dir:?})"
+        ));
+    }
+    if dir
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err("--data-dir may not contain '..'".into());
+    }
+    let trimmed = text.trim_end_matches('/');
+    if trimmed.is_empty() || SYSTEM_DIRS.contains(&trimmed) {
+        return Err(format!(
+            "--data-dir {text} is a system folder: give one of the service's own, such as /var/lib/cc"
+        ));
+    }
+    Ok(())
+}
+
 /// The unit file for `exe` with these options.
 pub(super) fn unit(exe: &Path, o: &ServiceOptions) -> String {
     let data = o.data_dir.display();
@@ -153,6 +216,35 @@ fn install(exe: &Path, o: &ServiceOptions) -> Result<(), Failure> {
             )));
         }
     }
+    check_data_dir(&o.data_dir).map_err(Failure::Usage)?;
+    if !plain_path(exe.to_str().unwrap_or_default()) {
+        return Err(Failure::Usage(format!(
+            "{} has characters a unit file would misread: install the binary as \
+             /usr/local/bin/cc-server",
+            exe.display()
+        )));
+    }
+    if let Ok(meta) = std::fs::metadata(&o.data_dir) {
+        use std::os::unix::fs::MetadataExt;
+        let owner = Process::new("id")
+            .args(["-u", user])
+            .output()
+            .ok()
+            .and_then(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            });
+        let empty = std::fs::read_dir(&o.data_dir).is_ok_and(|mut d| d.next().is_none());
+        if !empty && owner != Some(meta.uid()) {
+            return Err(Failure::Usage(format!(
+                "{} exists, is not empty and is not {user}'s: give the service a data dir of \
+                 its own",
+                o.data_dir.display()
+            )));
+        }
+    }
     step(&format!(
         "making the data dir {} (owned by {user}, mode 700)",
         o.data_dir.display()
@@ -249,6 +341,32 @@ fn step(what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_dirs_that_a_unit_would_misread_or_that_belong_to_the_system_are_refused() {
+        for bad in [
+            "/var/lib/cc\nExecStartPre=+/bin/sh",
+            "/var/lib/c c",
+            "/var/lib/%h",
+            "/var/lib/\"cc\"",
+            "relative/cc",
+            "/var/lib/../etc",
+            "/",
+            "/var/lib",
+            "/etc/",
+        ] {
+            assert!(
+                check_data_dir(Path::new(bad)).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+        for good in ["/var/lib/cc", "/srv/cc-data", "/data/cc.d_1"] {
+            assert!(
+                check_data_dir(Path::new(good)).is_ok(),
+                "{good:?} was refused"
+            );
+        }
+    }
 
     #[test]
     fn the_unit_names_the_user_data_dir_and_port_and_adds_a_capability_only_below_1024() {

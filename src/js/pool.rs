@@ -534,6 +534,10 @@ impl ScriptPool {
         let mut child = Command::new(&self.exe)
             // Scripts never see the process environment, but keep the password out anyway.
             .env_remove("CC_ADMIN_PASSWORD")
+            // systemd's notify socket is the server's to use (NotifyAccess=main), not a script's.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .arg("__js-worker")
             .arg("--data-dir")
             .arg(&c.data_dir)

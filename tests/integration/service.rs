@@ -71,6 +71,21 @@ fn service_install_explains_what_it_needs() {
     let (code, _, err) = run_cli(&["service", "unit", "--data-dir", "relative/dir"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("absolute"), "{err}");
+    // Nothing that a unit file would read as more than a path, and no system folder.
+    for dir in [
+        "/var/lib/cc\nExecStartPre=+/bin/sh -c id",
+        "/var/lib/c c",
+        "/var/lib/%h",
+        "/var/lib",
+        "/",
+    ] {
+        let (code, out, err) = run_cli(&["service", "unit", "--data-dir", dir]);
+        assert_eq!(code, 2, "{dir:?}: {err}");
+        assert!(out.is_empty(), "{dir:?} printed a unit:\n{out}");
+    }
+    let (code, _, err) = run_cli(&["service", "unit", "--user", "root"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("sandbox"), "{err}");
     if std::path::Path::new("/run/systemd/system").is_dir() {
         eprintln!(
             "skipped the install check: this machine runs systemd, and a test installs nothing"
