@@ -197,6 +197,7 @@ impl Api {
 
     fn list_sites(&self, req: &Request) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
+        self.svc.check_analytics_rate(&caller)?;
         let sites: Vec<Value> = crate::overview::sites(&self.svc, &conn)?
             .into_iter()
             .filter(|s| caller.may_manage(&s.name))
@@ -208,6 +209,7 @@ impl Api {
     fn site_detail(&self, req: &Request, site: &str) -> Result<Response, ApiError> {
         let (conn, caller) = self.authenticate(req)?;
         self.svc.check_site(&caller, site)?;
+        self.svc.check_analytics_rate(&caller)?;
         let detail = crate::overview::site(&self.svc, &conn, site)?;
         Ok(Response::json(200, &detail.to_json()))
     }
@@ -282,6 +284,7 @@ impl Api {
                 caller.name
             )));
         }
+        self.svc.check_analytics_rate(&caller)?;
         let filter = crate::overview::stats_filter(&req.query_pairs());
         let summary = crate::overview::stats(&conn, &filter)?;
         Ok(Response::json(

@@ -1,24 +1,34 @@
-//! Per-client rate limits for the public endpoints (tracking, pixel, short links, webhooks):
-//! a token bucket per client address, so a flood from one address cannot grow the database
-//! without bound. In memory; a restart forgives.
+//! Rate limits as token buckets: per client address for the public endpoints (tracking, pixel,
+//! short links, webhooks), so a flood from one address cannot grow the database without
+//! bound; per deploy key for the API's analytics, so a narrow key cannot keep the server
+//! busy summarising. In memory; a restart forgives.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
 /// At most `burst` requests at once, refilled at `per_minute`.
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     burst: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
 /// Buckets kept at most; past this, full (idle) buckets are forgotten first.
 const MAX_CLIENTS: usize = 50_000;
 
-impl RateLimiter {
-    pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
+impl RateLimiter<IpAddr> {
+    /// Takes one token for `ip` (by `client_key`); `false` when its bucket is empty (answer
+    /// 429).
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        self.allow_key(client_key(ip))
+    }
+}
+
+impl<K: Hash + Eq> RateLimiter<K> {
+    pub fn new(per_minute: u32, burst: u32) -> RateLimiter<K> {
         RateLimiter {
             burst: f64::from(burst.max(1)),
             per_second: f64::from(per_minute.max(1)) / 60.0,
@@ -26,9 +36,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip`; `false` when its bucket is empty (answer 429).
-    pub fn allow(&self, ip: IpAddr) -> bool {
-        let key = client_key(ip);
+    /// Takes one token for `key`; `false` when its bucket is empty (answer 429).
+    pub fn allow_key(&self, key: K) -> bool {
         let now = Instant::now();
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CLIENTS && !map.contains_key(&key) {

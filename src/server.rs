@@ -24,7 +24,9 @@ use crate::http::{Body, FileRegion, Request, Response, Upgrade};
 use crate::js::pool::ScriptPool;
 use crate::log_writer;
 use crate::ratelimit::RateLimiter;
-use crate::services::{PUBLIC_BURST, PUBLIC_PER_MINUTE, Services};
+use crate::services::{
+    KEY_STATS_BURST, KEY_STATS_PER_MINUTE, PUBLIC_BURST, PUBLIC_PER_MINUTE, Services,
+};
 use crate::store;
 use crate::systemd;
 use crate::ws::Hub;
@@ -104,6 +106,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         trusted_proxy: config.trusted_proxy,
         limiter: LoginLimiter::default(),
         public_limiter: RateLimiter::new(PUBLIC_PER_MINUTE, PUBLIC_BURST),
+        analytics_limiter: RateLimiter::new(KEY_STATS_PER_MINUTE, KEY_STATS_BURST),
         started: std::time::Instant::now(),
     });
     let app = Arc::new(App::new(&config, services.clone()));

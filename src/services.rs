@@ -37,9 +37,17 @@ pub struct Services {
     pub limiter: LoginLimiter,
     /// Tracking, pixel, short-link and webhook requests per client address.
     pub public_limiter: RateLimiter,
+    /// Analytics through the API (stats, a site's detail, the site list) per deploy key.
+    pub analytics_limiter: RateLimiter<String>,
     /// When this server started (for `/health`'s uptime).
     pub started: std::time::Instant,
 }
+
+/// A key may ask the API for analytics this often a minute, in bursts of `KEY_STATS_BURST`:
+/// each answer summarises the raw events (a quarter of a second at half a million), and
+/// a narrow key must not keep the server busy doing it. The admin's session is not limited.
+pub const KEY_STATS_PER_MINUTE: u32 = 60;
+pub const KEY_STATS_BURST: u32 = 10;
 
 /// Public endpoints: a client may send this many events a minute, in bursts of `PUBLIC_BURST`.
 pub const PUBLIC_PER_MINUTE: u32 = 120;
@@ -127,6 +135,19 @@ impl Services {
         } else {
             Err(ApiError::TooManyRequests(format!(
                 "too many requests from your address: at most {PUBLIC_PER_MINUTE} a minute"
+            )))
+        }
+    }
+
+    /// `Err(TooManyRequests)` when `caller`, a deploy key, has asked for analytics too often
+    /// lately; the admin's session always passes.
+    pub fn check_analytics_rate(&self, caller: &Caller) -> Result<(), ApiError> {
+        if caller.session.is_some() || self.analytics_limiter.allow_key(caller.name.clone()) {
+            Ok(())
+        } else {
+            Err(ApiError::TooManyRequests(format!(
+                "key '{}' asks for analytics too often: at most {KEY_STATS_PER_MINUTE} a minute",
+                caller.name
             )))
         }
     }

@@ -67,3 +67,37 @@ fn metrics_count_requests_by_kind_and_show_scripts_and_websockets() {
     );
     assert!(text.contains("# TYPE cc_requests_total counter"), "{text}");
 }
+
+#[test]
+fn a_key_may_ask_for_analytics_about_once_a_second() {
+    let s = Server::start();
+    s.write_file("docs", "index.html", "<h1>docs</h1>");
+    let stats = s.create_key("monitor", &["read:stats"]);
+    let friend = s.create_key("friend", &["deploy:docs"]);
+    let ask = |token: &str, path: &str| {
+        let auth = format!("Bearer {token}");
+        s.request(
+            "GET",
+            "localhost",
+            path,
+            &[("Authorization", auth.as_str())],
+        )
+    };
+    // A burst of 10, then 429 until the bucket refills (one a second).
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| ask(&stats, "/api/stats?days=7").status)
+        .collect();
+    assert_eq!(&statuses[..10], &[200; 10], "{statuses:?}");
+    assert_eq!(statuses[11], 429, "{statuses:?}");
+    let r = ask(&stats, "/api/stats?days=7");
+    assert!(r.text().contains("at most 60 a minute"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    // Each key has its own bucket: the friend's site detail still answers.
+    assert_eq!(ask(&friend, "/api/sites/docs").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        ask(&stats, "/api/stats?days=7").status,
+        200,
+        "refilled after a second"
+    );
+}
