@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::module::IdleModuleLoader;
 use boa_engine::{
-    Context, JsError, JsNativeError, JsResult, JsString, JsValue, NativeFunction, Script, Source,
-    js_string,
+    Context, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction, Script,
+    Source, js_string,
 };
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -106,7 +106,9 @@ pub(super) struct Run {
 pub(super) struct SiteRuntime {
     ctx: Context,
     main: Script,
-    setup: Script,
+    /// The prelude's `__cc_setup`, called before each run: it takes the request, returns the
+    /// answer object the run fills in.
+    setup: JsObject,
     dispatch: Script,
     stamp: (SystemTime, u64),
     pub last_used: Instant,
@@ -358,17 +360,22 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
     ctx.eval(Source::from_bytes(PRELUDE))
         .map_err(|e| format!("internal prelude: {e}"))?;
     // Wrapped on the same line so line numbers in errors match the file; a function body so
-    // that running it again per request does not re-declare top-level let/const; async so
-    // that top-level await works.
-    let wrapped = format!("(async function () {{{source}\n}})()");
+    // that running it again per request does not re-declare top-level let/const; async when
+    // the source mentions `await`, so that top-level await works (an async call makes two
+    // promises and their resolving functions: an eighth of a cheap run).
+    let wrapped = if source.contains("await") {
+        format!("(async function () {{{source}\n}})()")
+    } else {
+        format!("(function () {{{source}\n}})()")
+    };
     let main = Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx)
         .map_err(|e| format!("main.js does not parse: {e}"))?;
-    let setup = Script::parse(
-        Source::from_bytes("__cc_setup(__ccIncoming)"),
-        None,
-        &mut ctx,
-    )
-    .map_err(|e| format!("internal: {e}"))?;
+    let setup = ctx
+        .global_object()
+        .get(js_string!("__cc_setup"), &mut ctx)
+        .ok()
+        .and_then(|f| f.as_callable())
+        .ok_or("internal prelude: no __cc_setup")?;
     let dispatch = Script::parse(Source::from_bytes("__cc_dispatch()"), None, &mut ctx)
         .map_err(|e| format!("internal: {e}"))?;
     Ok(SiteRuntime {
@@ -395,20 +402,16 @@ pub(super) fn run_once(
     let ctx = &mut rt.ctx;
     let error = |e: JsError| Failure::Error(describe(e));
     let value = JsValue::from_json(incoming, ctx).map_err(error)?;
-    ctx.global_object()
-        .set(js_string!("__ccIncoming"), value, false, ctx)
+    let out = rt
+        .setup
+        .call(&JsValue::undefined(), &[value], ctx)
         .map_err(error)?;
-    rt.setup.evaluate(ctx).map_err(error)?;
 
     settle(&rt.main, ctx, deadline)?;
     if !incoming["event"].is_null() {
         // A WebSocket message: the top level ran (registering handlers); now the handler.
         settle(&rt.dispatch, ctx, deadline)?;
     }
-    let out = ctx
-        .global_object()
-        .get(js_string!("__ccOut"), ctx)
-        .map_err(error)?;
     out.to_json(ctx)
         .map_err(error)
         .map(|v| v.unwrap_or(Value::Null))

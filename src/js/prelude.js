@@ -55,71 +55,91 @@
     });
   };
 
+  // The running request's state. `res`, `socket` and `process` are made once per context and
+  // read it: a run builds only its own `req` and answer, which keeps a cheap script cheap.
+  let cur = null;
+  const constant = (name, value) =>
+    Object.defineProperty(g, name, { value, writable: false, enumerable: false, configurable: false });
+
   g.__cc_dispatch = function () {
-    const ev = g.__ccEvent;
-    const handler = ev && g.__ccHandlers[ev.type];
-    g.__ccOut.handled = typeof handler === "function";
-    return g.__ccOut.handled ? handler(ev.data, Object.freeze(ev.client)) : undefined;
+    const ev = cur.event;
+    const handler = ev && cur.handlers[ev.type];
+    cur.out.handled = typeof handler === "function";
+    return cur.out.handled ? handler(ev.data, Object.freeze(ev.client)) : undefined;
   };
 
+  const res = Object.freeze({
+    status(code) {
+      cur.out.status = Number(code) | 0;
+      return res;
+    },
+    header(name, value) {
+      cur.out.headers[String(name).toLowerCase()] = String(value);
+      return res;
+    },
+    send(body) {
+      cur.out.body = body === undefined ? "" : text(body);
+      cur.out.done = true;
+      return res;
+    },
+    json(value) {
+      const out = cur.out;
+      if (!("content-type" in out.headers)) out.headers["content-type"] = "application/json";
+      out.body = JSON.stringify(value === undefined ? null : value);
+      out.done = true;
+      return res;
+    },
+    redirect(url, code) {
+      const out = cur.out;
+      out.status = code === undefined ? 302 : Number(code) | 0;
+      out.headers["location"] = String(url);
+      out.body = "";
+      out.done = true;
+      return res;
+    },
+  });
+  constant("res", res);
+  constant("process", Object.freeze({
+    get env() {
+      return cur.env;
+    },
+  }));
+  constant("socket", Object.freeze({
+    broadcast(message) {
+      __cc_broadcast(text(message));
+    },
+    clients() {
+      return cur.clients;
+    },
+    on(type, fn) {
+      if (typeof fn !== "function") throw new TypeError("socket.on: the handler must be a function");
+      cur.handlers[String(type)] = fn;
+    },
+  }));
+  const requestMethods = Object.freeze({
+    json() {
+      return JSON.parse(this.body);
+    },
+  });
+
+  // Called before each run with the request the server sent; returns the answer object the
+  // engine reads back after the run.
   g.__cc_setup = function (incoming) {
-    const out = { status: 200, headers: {}, body: "", done: false, handled: false };
-    g.__ccOut = out;
-    g.__ccEvent = incoming.event || null;
-    const handlers = {};
-    g.__ccHandlers = handlers;
-    g.req = Object.freeze({
-      method: incoming.method,
-      path: incoming.path,
-      query: Object.freeze(incoming.query),
-      headers: Object.freeze(incoming.headers),
-      body: incoming.body,
-      ip: incoming.ip,
-      json() {
-        return JSON.parse(incoming.body);
-      },
-    });
-    const res = {
-      status(code) {
-        out.status = Number(code) | 0;
-        return res;
-      },
-      header(name, value) {
-        out.headers[String(name).toLowerCase()] = String(value);
-        return res;
-      },
-      send(body) {
-        out.body = body === undefined ? "" : text(body);
-        out.done = true;
-        return res;
-      },
-      json(value) {
-        if (!("content-type" in out.headers)) out.headers["content-type"] = "application/json";
-        out.body = JSON.stringify(value === undefined ? null : value);
-        out.done = true;
-        return res;
-      },
-      redirect(url, code) {
-        out.status = code === undefined ? 302 : Number(code) | 0;
-        out.headers["location"] = String(url);
-        out.body = "";
-        out.done = true;
-        return res;
-      },
+    const req = Object.create(requestMethods);
+    req.method = incoming.method;
+    req.path = incoming.path;
+    req.query = Object.freeze(incoming.query);
+    req.headers = Object.freeze(incoming.headers);
+    req.body = incoming.body;
+    req.ip = incoming.ip;
+    cur = {
+      out: { status: 200, headers: {}, body: "", done: false, handled: false },
+      env: Object.freeze(incoming.env),
+      clients: incoming.clients,
+      event: incoming.event || null,
+      handlers: {},
     };
-    g.res = Object.freeze(res);
-    g.process = Object.freeze({ env: Object.freeze(incoming.env) });
-    g.socket = Object.freeze({
-      broadcast(message) {
-        __cc_broadcast(text(message));
-      },
-      clients() {
-        return incoming.clients;
-      },
-      on(type, fn) {
-        if (typeof fn !== "function") throw new TypeError("socket.on: the handler must be a function");
-        handlers[String(type)] = fn;
-      },
-    });
+    g.req = Object.freeze(req);
+    return cur.out;
   };
 })();
