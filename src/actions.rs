@@ -22,7 +22,7 @@ pub const MAX_ENV_VALUE: usize = 32 * 1024;
 pub const MAX_ENV_VARS: usize = 100;
 
 impl Services {
-    fn check_existing_site(&self, caller: &Caller, site: &str) -> Result<(), ApiError> {
+    pub(crate) fn check_existing_site(&self, caller: &Caller, site: &str) -> Result<(), ApiError> {
         self.check_site(caller, site)?;
         if !self.sites.live_dir(site).is_dir() {
             return Err(ApiError::NotFound(format!("there is no site '{site}'")));
@@ -67,8 +67,14 @@ impl Services {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
         self.sites.teardown(&lock)?;
+        // Its host names are free for other sites; its password stays with its data, so a
+        // site torn down and deployed again is never public by accident.
+        store::hosting::release_all_domains(conn, site)?;
+        self.domains.changed();
         if !keep_data {
             store::sites::delete_data(conn, site)?;
+            store::hosting::clear_site_users(conn, site)?;
+            self.protection.changed();
         }
         drop(lock);
         self.audit(conn, &caller.name, "teardown", Some(site), req);

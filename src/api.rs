@@ -152,23 +152,10 @@ impl Api {
             |site| self.svc.check_site(&caller, site),
         )?;
         let site = form.site_name;
-        let lock = sites.lock(&site)?;
-        let db_bytes = store::kv::bytes(&conn, &site)?;
-        let unpacked = sites.deploy(&lock, &form.zip.path, db_bytes)?;
-        let id = store::sites::record_deployment(
-            &conn,
-            &site,
-            unpacked.bytes,
-            unpacked.files,
-            &caller.name,
-        )?;
-        drop(lock);
-        self.svc
-            .audit(&conn, &caller.name, "deploy", Some(&site), req);
-        eprintln!(
-            "deploy: {site} by '{}': {} files, {} bytes (deployment {id})",
-            caller.name, unpacked.files, unpacked.bytes
-        );
+        let mut conn = conn;
+        let (unpacked, id) = self
+            .svc
+            .deploy(&mut conn, &caller, &site, &form.zip.path, req)?;
         Ok(Response::json(
             200,
             &json!({

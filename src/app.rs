@@ -14,9 +14,11 @@ use crate::http::{Request, Response};
 use crate::js::SCRIPT_FETCH_HEADER;
 use crate::js::pool::{ScriptPool, SocketHub};
 use crate::metrics::{Gauges, Kind, Metrics};
+use crate::protect::{self, Verdict};
 use crate::router::{self, Route};
 use crate::services::Services;
 use crate::site::{self, Folders};
+use crate::store;
 use crate::ws::{self, Hub};
 
 pub struct App {
@@ -33,7 +35,7 @@ impl App {
         App {
             metrics: Arc::default(),
             domain: config.domain.clone(),
-            sites: Folders::new(config.sites_dir()),
+            sites: Folders::new(config.sites_dir(), svc.sites.rules.clone()),
             api: Api { svc: svc.clone() },
             dashboard: Dashboard { svc: svc.clone() },
             svc,
@@ -150,6 +152,27 @@ impl App {
             .with_body(text.into_bytes())
     }
 
+    /// The site a custom domain (`www.example.com`) was given to.
+    fn custom_domain(&self, req: &Request) -> Option<String> {
+        let host = router::normalise_host(req.header("host")?)?;
+        self.svc.domains.site_for(&host, || {
+            let conn = self.svc.conn().ok()?;
+            store::hosting::domains(&conn)
+                .ok()
+                .map(|rows| rows.into_iter().collect())
+        })
+    }
+
+    /// Every protected site's users, for `protect`.
+    fn site_users(&self) -> Option<protect::Users> {
+        let conn = self.svc.conn().ok()?;
+        let mut users = protect::Users::new();
+        for (site, user, phc) in store::hosting::all_site_users(&conn).ok()? {
+            users.entry(site).or_default().push((user, phc));
+        }
+        Some(users)
+    }
+
     /// Answers a request and counts it for `/metrics` (a main.js run once it is answered).
     pub fn handle(&self, req: &mut Request) -> Response {
         let (kind, response) = self.route(req);
@@ -172,7 +195,22 @@ impl App {
                 ),
             );
         }
-        match router::route(req.header("host"), &self.domain) {
+        let route = match router::route(req.header("host"), &self.domain) {
+            Route::Unknown => self.custom_domain(req).map_or(Route::Unknown, Route::Site),
+            route => route,
+        };
+        if let Route::Site(name) = &route
+            && let Verdict::Answer(denied) = self.svc.protection.check(
+                name,
+                req,
+                self.svc.client_ip(req),
+                &self.svc.limiter,
+                || self.site_users(),
+            )
+        {
+            return (Kind::Static, denied);
+        }
+        match route {
             Route::Dashboard if req.raw_path() == "/health" => (Kind::Dashboard, self.health()),
             Route::Dashboard if req.raw_path() == "/metrics" => {
                 (Kind::Dashboard, self.metrics(req))

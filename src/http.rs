@@ -207,6 +207,13 @@ impl Response {
         self
     }
 
+    /// Sets a header, replacing any values it had (names compare case-insensitively).
+    pub fn set_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let name = name.into();
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
+    }
+
     pub fn with_body(mut self, bytes: Vec<u8>) -> Response {
         self.body = Body::Bytes(bytes);
         self

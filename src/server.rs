@@ -108,6 +108,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         public_limiter: RateLimiter::new(PUBLIC_PER_MINUTE, PUBLIC_BURST),
         analytics_limiter: RateLimiter::new(KEY_STATS_PER_MINUTE, KEY_STATS_BURST),
         started: std::time::Instant::now(),
+        protection: Default::default(),
+        domains: Default::default(),
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.

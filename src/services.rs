@@ -13,11 +13,13 @@ use rusqlite::Connection;
 use crate::analytics::Recorder;
 use crate::auth::{self, LoginLimiter};
 use crate::deploy::Sites;
+use crate::domains::Domains;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::js::pool::ScriptPool;
 use crate::keys;
 use crate::names::is_valid_site_name;
+use crate::protect::Protection;
 use crate::ratelimit::RateLimiter;
 use crate::store::{self, auth::SessionRow};
 use crate::ws::Hub;
@@ -41,6 +43,10 @@ pub struct Services {
     pub analytics_limiter: RateLimiter<String>,
     /// When this server started (for `/health`'s uptime).
     pub started: std::time::Instant,
+    /// Password-protected sites.
+    pub protection: Protection,
+    /// Custom domains → sites.
+    pub domains: Domains,
 }
 
 /// A key may ask the API for analytics this often a minute, in bursts of `KEY_STATS_BURST`:

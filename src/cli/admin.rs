@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
+use super::args::DomainsAction;
 use super::{Failure, env};
 use crate::config;
 
@@ -70,10 +71,91 @@ pub(super) fn keys_revoke(id: i64, data_dir: Option<String>) -> Result<(), Failu
 /// `passwd`: sets the admin password (which ends every dashboard session).
 pub(super) fn passwd(data_dir: Option<String>) -> Result<(), Failure> {
     let mut conn = open_store(data_dir)?;
-    let password = read_new_password()?;
+    let password = read_new_password(Some("CC_ADMIN_PASSWORD"), "New admin password: ")?;
     crate::auth::set_password(&mut conn, &password).map_err(Failure::Run)?;
     crate::store::audit::record_or_log(&conn, "cli", "password", None, None);
     println!("The admin password is set. Log in to the dashboard with it.");
+    Ok(())
+}
+
+/// `protect <site> --user NAME` / `--off`.
+pub(super) fn protect(
+    site: &str,
+    user: Option<&str>,
+    data_dir: Option<String>,
+) -> Result<(), Failure> {
+    let dir = data_dir_of(data_dir.clone())?;
+    if !crate::names::is_valid_site_name(site) || !dir.join("sites").join(site).is_dir() {
+        return Err(Failure::Run(format!(
+            "there is no site '{site}' in {}",
+            dir.join("sites").display()
+        )));
+    }
+    let conn = open_store(data_dir)?;
+    let run = |e: rusqlite::Error| Failure::Run(e.to_string());
+    let Some(user) = user else {
+        let removed = crate::store::hosting::clear_site_users(&conn, site).map_err(run)?;
+        crate::store::audit::record_or_log(&conn, "cli", "unprotect", Some(site), None);
+        println!("'{site}' is public ({removed} user(s) removed).");
+        return Ok(());
+    };
+    crate::protect::check_user(user).map_err(Failure::Usage)?;
+    let password = read_new_password(None, &format!("Password for {user} on {site}: "))?;
+    crate::auth::check_new_password(&password).map_err(Failure::Run)?;
+    let phc = crate::auth::hash_password(&password).map_err(Failure::Run)?;
+    crate::store::hosting::set_user(&conn, site, user, &phc).map_err(run)?;
+    crate::store::audit::record_or_log(&conn, "cli", "protect", Some(site), None);
+    println!("'{site}' now asks for a password; {user} may sign in.");
+    Ok(())
+}
+
+/// `domains list | add | remove`.
+pub(super) fn domains(action: DomainsAction, data_dir: Option<String>) -> Result<(), Failure> {
+    let conn = open_store(data_dir.clone())?;
+    let run = |e: rusqlite::Error| Failure::Run(e.to_string());
+    match action {
+        DomainsAction::List => {
+            let rows = crate::store::hosting::domains(&conn).map_err(run)?;
+            if rows.is_empty() {
+                println!("No custom domains. Add one: cc-server domains add <site> <host>");
+            }
+            for (host, site) in rows {
+                println!("{host:<40} {site}");
+            }
+        }
+        DomainsAction::Add { site, host, domain } => {
+            let sites = data_dir_of(data_dir)?.join("sites");
+            if !crate::names::is_valid_site_name(&site) || !sites.join(&site).is_dir() {
+                return Err(Failure::Run(format!(
+                    "there is no site '{site}' in {}",
+                    sites.display()
+                )));
+            }
+            let domain = domain
+                .or_else(|| env("CC_DOMAIN"))
+                .map(|d| crate::names::normalise_domain(&d).unwrap_or(d))
+                .unwrap_or_else(|| "localhost".into());
+            let host = crate::domains::check_claim(&host, &domain).map_err(Failure::Usage)?;
+            let source = crate::store::hosting::Source::Admin;
+            if let Some(owner) =
+                crate::store::hosting::claim_domain(&conn, &host, &site, source).map_err(run)?
+            {
+                return Err(Failure::Run(format!(
+                    "{host} belongs to the site '{owner}'; remove it there first"
+                )));
+            }
+            crate::store::audit::record_or_log(&conn, "cli", "domain add", Some(&site), None);
+            println!("{host} now serves the site '{site}'.");
+        }
+        DomainsAction::Remove { site, host } => {
+            let host = host.trim().to_ascii_lowercase();
+            if !crate::store::hosting::release_domain(&conn, &site, &host).map_err(run)? {
+                return Err(Failure::Run(format!("'{site}' has no domain {host}")));
+            }
+            crate::store::audit::record_or_log(&conn, "cli", "domain remove", Some(&site), None);
+            println!("{host} no longer serves '{site}'.");
+        }
+    }
     Ok(())
 }
 
@@ -117,8 +199,10 @@ impl PrivateDir for std::fs::DirBuilder {
 
 /// The new password: CC_ADMIN_PASSWORD, else asked twice on the terminal without echo, else
 /// one line of standard input (for scripts: `echo "$PW" | cc-server passwd`).
-fn read_new_password() -> Result<String, Failure> {
-    if let Some(p) = env("CC_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
+/// A new password: from `env_var` when set, one line of standard input when that is not a
+/// terminal, else typed twice at `prompt`.
+fn read_new_password(env_var: Option<&str>, prompt: &str) -> Result<String, Failure> {
+    if let Some(p) = env_var.and_then(env).filter(|p| !p.is_empty()) {
         return Ok(p);
     }
     let stdin = std::io::stdin();
@@ -130,7 +214,7 @@ fn read_new_password() -> Result<String, Failure> {
             .map_err(|e| Failure::Run(format!("could not read the password: {e}")))?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_string());
     }
-    let first = prompt_hidden("New admin password: ")?;
+    let first = prompt_hidden(prompt)?;
     crate::auth::check_new_password(&first).map_err(Failure::Run)?;
     if prompt_hidden("Repeat it: ")? != first {
         return Err(Failure::Run(

@@ -6,7 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::help::{
-    BACKUP_HELP, DEPLOY_HELP, HELP, KEYS_HELP, PASSWD_HELP, REMOTE_HELP, SERVE_HELP, SERVICE_HELP,
+    BACKUP_HELP, DEPLOY_HELP, DOMAINS_HELP, HELP, KEYS_HELP, PASSWD_HELP, PROTECT_HELP,
+    REMOTE_HELP, SERVE_HELP, SERVICE_HELP,
 };
 use crate::config::ServeFlags;
 
@@ -43,12 +44,33 @@ pub(super) enum Command {
     },
     KeysRevoke(i64, Option<String>),
     Passwd(Option<String>),
+    /// `user: None` removes every user (`--off`).
+    Protect {
+        site: String,
+        user: Option<String>,
+        data_dir: Option<String>,
+    },
+    Domains(DomainsAction, Option<String>),
     Backup {
         file: PathBuf,
         force: bool,
         data_dir: Option<String>,
     },
     Service(ServiceAction, super::service::ServiceOptions),
+}
+
+#[derive(Debug, PartialEq)]
+pub(super) enum DomainsAction {
+    List,
+    Add {
+        site: String,
+        host: String,
+        domain: Option<String>,
+    },
+    Remove {
+        site: String,
+        host: String,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -126,6 +148,8 @@ pub(super) fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         }
         "keys" => parse_keys(&mut parser),
         "passwd" => parse_passwd(&mut parser),
+        "protect" => parse_protect(&mut parser),
+        "domains" => parse_domains(&mut parser),
         "backup" => parse_backup(&mut parser),
         "service" => parse_service(&mut parser),
         // Internal: a script worker process started by the server (src/js/worker.rs).
@@ -250,6 +274,75 @@ fn parse_passwd(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::Passwd(data_dir))
+}
+
+fn parse_protect(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let (mut site, mut user, mut off, mut data_dir) = (None, None, false, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(PROTECT_HELP)),
+            Long("user") => user = Some(string(parser.value()?, "--user")?),
+            Long("off") => off = true,
+            Long("data-dir") => data_dir = Some(string(parser.value()?, "--data-dir")?),
+            Value(v) if site.is_none() => site = Some(string(v, "site")?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let Some(site) = site else {
+        return Ok(Command::Help(PROTECT_HELP));
+    };
+    match (user, off) {
+        (Some(_), true) => Err(UsageError("give --user NAME or --off, not both".into())),
+        (None, false) => Err(UsageError(
+            "'protect' needs --user NAME (add a user) or --off (make the site public)".into(),
+        )),
+        (user, _) => Ok(Command::Protect {
+            site,
+            user,
+            data_dir,
+        }),
+    }
+}
+
+fn parse_domains(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let (mut words, mut domain, mut data_dir) = (Vec::new(), None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(DOMAINS_HELP)),
+            Long("domain") => domain = Some(string(parser.value()?, "--domain")?),
+            Long("data-dir") => data_dir = Some(string(parser.value()?, "--data-dir")?),
+            Value(v) => words.push(string(v, "argument")?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let action = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => return Ok(Command::Help(DOMAINS_HELP)),
+        ["list"] => DomainsAction::List,
+        ["add", site, host] => DomainsAction::Add {
+            site: site.into(),
+            host: host.into(),
+            domain,
+        },
+        ["remove", site, host] => DomainsAction::Remove {
+            site: site.into(),
+            host: host.into(),
+        },
+        ["add" | "remove", ..] => {
+            return Err(UsageError(format!(
+                "'domains {}' needs a site and a host: cc-server domains {} <site> <host>",
+                words[0], words[0]
+            )));
+        }
+        _ => {
+            return Err(UsageError(format!(
+                "unknown domains action '{}' (list, add, remove)",
+                words[0]
+            )));
+        }
+    };
+    Ok(Command::Domains(action, data_dir))
 }
 
 fn parse_keys(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {

@@ -21,6 +21,10 @@ COMMANDS:
                                      make a deploy key (on the server's machine)
     keys list | keys revoke ID       list or revoke deploy keys
     passwd                           set the dashboard's admin password (on the server's machine)
+    protect <site> --user NAME | --off
+                                     password-protect a site, or make it public again
+    domains list | add <site> <host> | remove <site> <host>
+                                     the other host names a site answers for
     backup <file> [--force]          copy cc.db to <file>, also while the server runs
     service install | uninstall | status | unit
                                      run as a hardened systemd service (as root)
@@ -139,6 +143,36 @@ Asks for the new password twice (it is not shown), or takes it from CC_ADMIN_PAS
 reads one line from standard input when that is not a terminal. At least 8 characters.
 Every dashboard session ends: log in again with the new password. Works while the server
 runs. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
+";
+
+pub(super) const PROTECT_HELP: &str = "\
+cc-server protect — password-protect a site (HTTP Basic auth), on the server's own data dir
+
+USAGE:
+    cc-server protect <SITE> --user NAME [--data-dir DIR]
+    cc-server protect <SITE> --off [--data-dir DIR]
+
+--user adds NAME (or sets a new password for it): the password is asked for twice (not
+shown), or read as one line from standard input when that is not a terminal; at least 8
+characters. Only its Argon2id hash is kept, in cc.db. The site's files, its main.js and its
+WebSocket then ask for a user name and password; the deploy API is not affected. --off
+removes every user: the site is public again. A running server applies either within two
+seconds. A deployed AUTH file (user:password lines, Surge's convention) does the same.
+";
+
+pub(super) const DOMAINS_HELP: &str = "\
+cc-server domains — the other host names a site answers for, on the server's own data dir
+
+USAGE:
+    cc-server domains list [--data-dir DIR]
+    cc-server domains add <SITE> <HOST> [--domain DOMAIN] [--data-dir DIR]
+    cc-server domains remove <SITE> <HOST> [--data-dir DIR]
+
+Point HOST (www.example.com) at this server in DNS, then add it: requests for it are the
+site's, counted in its analytics. One host belongs to one site; the dashboard's names and
+<site>.<DOMAIN> names cannot be claimed (--domain defaults to CC_DOMAIN, then localhost).
+A deployed CNAME file (one host name, Surge's convention) does the same. A running server
+applies changes within two seconds.
 ";
 
 pub(super) const BACKUP_HELP: &str = "\

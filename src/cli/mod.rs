@@ -117,6 +117,12 @@ fn run(command: Command) -> Result<(), Failure> {
             }
         }
         Command::Passwd(data_dir) => admin::passwd(data_dir)?,
+        Command::Protect {
+            site,
+            user,
+            data_dir,
+        } => admin::protect(&site, user.as_deref(), data_dir)?,
+        Command::Domains(action, data_dir) => admin::domains(action, data_dir)?,
         Command::Backup {
             file,
             force,

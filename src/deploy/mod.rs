@@ -17,10 +17,11 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::ApiError;
 use crate::secret;
+use crate::site::{self, rules::RuleCache};
 pub use unpack::Unpacked;
 
 /// Deploy limits (defaults as the README's Limits list them).
@@ -51,6 +52,9 @@ pub struct Sites {
     deploy_dir: PathBuf,
     pub limits: DeployLimits,
     busy: Mutex<HashSet<String>>,
+    /// The sites' compiled rule files, shared with the request path: a site's entry is
+    /// dropped when a change of it ends, so its new rules apply from the next request.
+    pub rules: Arc<RuleCache>,
 }
 
 /// Held while a site is being changed; frees the site when dropped.
@@ -61,6 +65,7 @@ pub struct SiteLock<'a> {
 
 impl Drop for SiteLock<'_> {
     fn drop(&mut self) {
+        self.sites.rules.forget(&self.site);
         if let Ok(mut busy) = self.sites.busy.lock() {
             busy.remove(&self.site);
         }
@@ -75,6 +80,7 @@ impl Sites {
             deploy_dir: data_dir.join("deploy"),
             limits,
             busy: Mutex::new(HashSet::new()),
+            rules: Arc::default(),
         };
         for sub in ["staging", "uploads"] {
             let dir = sites.deploy_dir.join(sub);
@@ -128,18 +134,23 @@ impl Sites {
     /// Unpacks `zip` and makes it the live site. Needs the site's lock. `db_bytes` is what the
     /// site's `db` holds: with the new files and the live ones (kept for rollback) it must fit
     /// in the site's disk quota.
-    pub fn deploy(
+    /// `inspect` sees the unpacked folder before it goes live (its rule files are checked
+    /// first): it may refuse the deploy, or take files out of it (a plain-text `AUTH`).
+    pub fn deploy<T>(
         &self,
         lock: &SiteLock<'_>,
         zip: &Path,
         db_bytes: u64,
-    ) -> Result<Unpacked, ApiError> {
+        inspect: impl FnOnce(&Path) -> Result<T, ApiError>,
+    ) -> Result<(Unpacked, T), ApiError> {
         let staging = self.deploy_dir.join("staging").join(format!(
             "{}-{}",
             lock.site,
             secret::hex(&secret::random_bytes::<6>())
         ));
         let result = unpack::unpack(zip, &staging, &self.limits).and_then(|unpacked| {
+            site::rules::check_folder(&staging).map_err(ApiError::BadRequest)?;
+            let inspected = inspect(&staging)?;
             let kept = measure(&self.live_dir(&lock.site)).bytes;
             let total = unpacked.bytes + kept + db_bytes;
             if total > self.limits.max_site {
@@ -162,7 +173,7 @@ impl Sites {
                 &self.previous_dir(&lock.site),
             )
             .map_err(ApiError::Io)?;
-            Ok(unpacked)
+            Ok((unpacked, inspected))
         });
         if result.is_err() {
             let _ = swap::remove_any(&staging);

@@ -1,6 +1,8 @@
-//! Reading a deploy upload: a `multipart/form-data` body with `site_name` and `file`, parsed by
-//! `multer` (driven from blocking code) and streamed straight to a temp file — memory does not
-//! grow with the upload's size.
+//! Reading a deploy upload: a `multipart/form-data` body with `site_name` and either `file` (a
+//! zip) or a folder's files (`files` parts whose file names are their paths in the folder, as a
+//! browser sends a picked folder), parsed by `multer` (driven from blocking code) and streamed
+//! straight to a temp zip — memory does not grow with the upload's size. A folder's files are
+//! written into a zip so that both forms meet the same checks when it is unpacked.
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -76,12 +78,15 @@ pub fn read_form(
         multer::SizeLimit::new()
             .whole_stream(max_upload + 64 * 1024)
             .for_field("file", max_upload)
+            .for_field("files", max_upload)
             .for_field("site_name", MAX_SITE_NAME_FIELD as u64),
     );
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, limits);
 
     let mut site_name: Option<String> = None;
     let mut zip: Option<TempZip> = None;
+    // A folder upload: its files go into one zip as they arrive.
+    let mut folder: Option<(zip::ZipWriter<File>, TempZip)> = None;
     while let Some(mut field) =
         block_on(multipart.next_field()).map_err(|e| multipart_error(e, max_upload))?
     {
@@ -98,8 +103,44 @@ pub fn read_form(
                 check_site(&name)?;
                 site_name = Some(name);
             }
-            Some("file") => {
+            Some("files") => {
+                let name = field.file_name().map(str::to_string).ok_or_else(|| {
+                    bad("a 'files' part has no file name (its path in the folder)")
+                })?;
                 if zip.is_some() {
+                    return Err(bad(
+                        "send either 'file' (a zip) or 'files' (a folder), not both",
+                    ));
+                }
+                if folder.is_none() {
+                    let path = upload_dir.join(format!(
+                        "{}.zip",
+                        secret::hex(&secret::random_bytes::<12>())
+                    ));
+                    let out = create_private(&path)?;
+                    folder = Some((zip::ZipWriter::new(out), TempZip { path, bytes: 0 }));
+                }
+                let (writer, temp) = folder.as_mut().expect("made above");
+                // Stored, not deflated: the zip only carries the files to the same checks a
+                // deploy's zip meets; the names are checked when it is unpacked.
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored)
+                    .large_file(true);
+                writer
+                    .start_file(name.trim_start_matches('/'), options)
+                    .map_err(|e| bad(&format!("cannot take '{name}': {e}")))?;
+                while let Some(chunk) =
+                    block_on(field.chunk()).map_err(|e| multipart_error(e, max_upload))?
+                {
+                    temp.bytes += chunk.len() as u64;
+                    if temp.bytes > max_upload {
+                        return Err(upload_too_big(max_upload));
+                    }
+                    writer.write_all(&chunk).map_err(ApiError::Io)?;
+                }
+            }
+            Some("file") => {
+                if zip.is_some() || folder.is_some() {
                     return Err(bad("the form has more than one 'file'"));
                 }
                 let path = upload_dir.join(format!(
@@ -129,10 +170,19 @@ pub fn read_form(
             }
         }
     }
+    if let Some((writer, temp)) = folder {
+        let file = writer
+            .finish()
+            .map_err(|e| bad(&format!("cannot assemble the folder: {e}")))?;
+        file.sync_all().map_err(ApiError::Io)?;
+        zip = Some(temp);
+    }
     match (site_name, zip) {
         (Some(site_name), Some(zip)) => Ok(DeployForm { site_name, zip }),
         (None, _) => Err(bad("the form has no 'site_name' field")),
-        (_, None) => Err(bad("the form has no 'file' field (the zip)")),
+        (_, None) => Err(bad(
+            "the form has no 'file' field (the zip) and no 'files' (a folder's files)",
+        )),
     }
 }
 

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use super::compress::Compressed;
+
 /// Files up to this size are kept in memory (larger ones go out by sendfile, straight from
 /// the disk).
 pub const MAX_FILE: u64 = 32 * 1024 - 1;
@@ -119,6 +121,8 @@ impl Cached {
 
 pub struct FileCache {
     inner: Mutex<Inner>,
+    /// The files' brotli and gzip copies.
+    pub compressed: Compressed,
     /// How many sweeps have run: the coarse clock of `Cached::used`.
     sweeps: AtomicU64,
     /// False when no sweeper runs: open files are then never kept, or they could outlive
@@ -137,6 +141,7 @@ impl FileCache {
     fn empty(keeps_open: bool) -> FileCache {
         FileCache {
             inner: Mutex::new(Inner::default()),
+            compressed: Compressed::default(),
             sweeps: AtomicU64::new(0),
             keeps_open,
         }

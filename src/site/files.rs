@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::cache::{self, Cached, Content, FileCache, Identity};
+use super::compress;
 use crate::http::{Body, Request, Response};
 
 /// Builds the answer for a file found by `path::lookup` (`seen` is what its stat showed),
@@ -24,7 +25,7 @@ pub fn serve(
     cache: &FileCache,
 ) -> Response {
     if let Some(hit) = cache.get(path, seen) {
-        return answer(req, path, status, &hit);
+        return answer(req, path, status, &hit, cache);
     }
     // Size, time and validators come from the opened file itself: a deploy swapping the site
     // between a stat by name and the open must not pair one version's length with another's
@@ -37,18 +38,14 @@ pub fn serve(
     if meta.len() <= cache::MAX_FILE {
         if let Some(bytes) = read_whole(&mut file, &meta) {
             let hit = cache.insert(path, version(&meta, Content::Bytes(bytes)));
-            return answer(req, path, status, &hit);
+            return answer(req, path, status, &hit, cache);
         }
         // Changing while read: streamed as it is now, and not kept.
-        return answer(
-            req,
-            path,
-            status,
-            &version(&meta, Content::Open(Arc::new(file))),
-        );
+        let open = version(&meta, Content::Open(Arc::new(file)));
+        return answer(req, path, status, &open, cache);
     }
     let hit = cache.insert(path, version(&meta, Content::Open(Arc::new(file))));
-    answer(req, path, status, &hit)
+    answer(req, path, status, &hit, cache)
 }
 
 /// One version of a file: its content and validators.
@@ -73,23 +70,60 @@ fn read_whole(file: &mut File, meta: &Metadata) -> Option<Arc<[u8]>> {
     (read.is_ok() && unchanged && bytes.len() as u64 == meta.len()).then(|| bytes.into())
 }
 
-fn answer(req: &Request, path: &Path, status: u16, version: &Cached) -> Response {
+fn answer(
+    req: &Request,
+    path: &Path,
+    status: u16,
+    version: &Cached,
+    cache: &FileCache,
+) -> Response {
     let len = version.identity.file_len();
-    let with_validators = |r: Response| {
-        r.with_header("ETag", version.etag.clone())
+    let kind = content_type(path);
+    let compressible = len >= compress::MIN_SIZE && compress::worth_compressing(kind);
+    // A range is cut from the file as it is on disk, never from a compressed copy.
+    let compressed = compressible && req.header("range").is_none();
+    let variant = compress::preferred(req.header("accept-encoding"))
+        .filter(|_| compressed)
+        .and_then(|encoding| {
+            let whole = || whole_file(version);
+            Some((
+                encoding,
+                cache
+                    .compressed
+                    .get(path, version.identity, encoding, whole)?,
+            ))
+        });
+    // Each encoding is its own representation, with its own validator.
+    let etag = match &variant {
+        Some((encoding, _)) => format!(
+            "{}-{}\"",
+            version.etag.trim_end_matches('"'),
+            encoding.token()
+        ),
+        None => version.etag.clone(),
+    };
+    let with_validators = |mut r: Response| {
+        if compressible {
+            r = r.with_header("Vary", "Accept-Encoding");
+        }
+        r.with_header("ETag", etag.clone())
             .with_header("Last-Modified", version.last_modified.clone())
-            .with_header("Cache-Control", "no-cache")
+            .with_header("Cache-Control", cache_control(path))
     };
 
-    if status == 200 && not_modified(req, &version.etag, version.modified) {
+    if status == 200 && not_modified(req, &etag, version.modified) {
         return with_validators(Response::new(304));
     }
 
     let mut response = with_validators(
         Response::new(status)
-            .with_header("Content-Type", content_type(path))
+            .with_header("Content-Type", kind)
             .with_header("Accept-Ranges", "bytes"),
     );
+    if let Some((encoding, variant)) = variant {
+        response.body = Body::Shared(variant.bytes.clone());
+        return response.with_header("Content-Encoding", encoding.token());
+    }
 
     let range = req
         .header("range")
@@ -119,6 +153,56 @@ fn answer(req: &Request, path: &Path, status: u16, version: &Cached) -> Response
         },
     };
     response
+}
+
+/// A version's whole bytes, for compressing: from memory, or read from its open file by
+/// position. `None` when the file changed size under us.
+fn whole_file(version: &Cached) -> Option<Arc<[u8]>> {
+    match &version.content {
+        Content::Bytes(bytes) => Some(bytes.clone()),
+        Content::Open(file) => {
+            use std::os::unix::fs::FileExt;
+            let mut bytes = vec![0; version.identity.file_len() as usize];
+            file.read_exact_at(&mut bytes, 0).ok()?;
+            Some(bytes.into())
+        }
+    }
+}
+
+/// Revalidate everything (ETags make that cheap) except a file whose name carries a content
+/// hash: that name changes with its bytes, so a browser may keep it a year.
+fn cache_control(path: &Path) -> &'static str {
+    use super::headers_file::{IMMUTABLE, default_cache_control};
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let in_assets = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|p| p == "assets");
+    if in_assets && has_vite_hash(name) {
+        return IMMUTABLE;
+    }
+    default_cache_control(name)
+}
+
+/// Vite and Rollup name a bundled file `<name>-<8 base64url characters>.<ext>` in `assets/`
+/// (`index-DiwrgTda.js`). Alone, such a name could be a word (`Inter-SemiBold.woff2`), which
+/// `default_cache_control` will not risk; inside the `assets/` folder Vite writes, with a mix
+/// of cases or a digit, it is taken as a hash.
+fn has_vite_hash(name: &str) -> bool {
+    let Some((stem, _ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let Some((_, hash)) = stem.rsplit_once('-') else {
+        return false;
+    };
+    let b = hash.as_bytes();
+    b.len() == 8
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && (b.iter().any(u8::is_ascii_digit)
+            || (b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase)))
 }
 
 /// A strong validator from size, modification time and change time: a redeploy changes the

@@ -1,9 +1,16 @@
-//! A request to a hosted site: a static file, else the site's `main.js`, else the site's
-//! `404.html`, else a plain 404.
+//! A request to a hosted site, in the order the README's hosting chapter gives: the site's
+//! forced `_redirects` rules, the file itself (or `<path>.html`), its other rules, its
+//! `main.js`, its `200.html` (single-page apps), its `404.html`, a plain 404. `_headers`
+//! rules are applied to what the folder answers. Knows nothing of how scripts run.
 
 pub mod cache;
+pub mod compress;
 pub mod files;
+pub mod headers_file;
+pub mod line_error;
 pub mod path;
+pub mod redirects;
+pub mod rules;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +18,8 @@ use std::sync::Arc;
 use crate::http::{Request, Response};
 use cache::FileCache;
 use path::Lookup;
+use redirects::Redirect;
+use rules::{RuleCache, SiteRules};
 
 /// Runs a site's `main.js`; implemented by the script pool, kept abstract so this module
 /// knows nothing of how scripts run.
@@ -22,13 +31,16 @@ pub trait Scripts {
 pub struct Folders {
     pub dir: PathBuf,
     cache: Arc<FileCache>,
+    rules: Arc<RuleCache>,
 }
 
 impl Folders {
-    pub fn new(dir: PathBuf) -> Folders {
+    /// `rules` is shared with deploys, which make it forget a site they replace.
+    pub fn new(dir: PathBuf, rules: Arc<RuleCache>) -> Folders {
         Folders {
             dir,
             cache: FileCache::start(),
+            rules,
         }
     }
 
@@ -37,77 +49,168 @@ impl Folders {
         self.dir.join(site).is_dir()
     }
 
-    /// Answers `req` for site `site`: a static file for GET/HEAD, else the site's `main.js`
-    /// if it has one, else a 404 (or 405). `None` when there is no such site.
+    /// Answers `req` for site `site` (see the module's order). `None` when there is no such
+    /// site.
     pub fn handle(&self, site: &str, req: &mut Request, scripts: &dyn Scripts) -> Option<Response> {
-        handle(&self.dir.join(site), site, req, scripts, &self.cache)
+        let root = self.dir.join(site);
+        let rules = self.rules.get(site, &root);
+        let site = Site {
+            name: site,
+            root: &root,
+            cache: &self.cache,
+            rules: &rules,
+        };
+        let mut response = site.answer(req, scripts)?;
+        if response.deferred.is_none() && !rules.headers.is_empty() {
+            apply_headers(&mut response, rules.headers.resolve(req.raw_path()));
+        }
+        Some(response)
     }
 }
 
-fn handle(
-    root: &Path,
-    site: &str,
-    req: &mut Request,
-    scripts: &dyn Scripts,
-    cache: &FileCache,
-) -> Option<Response> {
-    let raw_path = req.raw_path().to_string();
-    let segments = path::segments(&raw_path);
-    let reads = req.method == "GET" || req.is_head();
-    let mut found = Lookup::NotFound;
-    if reads && let Ok(Some(segments)) = &segments {
-        found = path::lookup(root, segments, raw_path.ends_with('/'));
-        // The common case costs no stat of the site folder: a file in it proves it exists.
-        if let Lookup::File(file, seen) = &found {
-            return Some(files::serve(req, file, seen, 200, cache));
+/// A site's `_headers` rules on one of its answers: a `! Name` line removes the header, a
+/// set header replaces the server's own (so `Cache-Control` overrides the default), and each
+/// `Set-Cookie` is one more cookie (cookies cannot be joined into one line).
+fn apply_headers(response: &mut Response, rules: headers_file::ResolvedHeaders) {
+    for name in &rules.detached {
+        response
+            .headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+    for (name, value) in rules.set {
+        if name.eq_ignore_ascii_case("set-cookie") {
+            response.headers.push((name.into(), value));
+        } else {
+            response.set_header(name, value);
         }
     }
-    if !root.is_dir() {
-        return None;
-    }
-    Some(match (segments, found) {
-        (Err(path::BadPath(why)), _) => Response::text(400, format!("400 Bad Request: {why}")),
-        (_, Lookup::AddSlash) => {
-            // One leading slash only: "//host/x" would be a redirect to another host.
-            let path = format!("/{}/", raw_path.trim_matches('/'));
-            let location = match req.query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path,
-            };
-            Response::text(301, format!("Moved to {location}")).with_header("Location", location)
-        }
-        _ => not_a_file(root, site, req, scripts, cache, reads),
-    })
 }
 
-/// No file answers the path: the site's `main.js`, else its 404 page (or a 405).
-fn not_a_file(
-    root: &Path,
-    site: &str,
-    req: &mut Request,
-    scripts: &dyn Scripts,
-    cache: &FileCache,
-    reads: bool,
-) -> Response {
-    if root.join("main.js").is_file() {
-        return scripts.run(site, root, req);
+/// One site's folder and what is kept for it, for the length of one request.
+struct Site<'a> {
+    name: &'a str,
+    root: &'a Path,
+    cache: &'a FileCache,
+    rules: &'a SiteRules,
+}
+
+impl Site<'_> {
+    fn answer(&self, req: &mut Request, scripts: &dyn Scripts) -> Option<Response> {
+        let raw_path = req.raw_path().to_string();
+        if let Some(rule) = self.rules.redirects.find(&raw_path, req.query(), true) {
+            return Some(self.follow(req, &rule));
+        }
+        let segments = path::segments(&raw_path);
+        let reads = req.method == "GET" || req.is_head();
+        let mut found = Lookup::NotFound;
+        if reads && let Ok(Some(segments)) = &segments {
+            found = path::lookup(self.root, segments, raw_path.ends_with('/'));
+            if matches!(found, Lookup::NotFound) && !raw_path.ends_with('/') {
+                found = clean_url(self.root, segments);
+            }
+            // The common case costs no stat of the site folder: a file in it proves it exists.
+            if let Lookup::File(file, seen) = &found {
+                return Some(files::serve(req, file, seen, 200, self.cache));
+            }
+        }
+        if !self.root.is_dir() {
+            return None;
+        }
+        Some(match (segments, found) {
+            (Err(path::BadPath(why)), _) => Response::text(400, format!("400 Bad Request: {why}")),
+            (_, Lookup::AddSlash) => {
+                // One leading slash only: "//host/x" would be a redirect to another host.
+                let path = format!("/{}/", raw_path.trim_matches('/'));
+                let location = match req.query() {
+                    Some(q) => format!("{path}?{q}"),
+                    None => path,
+                };
+                Response::text(301, format!("Moved to {location}"))
+                    .with_header("Location", location)
+            }
+            _ => match self.rules.redirects.find(&raw_path, req.query(), false) {
+                Some(rule) => self.follow(req, &rule),
+                None => self.not_a_file(req, scripts, reads),
+            },
+        })
     }
-    if !reads {
-        return Response::text(405, "405 Method Not Allowed: this site only serves files")
-            .with_header("Allow", "GET, HEAD");
+
+    /// A `_redirects` rule that matched: a redirect, a rewrite to another file of the site
+    /// (200), or another file with the rule's status (404 and the like).
+    fn follow(&self, req: &Request, rule: &Redirect) -> Response {
+        if rule.external || (300..400).contains(&rule.status) {
+            return Response::text(rule.status, format!("Moved to {}", rule.to))
+                .with_header("Location", rule.to.clone());
+        }
+        let target = rule.to.split(['?', '#']).next().unwrap_or("/");
+        let file = match path::segments(target) {
+            Ok(Some(segments)) => match path::lookup(self.root, &segments, target.ends_with('/')) {
+                Lookup::NotFound if !target.ends_with('/') => clean_url(self.root, &segments),
+                found => found,
+            },
+            _ => Lookup::NotFound,
+        };
+        match file {
+            Lookup::File(file, seen) => files::serve(req, &file, &seen, rule.status, self.cache),
+            _ => self.not_found(req),
+        }
     }
-    not_found(root, req, cache)
+
+    /// No file and no rule answers the path: the site's `main.js`, else its `200.html` (a
+    /// single-page app's shell, 200), else its 404 page.
+    fn not_a_file(&self, req: &mut Request, scripts: &dyn Scripts, reads: bool) -> Response {
+        if self.root.join("main.js").is_file() {
+            return scripts.run(self.name, self.root, req);
+        }
+        if !reads {
+            return Response::text(405, "405 Method Not Allowed: this site only serves files")
+                .with_header("Allow", "GET, HEAD");
+        }
+        if looks_like_a_page(req)
+            && let Some((file, seen)) = path::config_file(self.root, "200.html")
+        {
+            return files::serve(req, &file, &seen, 200, self.cache);
+        }
+        self.not_found(req)
+    }
+
+    /// The site's own `404.html` with status 404 when it has one, else a plain 404.
+    fn not_found(&self, req: &Request) -> Response {
+        match path::lookup(self.root, &["404.html".to_string()], false) {
+            Lookup::File(file, seen) => files::serve(req, &file, &seen, 404, self.cache),
+            _ => Response::text(404, "404 Not Found"),
+        }
+    }
+}
+
+/// True when a missing path is one a single-page app routes (`/users/42`, a browser's
+/// navigation) rather than a missing asset (`/assets/app.js` from a script tag), which must
+/// stay a 404: an app's HTML given for a script breaks the page in confusing ways.
+fn looks_like_a_page(req: &Request) -> bool {
+    let last = req.raw_path().rsplit('/').next().unwrap_or_default();
+    let extension = last
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    matches!(extension.as_deref(), None | Some("html" | "htm"))
+        || req
+            .header("accept")
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Clean URLs: `/about` is `about.html` when there is no `about`.
+fn clean_url(root: &Path, segments: &[String]) -> Lookup {
+    let Some((last, parents)) = segments.split_last() else {
+        return Lookup::NotFound;
+    };
+    let mut with_html = parents.to_vec();
+    with_html.push(format!("{last}.html"));
+    match path::lookup(root, &with_html, false) {
+        found @ Lookup::File(..) => found,
+        _ => Lookup::NotFound,
+    }
 }
 
 /// The answer for a Host that names no site.
 pub fn site_not_found() -> Response {
     Response::text(404, "404 Site Not Found")
-}
-
-/// The site's own `404.html` with status 404 when it has one, else a plain 404.
-fn not_found(root: &Path, req: &Request, cache: &FileCache) -> Response {
-    match path::lookup(root, &["404.html".to_string()], false) {
-        Lookup::File(file, seen) => files::serve(req, &file, &seen, 404, cache),
-        _ => Response::text(404, "404 Not Found"),
-    }
 }

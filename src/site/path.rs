@@ -1,7 +1,8 @@
 //! Turning a request path into a file inside one site folder — the only way a site request
 //! reaches the disk. A path is decoded once and rebuilt from plain segments; `..`, backslashes,
-//! NUL, control characters and invalid UTF-8 are refused, dot-files and the root `main.js` are
-//! hidden, and the final file's real path must still lie inside the site's real folder (so a
+//! NUL, control characters and invalid UTF-8 are refused, dot-files and the site's own
+//! configuration files at its top (`main.js`, `_redirects`, `_headers`, `AUTH`, `CNAME`,
+//! `200.html`) are hidden, and the final file's real path must still lie inside the site's real folder (so a
 //! symlink cannot lead out).
 
 use std::fs::Metadata;
@@ -49,10 +50,22 @@ pub fn segments(raw_path: &str) -> Result<Option<Vec<String>>, BadPath> {
     Ok(if hidden { None } else { Some(out) })
 }
 
+/// Files at the top of a site that configure it and are never served as its content: its
+/// server code, its rules, its password and domain files, and its single-page-app fallback
+/// (served only as the answer for paths that are nothing else).
+pub const CONFIG_FILES: [&str; 6] = [
+    "main.js",
+    "_redirects",
+    "_headers",
+    "AUTH",
+    "CNAME",
+    "200.html",
+];
+
 /// Finds what `segments` names under `site_root`, serving `index.html` for folders.
 pub fn lookup(site_root: &Path, segments: &[String], ends_with_slash: bool) -> Lookup {
-    if segments.len() == 1 && segments[0] == "main.js" {
-        return Lookup::NotFound; // the site's server code, never its content
+    if segments.len() == 1 && CONFIG_FILES.contains(&segments[0].as_str()) {
+        return Lookup::NotFound;
     }
     let mut candidate = site_root.to_path_buf();
     // One lstat per segment (usually one or two): without a symlink below the site root,
@@ -101,8 +114,16 @@ pub fn lookup(site_root: &Path, segments: &[String], ends_with_slash: bool) -> L
     Lookup::File(file, meta)
 }
 
+/// One of the site's `CONFIG_FILES` (or any file at its top), when it is a regular file: a
+/// symlink there is ignored, so that it cannot make the server read a file outside the site.
+pub fn config_file(site_root: &Path, name: &str) -> Option<(PathBuf, Metadata)> {
+    let path = site_root.join(name);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    meta.is_file().then_some((path, meta))
+}
+
 /// For a path that went through a symlink: true when the real path of `file` is inside the
-/// real `root` and names nothing hidden (no dot-file component, not the root `main.js`).
+/// real `root` and names nothing hidden (no dot-file component, not a root `CONFIG_FILES`).
 fn stays_inside(root: &Path, file: &Path) -> bool {
     let (Ok(root), Ok(real)) = (root.canonicalize(), file.canonicalize()) else {
         return false;
@@ -113,7 +134,7 @@ fn stays_inside(root: &Path, file: &Path) -> bool {
     let hidden = relative
         .components()
         .any(|c| c.as_os_str().to_str().is_none_or(|s| s.starts_with('.')));
-    !hidden && relative != Path::new("main.js")
+    !hidden && !CONFIG_FILES.iter().any(|f| relative == Path::new(f))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod hosting;
 pub mod keys;
 pub mod kv;
 pub mod links;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/004_dashboard.sql"),
     ),
     ("005_parity", include_str!("migrations/005_parity.sql")),
+    ("006_hosting", include_str!("migrations/006_hosting.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

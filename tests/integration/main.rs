@@ -16,6 +16,8 @@ mod dashboard;
 mod dashboard_browser;
 mod deploy;
 mod examples;
+mod hosting;
+mod hosting_access;
 mod hostile_paths;
 mod limits;
 mod links;

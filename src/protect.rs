@@ -1,0 +1,251 @@
+//! Password-protected sites: HTTP Basic auth in front of a site's files, `main.js` and
+//! WebSocket. Owns the check and what it keeps in memory — each protected site's users (read
+//! again from the database every few seconds, so `cc-server protect` from another process
+//! applies without a restart) and the credentials that verified lately, so that Argon2 runs
+//! once per visitor rather than on every request. Never stores a password: hashing and SQL
+//! are `auth`'s and `store`'s.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+use crate::auth::{self, LoginLimiter};
+use crate::http::{Request, Response};
+use crate::refreshed::Refreshed;
+use crate::secret;
+
+/// How long credentials that verified are taken without running Argon2 again.
+const VERIFIED_FOR: Duration = Duration::from_secs(10 * 60);
+/// At most this many verified credentials are remembered (then all are forgotten at once).
+const MAX_VERIFIED: usize = 10_000;
+/// A user name: 1–64 printable ASCII characters, no ':' (Basic auth splits on the first).
+pub const MAX_USER: usize = 64;
+
+/// Protected sites → `(user, Argon2id PHC)`.
+pub type Users = HashMap<String, Vec<(String, String)>>;
+
+#[derive(Default)]
+pub struct Protection {
+    users: Refreshed<Users>,
+    /// SHA-256 of (site, Authorization value) → when it verified.
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// What the check decided.
+pub enum Verdict {
+    /// Public site, or good credentials.
+    Pass,
+    /// The answer to send instead (401 asking for credentials, or 429 after too many misses).
+    Answer(Response),
+}
+
+impl Protection {
+    /// Whether `req` may reach `site`. `load` reads every protected site's users (called at
+    /// most every couple of seconds); failed attempts count in `limiter` by `ip`, with the
+    /// dashboard's logins.
+    pub fn check(
+        &self,
+        site: &str,
+        req: &Request,
+        ip: IpAddr,
+        limiter: &LoginLimiter,
+        load: impl FnOnce() -> Option<Users>,
+    ) -> Verdict {
+        let users = self.users.get(load);
+        let Some(site_users) = users.get(site) else {
+            return Verdict::Pass;
+        };
+        let Some(header) = req.header("authorization") else {
+            return Verdict::Answer(challenge(site, "this site is password-protected"));
+        };
+        // The users are part of the key: a user removed (or a password changed, here or by
+        // the CLI) makes their remembered credentials count for nothing.
+        let mut parts: Vec<&[u8]> = vec![site.as_bytes(), b"\0", header.as_bytes()];
+        for (user, phc) in site_users {
+            parts.extend([b"\0".as_slice(), user.as_bytes(), b"\0", phc.as_bytes()]);
+        }
+        let key = secret::sha256(&parts);
+        if self
+            .verified
+            .lock()
+            .unwrap()
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < VERIFIED_FOR)
+        {
+            return Verdict::Pass;
+        }
+        if let Err(wait) = limiter.attempt(ip) {
+            return Verdict::Answer(
+                Response::text(
+                    429,
+                    "429 Too Many Requests: too many wrong passwords from this address; try later",
+                )
+                .with_header("Retry-After", wait.as_secs().max(1).to_string()),
+            );
+        }
+        let good = basic_credentials(header).is_some_and(|(user, password)| {
+            site_users.iter().any(|(u, phc)| {
+                auth::constant_time_eq(u.as_bytes(), user.as_bytes())
+                    && auth::verify_password(&password, phc)
+            })
+        });
+        if !good {
+            return Verdict::Answer(challenge(site, "wrong user name or password"));
+        }
+        limiter.succeeded(ip);
+        let mut verified = self.verified.lock().unwrap();
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(key, Instant::now());
+        Verdict::Pass
+    }
+
+    /// Reads the users again on the next request (after a change made by this server).
+    pub fn changed(&self) {
+        self.users.changed();
+        // A removed user's remembered credentials must not keep working.
+        self.verified.lock().unwrap().clear();
+    }
+}
+
+/// 401 with the header that makes a browser ask for a user name and password.
+fn challenge(site: &str, why: &str) -> Response {
+    Response::text(401, format!("401 Unauthorized: {why}"))
+        .with_header(
+            "WWW-Authenticate",
+            format!("Basic realm=\"{site}\", charset=\"UTF-8\""),
+        )
+        .with_header("Cache-Control", "no-store")
+}
+
+/// `Basic base64(user:password)` → `(user, password)`.
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Checks a user name for a protected site.
+pub fn check_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.len() > MAX_USER {
+        return Err(format!("a user name has 1 to {MAX_USER} characters"));
+    }
+    if !user.bytes().all(|b| b.is_ascii_graphic()) || user.contains(':') {
+        return Err("a user name is printable ASCII without spaces or ':'".into());
+    }
+    Ok(())
+}
+
+/// Parses Surge's `AUTH` file: `user:password` lines (blank lines and `#` comments skipped).
+/// The error names the line.
+pub fn parse_auth_file(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut users = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (user, password) = line
+            .split_once(':')
+            .ok_or_else(|| format!("AUTH line {}: expected user:password", n + 1))?;
+        check_user(user).map_err(|e| format!("AUTH line {}: {e}", n + 1))?;
+        auth::check_new_password(password).map_err(|e| format!("AUTH line {}: {e}", n + 1))?;
+        users.push((user.to_string(), password.to_string()));
+        if users.len() > 100 {
+            return Err("AUTH: at most 100 users".into());
+        }
+    }
+    if users.is_empty() {
+        return Err("AUTH has no user:password line".into());
+    }
+    Ok(users)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> String {
+        let raw = format!("{user}:{password}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    #[test]
+    fn credentials_are_checked_once_then_remembered() {
+        let p = Protection::default();
+        let limiter = LoginLimiter::default();
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        let phc = auth::hash_password("correct horse").unwrap();
+        let users = || {
+            Some(Users::from([(
+                "blog".to_string(),
+                vec![("ann".to_string(), phc.clone())],
+            )]))
+        };
+        let req = |h: Option<&str>| match h {
+            Some(h) => Request::fake("GET", "/", &[("authorization", h)]),
+            None => Request::fake("GET", "/", &[]),
+        };
+        assert!(matches!(
+            p.check("shop", &req(None), ip, &limiter, users),
+            Verdict::Pass
+        ));
+        let Verdict::Answer(r) = p.check("blog", &req(None), ip, &limiter, users) else {
+            panic!("no challenge")
+        };
+        assert_eq!(r.status, 401);
+        assert!(
+            r.header("www-authenticate")
+                .unwrap()
+                .starts_with("Basic realm=\"blog\"")
+        );
+        let wrong = basic("ann", "wrong horse");
+        assert!(matches!(
+            p.check("blog", &req(Some(&wrong)), ip, &limiter, users),
+            Verdict::Answer(_)
+        ));
+        let good = basic("ann", "correct horse");
+        assert!(matches!(
+            p.check("blog", &req(Some(&good)), ip, &limiter, users),
+            Verdict::Pass
+        ));
+        // The same credentials for another protected site are checked again, not remembered.
+        assert!(p.verified.lock().unwrap().len() == 1);
+    }
+
+    #[test]
+    fn auth_files_parse_with_line_numbers() {
+        assert_eq!(
+            parse_auth_file("# team\nann:correct horse\n\nbob:battery staple\n").unwrap(),
+            [
+                ("ann".to_string(), "correct horse".to_string()),
+                ("bob".into(), "battery staple".into())
+            ]
+        );
+        assert!(
+            parse_auth_file("ann:correct horse\nnocolon\n")
+                .unwrap_err()
+                .contains("line 2")
+        );
+        assert!(parse_auth_file("").is_err());
+        assert!(basic_credentials("Basic !!!").is_none());
+        assert_eq!(
+            basic_credentials(&basic("a", "b:c")),
+            Some(("a".into(), "b:c".into()))
+        );
+    }
+}

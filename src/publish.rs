@@ -1,0 +1,211 @@
+//! Publishing a site and what it asks for besides its files: a deploy (from the API or the
+//! dashboard), the site's password (an `AUTH` file, `cc-server protect`, the dashboard) and
+//! its custom domains (a `CNAME` file, `cc-server domains`, the dashboard). Each is checked
+//! against the caller, written, and audited; methods of `Services`. The folder swap itself is
+//! `deploy`'s, the SQL the store's, the request-time checks `protect`'s and `domains`'.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::auth;
+use crate::deploy::Unpacked;
+use crate::domains;
+use crate::error::ApiError;
+use crate::http::Request;
+use crate::protect;
+use crate::services::{Caller, Services};
+use crate::site::path::config_file;
+use crate::store::{self, hosting::Source};
+
+/// What a deployed folder's own files ask for.
+struct FolderSettings {
+    /// From `AUTH`: `(user, Argon2id PHC)`; the file itself is not published.
+    users: Option<Vec<(String, String)>>,
+    /// From `CNAME`.
+    host: Option<String>,
+}
+
+/// `AUTH` and `CNAME` are a few lines; anything larger is a mistake.
+const MAX_SETTINGS_FILE: u64 = 64 * 1024;
+
+impl Services {
+    /// Makes the zip at `zip` the live `site`; returns what went live and the deployment id.
+    pub fn deploy(
+        &self,
+        conn: &mut Connection,
+        caller: &Caller,
+        site: &str,
+        zip: &Path,
+        req: &Request,
+    ) -> Result<(Unpacked, i64), ApiError> {
+        self.check_site(caller, site)?;
+        let lock = self.sites.lock(site)?;
+        let db_bytes = store::kv::bytes(conn, site)?;
+        let (unpacked, settings) = self.sites.deploy(&lock, zip, db_bytes, |staging| {
+            self.folder_settings(conn, site, staging)
+        })?;
+        // The folder's files replace what earlier deploys' files set; the admin's settings stay.
+        let users = settings.users.unwrap_or_default();
+        store::hosting::set_site_users(conn, site, Source::File, &users)?;
+        if let Some(host) = &settings.host
+            && let Some(owner) = store::hosting::claim_domain(conn, host, site, Source::File)?
+        {
+            eprintln!("deploy: {site}: CNAME {host} was claimed by '{owner}' meanwhile; not given");
+        }
+        store::hosting::release_file_domains(conn, site, settings.host.as_deref())?;
+        self.protection.changed();
+        self.domains.changed();
+        let id = store::sites::record_deployment(
+            conn,
+            site,
+            unpacked.bytes,
+            unpacked.files,
+            &caller.name,
+        )?;
+        drop(lock);
+        self.audit(conn, &caller.name, "deploy", Some(site), req);
+        eprintln!(
+            "deploy: {site} by '{}': {} files, {} bytes (deployment {id})",
+            caller.name, unpacked.files, unpacked.bytes
+        );
+        Ok((unpacked, id))
+    }
+
+    /// Reads and checks `AUTH` and `CNAME` in a folder about to go live.
+    fn folder_settings(
+        &self,
+        conn: &Connection,
+        site: &str,
+        staging: &Path,
+    ) -> Result<FolderSettings, ApiError> {
+        let users = match read_settings_file(staging, "AUTH")? {
+            None => None,
+            Some(text) => {
+                let plain = protect::parse_auth_file(&text).map_err(ApiError::BadRequest)?;
+                let mut hashed = Vec::with_capacity(plain.len());
+                for (user, password) in plain {
+                    hashed.push((
+                        user,
+                        auth::hash_password(&password).map_err(ApiError::Store)?,
+                    ));
+                }
+                // Plain-text passwords are not kept on the disk.
+                std::fs::remove_file(staging.join("AUTH")).map_err(ApiError::Io)?;
+                Some(hashed)
+            }
+        };
+        let host = match read_settings_file(staging, "CNAME")? {
+            None => None,
+            Some(text) => {
+                let host =
+                    domains::parse_cname_file(&text, &self.domain).map_err(ApiError::BadRequest)?;
+                if let Some(owner) = store::hosting::domain_owner(conn, &host)?
+                    && owner != site
+                {
+                    return Err(ApiError::Conflict(format!(
+                        "CNAME: {host} belongs to the site '{owner}'; remove it there first"
+                    )));
+                }
+                Some(host)
+            }
+        };
+        Ok(FolderSettings { users, host })
+    }
+
+    /// Protects `site` with HTTP Basic auth for `user` (added, or its password replaced).
+    pub fn protect(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        site: &str,
+        user: &str,
+        password: &str,
+        req: &Request,
+    ) -> Result<(), ApiError> {
+        self.check_existing_site(caller, site)?;
+        protect::check_user(user).map_err(ApiError::BadRequest)?;
+        auth::check_new_password(password).map_err(ApiError::BadRequest)?;
+        let phc = auth::hash_password(password).map_err(ApiError::Store)?;
+        store::hosting::set_user(conn, site, user, &phc)?;
+        self.protection.changed();
+        self.audit(conn, &caller.name, "protect", Some(site), req);
+        Ok(())
+    }
+
+    /// Makes `site` public again; `false` when it was not protected.
+    pub fn unprotect(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        site: &str,
+        req: &Request,
+    ) -> Result<bool, ApiError> {
+        self.check_site(caller, site)?;
+        let removed = store::hosting::clear_site_users(conn, site)? > 0;
+        self.protection.changed();
+        if removed {
+            self.audit(conn, &caller.name, "unprotect", Some(site), req);
+        }
+        Ok(removed)
+    }
+
+    /// Gives `host` to `site` (409 when another site has it); returns it normalised.
+    pub fn add_domain(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        site: &str,
+        host: &str,
+        req: &Request,
+    ) -> Result<String, ApiError> {
+        self.check_existing_site(caller, site)?;
+        let host = domains::check_claim(host, &self.domain).map_err(ApiError::BadRequest)?;
+        if let Some(owner) = store::hosting::claim_domain(conn, &host, site, Source::Admin)? {
+            return Err(ApiError::Conflict(format!(
+                "{host} belongs to the site '{owner}'; remove it there first"
+            )));
+        }
+        self.domains.changed();
+        self.audit(conn, &caller.name, "domain add", Some(site), req);
+        Ok(host)
+    }
+
+    /// Takes `host` from `site`; 404 when the site does not have it.
+    pub fn remove_domain(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+        site: &str,
+        host: &str,
+        req: &Request,
+    ) -> Result<(), ApiError> {
+        self.check_site(caller, site)?;
+        let host = host.trim().to_ascii_lowercase();
+        if !store::hosting::release_domain(conn, site, &host)? {
+            return Err(ApiError::NotFound(format!("'{site}' has no domain {host}")));
+        }
+        self.domains.changed();
+        self.audit(conn, &caller.name, "domain remove", Some(site), req);
+        Ok(())
+    }
+}
+
+/// A settings file at the top of a folder, as text; `None` when there is none.
+fn read_settings_file(root: &Path, name: &str) -> Result<Option<String>, ApiError> {
+    let Some((path, meta)) = config_file(root, name) else {
+        return Ok(None);
+    };
+    if meta.len() > MAX_SETTINGS_FILE {
+        return Err(ApiError::BadRequest(format!(
+            "{name} is {} KiB: it should be a few lines",
+            meta.len() / 1024
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(MAX_SETTINGS_FILE).read_to_string(&mut text))
+        .map_err(|e| ApiError::BadRequest(format!("{name} is not readable text: {e}")))?;
+    Ok(Some(text))
+}

@@ -1,0 +1,42 @@
+//! A value read from the database and read again at most every couple of seconds, or at once
+//! after this server changed it: for the small tables the request path consults on every
+//! request (protected sites, custom domains) that the CLI may change from another process.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a value is used before it is read again.
+const READ_EVERY: Duration = Duration::from_secs(2);
+
+pub struct Refreshed<T> {
+    state: Mutex<(Option<Instant>, Arc<T>)>,
+}
+
+impl<T: Default> Default for Refreshed<T> {
+    fn default() -> Self {
+        Refreshed {
+            state: Mutex::new((None, Arc::default())),
+        }
+    }
+}
+
+impl<T> Refreshed<T> {
+    /// The value, read again with `load` when it is old. When `load` fails (the database
+    /// is busy), the last value is kept: for a password table, failing open would publish a
+    /// protected site.
+    pub fn get(&self, load: impl FnOnce() -> Option<T>) -> Arc<T> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.0.is_none_or(|at| at.elapsed() >= READ_EVERY) {
+            if let Some(value) = load() {
+                state.1 = Arc::new(value);
+            }
+            state.0 = Some(Instant::now());
+        }
+        state.1.clone()
+    }
+
+    /// Reads the value again on the next `get`.
+    pub fn changed(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
+    }
+}
