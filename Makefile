@@ -33,6 +33,7 @@ fmt:
 bench: release  ## wrk load tests of the release binary against nginx and Node.js in the same run
 	bash bench/run.sh
 	bash bench/js.sh
+	bash bench/hosting.sh
 
 bench-stats:    ## analytics roll-up and summary timings over 1M seeded events (release build)
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \

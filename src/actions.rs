@@ -110,6 +110,7 @@ impl Services {
             )));
         }
         let new = store::sites::set_env(conn, site, key, value)?;
+        self.pretty_urls.changed();
         self.audit(
             conn,
             &caller.name,
@@ -129,6 +130,7 @@ impl Services {
         req: &Request,
     ) -> Result<(), ApiError> {
         self.check_site(caller, site)?;
+        self.pretty_urls.changed();
         if !store::sites::delete_env(conn, site, key)? {
             return Err(ApiError::NotFound(format!(
                 "'{site}' has no env var '{key}'"

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::deploy::upload;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::public::webhooks;
@@ -134,38 +133,9 @@ impl Api {
     }
 
     fn deploy(&self, req: &mut Request) -> Result<Response, ApiError> {
-        let (conn, caller) = self.authenticate(req)?;
-        let sites = &self.svc.sites;
-        let max = sites.limits.max_upload;
-        let declared = req
-            .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max + 1024 * 1024) {
-            return Err(upload::upload_too_big(max));
-        }
-        let content_type = req.header("content-type").map(str::to_string);
-        let form = upload::read_form(
-            req.body.as_mut(),
-            content_type.as_deref(),
-            &sites.upload_dir(),
-            max,
-            |site| self.svc.check_site(&caller, site),
-        )?;
-        let site = form.site_name;
-        let mut conn = conn;
-        let (unpacked, id) = self
-            .svc
-            .deploy(&mut conn, &caller, &site, &form.zip.path, req)?;
-        Ok(Response::json(
-            200,
-            &json!({
-                "site": site,
-                "url": self.svc.site_url(&site),
-                "files": unpacked.files,
-                "bytes": unpacked.bytes,
-                "deployment_id": id,
-            }),
-        ))
+        let (mut conn, caller) = self.authenticate(req)?;
+        let answer = self.svc.deploy_upload(&mut conn, &caller, req)?;
+        Ok(Response::json(200, &answer))
     }
 
     fn whoami(&self, req: &Request) -> Result<Response, ApiError> {

@@ -16,7 +16,7 @@ use crate::js::pool::{ScriptPool, SocketHub};
 use crate::metrics::{Gauges, Kind, Metrics};
 use crate::protect::{self, Verdict};
 use crate::router::{self, Route};
-use crate::services::Services;
+use crate::services::{PRETTY_URLS_VAR, Services};
 use crate::site::{self, Folders};
 use crate::store;
 use crate::ws::{self, Hub};
@@ -163,6 +163,18 @@ impl App {
         })
     }
 
+    /// True when the site asked for pretty URLs (its `CC_PRETTY_URLS` env var is on).
+    fn pretty_urls(&self, site: &str) -> bool {
+        self.svc
+            .pretty_urls
+            .get(|| {
+                let conn = self.svc.conn().ok()?;
+                let sites = store::sites::sites_with_flag(&conn, PRETTY_URLS_VAR).ok()?;
+                Some(sites.into_iter().collect())
+            })
+            .contains(site)
+    }
+
     /// Every protected site's users, for `protect`.
     fn site_users(&self) -> Option<protect::Users> {
         let conn = self.svc.conn().ok()?;
@@ -228,7 +240,10 @@ impl App {
                 // Behind the trusted proxy, the visitor's own address is what scripts and
                 // analytics see.
                 req.remote_ip = self.svc.client_ip(req);
-                let Some(response) = self.sites.handle(&name, req, self.svc.scripts.as_ref())
+                let pretty = self.pretty_urls(&name);
+                let Some(response) =
+                    self.sites
+                        .handle(&name, req, self.svc.scripts.as_ref(), pretty)
                 else {
                     // Unknown names are not recorded: random subdomains must not fill `events`.
                     return (Kind::Unknown, site::site_not_found());

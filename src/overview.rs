@@ -1,6 +1,6 @@
 //! Read-only views shared by the dashboard pages and the JSON API: every site with its size,
-//! last deploy, visits and live WebSocket clients; one site's deployments, env vars and log;
-//! and the analytics summary.
+//! last deploy, visits and live WebSocket clients; one site's deployments, env vars, log,
+//! password users and custom domains; and the analytics summary.
 
 use std::collections::HashMap;
 
@@ -52,6 +52,10 @@ pub struct SiteDetail {
     /// True when a previous deployment is kept, so a rollback can happen.
     pub can_roll_back: bool,
     pub disk: DiskUse,
+    /// The Basic-auth user names of a protected site (none: the site is public). Never hashes.
+    pub users: Vec<String>,
+    /// The custom host names the site answers for (`www.example.com`).
+    pub domains: Vec<String>,
 }
 
 /// What a site holds on disk against its quota: the live files, the previous deployment kept
@@ -99,6 +103,9 @@ impl SiteDetail {
             .iter()
             .map(|l| json!({ "time": l.unix_time, "level": l.level, "message": l.message }))
             .collect();
+        v["protected"] = json!(!self.users.is_empty());
+        v["users"] = json!(self.users);
+        v["domains"] = json!(self.domains);
         v
     }
 }
@@ -169,6 +176,15 @@ pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail,
         env: store::kv::env_vars(conn, name)?,
         logs: svc.scripts.logs(name),
         can_roll_back: svc.sites.has_previous(name),
+        users: store::hosting::site_users(conn, name)?
+            .into_iter()
+            .map(|(user, _)| user)
+            .collect(),
+        domains: store::hosting::domains(conn)?
+            .into_iter()
+            .filter(|(_, site)| site == name)
+            .map(|(host, _)| host)
+            .collect(),
     })
 }
 

@@ -8,9 +8,10 @@ use std::io::Read;
 use std::path::Path;
 
 use rusqlite::Connection;
+use serde_json::{Value, json};
 
 use crate::auth;
-use crate::deploy::Unpacked;
+use crate::deploy::{Unpacked, upload};
 use crate::domains;
 use crate::error::ApiError;
 use crate::http::Request;
@@ -31,6 +32,42 @@ struct FolderSettings {
 const MAX_SETTINGS_FILE: u64 = 64 * 1024;
 
 impl Services {
+    /// A deploy form in `req`'s body (the API's and the dashboard's): `site_name` and a zip or
+    /// a folder's files. What is declared too big is refused before a byte is read. Answers
+    /// `{site, url, files, bytes, deployment_id}`.
+    pub fn deploy_upload(
+        &self,
+        conn: &mut Connection,
+        caller: &Caller,
+        req: &mut Request,
+    ) -> Result<Value, ApiError> {
+        let max = self.sites.limits.max_upload;
+        // The multipart framing adds a little to the files.
+        let declared = req
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max + 1024 * 1024) {
+            return Err(upload::upload_too_big(max));
+        }
+        let content_type = req.header("content-type").map(str::to_string);
+        let form = upload::read_form(
+            req.body.as_mut(),
+            content_type.as_deref(),
+            &self.sites.upload_dir(),
+            max,
+            |site| self.check_site(caller, site),
+        )?;
+        let site = form.site_name;
+        let (unpacked, id) = self.deploy(conn, caller, &site, &form.zip.path, req)?;
+        Ok(json!({
+            "site": site,
+            "url": self.site_url(&site),
+            "files": unpacked.files,
+            "bytes": unpacked.bytes,
+            "deployment_id": id,
+        }))
+    }
+
     /// Makes the zip at `zip` the live `site`; returns what went live and the deployment id.
     pub fn deploy(
         &self,

@@ -2,20 +2,21 @@
 //! after this server changed it: for the small tables the request path consults on every
 //! request (protected sites, custom domains) that the CLI may change from another process.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long a value is used before it is read again.
 const READ_EVERY: Duration = Duration::from_secs(2);
 
+/// Read-locked on every request (many readers at once), write-locked only to read again.
 pub struct Refreshed<T> {
-    state: Mutex<(Option<Instant>, Arc<T>)>,
+    state: RwLock<(Option<Instant>, Arc<T>)>,
 }
 
 impl<T: Default> Default for Refreshed<T> {
     fn default() -> Self {
         Refreshed {
-            state: Mutex::new((None, Arc::default())),
+            state: RwLock::new((None, Arc::default())),
         }
     }
 }
@@ -25,7 +26,14 @@ impl<T> Refreshed<T> {
     /// is busy), the last value is kept: for a password table, failing open would publish a
     /// protected site.
     pub fn get(&self, load: impl FnOnce() -> Option<T>) -> Arc<T> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            if state.0.is_some_and(|at| at.elapsed() < READ_EVERY) {
+                return state.1.clone();
+            }
+        }
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have read it meanwhile.
         if state.0.is_none_or(|at| at.elapsed() >= READ_EVERY) {
             if let Some(value) = load() {
                 state.1 = Arc::new(value);
@@ -37,6 +45,6 @@ impl<T> Refreshed<T> {
 
     /// Reads the value again on the next `get`.
     pub fn changed(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
+        self.state.write().unwrap_or_else(|p| p.into_inner()).0 = None;
     }
 }

@@ -110,6 +110,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         started: std::time::Instant::now(),
         protection: Default::default(),
         domains: Default::default(),
+        pretty_urls: Default::default(),
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.

@@ -21,6 +21,7 @@ use crate::keys;
 use crate::names::is_valid_site_name;
 use crate::protect::Protection;
 use crate::ratelimit::RateLimiter;
+use crate::refreshed::Refreshed;
 use crate::store::{self, auth::SessionRow};
 use crate::ws::Hub;
 
@@ -47,7 +48,12 @@ pub struct Services {
     pub protection: Protection,
     /// Custom domains → sites.
     pub domains: Domains,
+    /// Sites whose `CC_PRETTY_URLS` env var is on: `/about.html` redirects to `/about`.
+    pub pretty_urls: Refreshed<std::collections::HashSet<String>>,
 }
+
+/// The site env var that turns on Netlify's "pretty URLs": `/about.html` → 301 `/about`.
+pub const PRETTY_URLS_VAR: &str = "CC_PRETTY_URLS";
 
 /// A key may ask the API for analytics this often a minute, in bursts of `KEY_STATS_BURST`:
 /// each answer summarises the raw events (a quarter of a second at half a million), and

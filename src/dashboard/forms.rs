@@ -65,6 +65,64 @@ impl Dashboard {
         Ok(format!("/sites/{site}?done=env-deleted#env"))
     }
 
+    /// Adds a Basic-auth user to the site (protecting it), or sets that user's password.
+    pub(super) fn protect(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+        form: &[(String, String)],
+    ) -> Result<String, ApiError> {
+        let user = form_value(form, "user").unwrap_or("").trim();
+        let password = form_value(form, "password").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc
+            .protect(&conn, &admin.caller, site, user, password, req)?;
+        Ok(format!("/sites/{site}?done=user-saved#site-password"))
+    }
+
+    /// Removes every user: the site is public again.
+    pub(super) fn unprotect(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+    ) -> Result<String, ApiError> {
+        let conn = self.svc.conn()?;
+        let done = match self.svc.unprotect(&conn, &admin.caller, site, req)? {
+            true => "made-public",
+            false => "was-public",
+        };
+        Ok(format!("/sites/{site}?done={done}#site-password"))
+    }
+
+    pub(super) fn add_site_domain(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+        form: &[(String, String)],
+    ) -> Result<String, ApiError> {
+        let host = form_value(form, "host").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc.add_domain(&conn, &admin.caller, site, host, req)?;
+        Ok(format!("/sites/{site}?done=host-added#site-domains"))
+    }
+
+    pub(super) fn remove_site_domain(
+        &self,
+        req: &Request,
+        admin: &Admin,
+        site: &str,
+        form: &[(String, String)],
+    ) -> Result<String, ApiError> {
+        let host = form_value(form, "host").unwrap_or("");
+        let conn = self.svc.conn()?;
+        self.svc
+            .remove_domain(&conn, &admin.caller, site, host, req)?;
+        Ok(format!("/sites/{site}?done=host-removed#site-domains"))
+    }
+
     /// Creating a key renders the token on the answer itself (never in a URL, never again).
     pub(super) fn create_key(
         &self,

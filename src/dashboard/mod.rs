@@ -2,10 +2,12 @@
 //! Analytics, Hosting, Deploy keys, Tracking, Links, Webhooks and the Audit log as
 //! server-rendered pages with a little JS; also the public `/t.js`, `/track`, `/pixel.gif`,
 //! `/r/<slug>` and `/webhook/<endpoint>`. Every asset is embedded; every POST passes the
-//! same-origin and CSRF checks.
+//! same-origin and CSRF checks (the Hosting page's browser deploy, `deploy.rs`, sends its
+//! token in a header, checked before the upload is read).
 
 #[cfg(test)]
 mod analytics_bench;
+mod deploy;
 mod forms;
 mod html;
 mod login;
@@ -32,6 +34,8 @@ const APP_JS: &str = include_str!("assets/app.js");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 /// Largest form body a dashboard POST reads (env var values are the biggest field).
 const MAX_FORM: usize = 64 * 1024;
+/// Where the Hosting page's deploy card sends a folder or a zip (`deploy.rs`).
+const DEPLOY_PATH: &str = "/sites/deploy";
 
 /// Scripts and styles only from the dashboard itself; no frames; forms post only here.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -91,6 +95,12 @@ impl Dashboard {
         let Some(session) = session else {
             return if get {
                 redirect("/login")
+            } else if path == DEPLOY_PATH {
+                // The browser deploy reads JSON, not a page.
+                Response::json_error(
+                    401,
+                    "your session has ended: log in again, then repeat the deploy",
+                )
             } else {
                 error_page(
                     401,
@@ -120,6 +130,11 @@ impl Dashboard {
         if req.method != "POST" {
             return Response::text(405, "405 Method Not Allowed").with_header("Allow", "GET, POST");
         }
+        // An upload, not a small form: its CSRF token comes in a header, checked before the
+        // body is read.
+        if path == DEPLOY_PATH {
+            return self.deploy_upload(req, &admin);
+        }
         let form = match req.read_small_body(MAX_FORM) {
             Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
             Err(_) => return error_page(413, "The form is too large."),
@@ -135,6 +150,12 @@ impl Dashboard {
             ["sites", name, "teardown"] => self.teardown(req, &admin, name, &form),
             ["sites", name, "env"] => self.set_env(req, &admin, name, &form),
             ["sites", name, "env", "delete"] => self.delete_env(req, &admin, name, &form),
+            ["sites", name, "protect"] => self.protect(req, &admin, name, &form),
+            ["sites", name, "unprotect"] => self.unprotect(req, &admin, name),
+            ["sites", name, "domains"] => self.add_site_domain(req, &admin, name, &form),
+            ["sites", name, "domains", "delete"] => {
+                self.remove_site_domain(req, &admin, name, &form)
+            }
             ["keys"] => return self.create_key(req, &admin, &form),
             ["keys", id, "revoke"] => self.revoke_key(req, &admin, id),
             ["tracking"] => self.add_domain(req, &admin, &form),
@@ -264,13 +285,14 @@ impl Dashboard {
                     .parent()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
-                self.render(
-                    admin,
-                    "Hosting",
-                    "/sites",
-                    req,
-                    &pages::sites_list(&sites, &dir),
-                )
+                let names: Vec<String> = sites.iter().map(|s| s.name.clone()).collect();
+                // The deploy card's script swaps `#sites-list` for a fresh one after a deploy.
+                let body = format!(
+                    "<div id=\"sites-list\">{}</div>{}",
+                    pages::sites_list(&sites, &dir),
+                    pages::deploy_card(&names, &admin.csrf, self.svc.sites.limits.max_upload)
+                );
+                self.render(admin, "Hosting", "/sites", req, &body)
             }
             Err(e) => self.failed(admin, e),
         }
@@ -284,7 +306,7 @@ impl Dashboard {
             .and_then(|conn| overview::site(&self.svc, &conn, name));
         match result {
             Ok(detail) => {
-                let body = pages::site_page(&detail, &admin.csrf);
+                let body = pages::site_page(&detail, &admin.csrf, self.svc.port);
                 let (mut chrome, notice) = self.chrome(admin, name, "/sites", req);
                 chrome.notice = notice.as_deref();
                 Response::html(200, page(&chrome, &body))
@@ -385,6 +407,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "torn-down" => "The site was torn down.",
         "env-saved" => "Saved. The next main.js request sees the new value.",
         "env-deleted" => "The variable was deleted.",
+        "user-saved" => "Saved: the site asks for a password, and this user's works now.",
+        "made-public" => "The site is public again: anyone with the link can open it.",
+        "was-public" => "The site was already public.",
+        "host-added" => "Added: once the name's DNS points here, the site answers at it.",
+        "host-removed" => "The domain was removed: the site no longer answers at it.",
         "key-revoked" => "The key was revoked: it no longer works anywhere.",
         "domain-added" => "The domain may now send pageviews.",
         "domain-removed" => "The domain was removed; its past pageviews stay in Analytics.",

@@ -51,7 +51,14 @@ impl Folders {
 
     /// Answers `req` for site `site` (see the module's order). `None` when there is no such
     /// site.
-    pub fn handle(&self, site: &str, req: &mut Request, scripts: &dyn Scripts) -> Option<Response> {
+    /// `pretty_urls`: the site wants `/about.html` answered with a redirect to `/about`.
+    pub fn handle(
+        &self,
+        site: &str,
+        req: &mut Request,
+        scripts: &dyn Scripts,
+        pretty_urls: bool,
+    ) -> Option<Response> {
         let root = self.dir.join(site);
         let rules = self.rules.get(site, &root);
         let site = Site {
@@ -59,6 +66,7 @@ impl Folders {
             root: &root,
             cache: &self.cache,
             rules: &rules,
+            pretty_urls,
         };
         let mut response = site.answer(req, scripts)?;
         if response.deferred.is_none() && !rules.headers.is_empty() {
@@ -92,6 +100,7 @@ struct Site<'a> {
     root: &'a Path,
     cache: &'a FileCache,
     rules: &'a SiteRules,
+    pretty_urls: bool,
 }
 
 impl Site<'_> {
@@ -110,6 +119,18 @@ impl Site<'_> {
             }
             // The common case costs no stat of the site folder: a file in it proves it exists.
             if let Lookup::File(file, seen) = &found {
+                if self.pretty_urls
+                    && let Some(pretty) = pretty_path(&raw_path)
+                {
+                    let location = match req.query() {
+                        Some(q) => format!("{pretty}?{q}"),
+                        None => pretty,
+                    };
+                    return Some(
+                        Response::text(301, format!("Moved to {location}"))
+                            .with_header("Location", location),
+                    );
+                }
                 return Some(files::serve(req, file, seen, 200, self.cache));
             }
         }
@@ -195,6 +216,18 @@ fn looks_like_a_page(req: &Request) -> bool {
         || req
             .header("accept")
             .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The pretty form of a path naming an HTML file: `/about.html` → `/about`,
+/// `/docs/index.html` → `/docs/`; `None` for other paths.
+fn pretty_path(raw_path: &str) -> Option<String> {
+    let stem = raw_path.strip_suffix(".html")?;
+    let pretty = match stem.strip_suffix("index") {
+        Some(folder) if folder.ends_with('/') => folder.to_string(),
+        _ => stem.to_string(),
+    };
+    // One leading slash only: "//host" would be a redirect to another host.
+    Some(format!("/{}", pretty.trim_start_matches('/')))
 }
 
 /// Clean URLs: `/about` is `about.html` when there is no `about`.

@@ -77,6 +77,15 @@ pub fn set_env(conn: &Connection, site: &str, key: &str, value: &str) -> rusqlit
     Ok(!existed)
 }
 
+/// The sites whose env var `key` is switched on (`1`, `true`, `on`, `yes`).
+pub fn sites_with_flag(conn: &Connection, key: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT site_id FROM env_vars WHERE key = ?1 AND lower(trim(value)) IN ('1', 'true', 'on', 'yes')",
+    )?
+    .query_map([key], |r| r.get(0))?
+    .collect()
+}
+
 /// Removes one env var; `false` when it did not exist.
 pub fn delete_env(conn: &Connection, site: &str, key: &str) -> rusqlite::Result<bool> {
     let n = conn.execute(

@@ -207,6 +207,14 @@ impl Browser {
         self.on_element(css, "POST", "value", Some(json!({"text": text})));
     }
 
+    /// Sets the files of the `<input type=file>` `css` to `paths`, as a user picking them
+    /// would (chromedriver fires `input` and `change`). On a `webkitdirectory` input, one
+    /// directory's path picks that folder: its files arrive with `webkitRelativePath`s.
+    pub fn choose_files(&self, css: &str, paths: &[&Path]) {
+        let text: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        self.on_element(css, "POST", "value", Some(json!({"text": text.join("\n")})));
+    }
+
     pub fn clear(&self, css: &str) {
         self.on_element(css, "POST", "clear", Some(json!({})));
     }

@@ -275,3 +275,30 @@ fn text_files_go_out_compressed_for_clients_that_accept_it() {
     assert_eq!(r.header("content-encoding"), Some("br"));
     assert_eq!(r.body, shipped);
 }
+
+#[test]
+fn pretty_urls_redirect_html_names_only_when_the_site_asks() {
+    let s = Server::start();
+    s.write_file("app", "about.html", "<h1>about</h1>");
+    s.write_file("app", "docs/index.html", "<h1>docs</h1>");
+    // Off by default (as on Surge and Netlify): both forms answer.
+    assert_eq!(get(&s, "/about.html", &[]).status, 200);
+    assert_eq!(get(&s, "/about", &[]).status, 200);
+
+    s.db()
+        .execute(
+            "INSERT INTO env_vars (site_id, key, value) VALUES ('app', 'CC_PRETTY_URLS', '1')",
+            [],
+        )
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut r = get(&s, "/about.html?x=1", &[]);
+    while r.status != 301 && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        r = get(&s, "/about.html?x=1", &[]);
+    }
+    assert_eq!((r.status, r.header("location")), (301, Some("/about?x=1")));
+    let r = get(&s, "/docs/index.html", &[]);
+    assert_eq!((r.status, r.header("location")), (301, Some("/docs/")));
+    assert_eq!(get(&s, "/about", &[]).text(), "<h1>about</h1>");
+}

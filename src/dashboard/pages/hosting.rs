@@ -1,9 +1,11 @@
 //! The hosting pages: the list of sites, and one site's page with its deployments, rollback,
-//! env vars, recent script log and teardown form. Renders only; never reads a site, the store
-//! or the script pool.
+//! env vars, recent script log, password, custom domains and teardown form (`publish` renders
+//! the deploy card, password and domains). Renders only; never reads a site, the store or the
+//! script pool.
 
 use std::fmt::Write;
 
+use super::publish::{domains_section, password_section};
 use crate::dashboard::html::{bytes, count, esc, post_form, time};
 use crate::js::pool::LogLine;
 use crate::overview::{SiteDetail, SiteSummary, VISIT_DAYS};
@@ -11,7 +13,7 @@ use crate::overview::{SiteDetail, SiteSummary, VISIT_DAYS};
 pub fn sites_list(sites: &[SiteSummary], sites_dir: &str) -> String {
     if sites.is_empty() {
         return format!(
-            "<div class=\"empty card\"><p>No sites yet.</p><p>Deploy one from any folder with \
+            "<div class=\"empty card\"><p>No sites yet.</p><p>Deploy one below, from any folder with \
              <code>cc-server deploy &lt;name&gt;</code>, or create a folder in <code>{}</code>.</p></div>",
             esc(sites_dir)
         );
@@ -56,7 +58,8 @@ fn last_deploy(s: &SiteSummary) -> String {
     }
 }
 
-pub fn site_page(d: &SiteDetail, csrf: &str) -> String {
+/// One site's page; `port` is the port this server answers on (for the custom domains' links).
+pub fn site_page(d: &SiteDetail, csrf: &str, port: u16) -> String {
     let s = &d.summary;
     let name = esc(&s.name);
     let mut out = format!(
@@ -159,6 +162,9 @@ pub fn site_page(d: &SiteDetail, csrf: &str) -> String {
     out.push_str("<section id=\"logs\"><h2>Recent script log</h2>");
     out.push_str(&log_lines(&d.logs, s.has_script));
     out.push_str("</section>");
+
+    out.push_str(&password_section(d, csrf));
+    out.push_str(&domains_section(d, csrf, port));
 
     // Teardown, behind typing the name.
     let _ = write!(

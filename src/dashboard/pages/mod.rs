@@ -2,16 +2,19 @@
 //! `dashboard/mod.rs` fetch, these render.
 //!
 //! This file holds the login and setup forms and names every page; `hosting` renders Sites and
-//! a site's page (deployments, env vars, script log), `admin` the Keys, Tracking, Links,
-//! Webhooks and Audit pages, `analytics` the Analytics page.
+//! a site's page (deployments, env vars, script log), `publish` the deploy card and a site's
+//! password and custom domains, `admin` the Keys, Tracking, Links, Webhooks and Audit pages,
+//! `analytics` the Analytics page.
 
 mod admin;
 mod analytics;
 mod hosting;
+mod publish;
 
 pub use admin::{HookView, audit_page, keys_page, links_page, tracking_page, webhooks_page};
 pub use analytics::{AnalyticsView, analytics_page};
 pub use hosting::{site_page, sites_list};
+pub use publish::deploy_card;
 
 use crate::dashboard::html::esc;
 
