@@ -60,7 +60,7 @@ impl Folders {
         pretty_urls: bool,
     ) -> Option<Response> {
         let root = self.dir.join(site);
-        let rules = self.rules.get(site, &root);
+        let rules = self.rules.get(site, &root)?;
         let site = Site {
             name: site,
             root: &root,
@@ -68,7 +68,7 @@ impl Folders {
             rules: &rules,
             pretty_urls,
         };
-        let mut response = site.answer(req, scripts)?;
+        let mut response = site.answer(req, scripts);
         if response.deferred.is_none() && !rules.headers.is_empty() {
             apply_headers(&mut response, rules.headers.resolve(req.raw_path()));
         }
@@ -104,10 +104,10 @@ struct Site<'a> {
 }
 
 impl Site<'_> {
-    fn answer(&self, req: &mut Request, scripts: &dyn Scripts) -> Option<Response> {
+    fn answer(&self, req: &mut Request, scripts: &dyn Scripts) -> Response {
         let raw_path = req.raw_path().to_string();
         if let Some(rule) = self.rules.redirects.find(&raw_path, req.query(), true) {
-            return Some(self.follow(req, &rule));
+            return self.follow(req, &rule);
         }
         let segments = path::segments(&raw_path);
         let reads = req.method == "GET" || req.is_head();
@@ -117,7 +117,6 @@ impl Site<'_> {
             if matches!(found, Lookup::NotFound) && !raw_path.ends_with('/') {
                 found = clean_url(self.root, segments);
             }
-            // The common case costs no stat of the site folder: a file in it proves it exists.
             if let Lookup::File(file, seen) = &found {
                 if self.pretty_urls
                     && let Some(pretty) = pretty_path(&raw_path)
@@ -126,18 +125,13 @@ impl Site<'_> {
                         Some(q) => format!("{pretty}?{q}"),
                         None => pretty,
                     };
-                    return Some(
-                        Response::text(301, format!("Moved to {location}"))
-                            .with_header("Location", location),
-                    );
+                    return Response::text(301, format!("Moved to {location}"))
+                        .with_header("Location", location);
                 }
-                return Some(files::serve(req, file, seen, 200, self.cache));
+                return files::serve(req, file, seen, 200, self.cache);
             }
         }
-        if !self.root.is_dir() {
-            return None;
-        }
-        Some(match (segments, found) {
+        match (segments, found) {
             (Err(path::BadPath(why)), _) => Response::text(400, format!("400 Bad Request: {why}")),
             (_, Lookup::AddSlash) => {
                 // One leading slash only: "//host/x" would be a redirect to another host.
@@ -153,7 +147,7 @@ impl Site<'_> {
                 Some(rule) => self.follow(req, &rule),
                 None => self.not_a_file(req, scripts, reads),
             },
-        })
+        }
     }
 
     /// A `_redirects` rule that matched: a redirect, a rewrite to another file of the site

@@ -397,9 +397,11 @@ fn a_file_changed_on_disk_is_served_new_on_the_next_request() {
     assert_eq!(s.get("web.localhost", "/page.txt").status, 404);
     std::fs::remove_file(dir.join("page.txt")).unwrap();
     assert_eq!(s.get("web.localhost", "/page.txt").status, 404);
-    // The whole site gone.
+    // The whole site gone: its files at once, the site itself within a second (whether a
+    // folder exists is looked at once a second).
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(s.get("web.localhost", "/range.txt").status, 404);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(
         s.get("web.localhost", "/range.txt").text(),
         "404 Site Not Found"
