@@ -211,17 +211,28 @@ impl App {
             Route::Unknown => self.custom_domain(req).map_or(Route::Unknown, Route::Site),
             route => route,
         };
-        if let Route::Site(name) = &route
-            && let Verdict::Answer(denied) = self.svc.protection.check(
+        let mut protected = false;
+        if let Route::Site(name) = &route {
+            match self.svc.protection.check(
                 name,
                 req,
                 self.svc.client_ip(req),
                 &self.svc.limiter,
                 || self.site_users(),
-            )
-        {
-            return (Kind::Static, denied);
+            ) {
+                Verdict::Answer(denied) => return (Kind::Static, denied),
+                Verdict::Pass { protected: p } => protected = p,
+            }
         }
+        let (kind, response) = self.route_to(route, req);
+        if protected {
+            // Answers behind a password are for this browser only, never a shared cache.
+            return (kind, when_answered_map(response, private));
+        }
+        (kind, response)
+    }
+
+    fn route_to(&self, route: Route, req: &mut Request) -> (Kind, Response) {
         match route {
             Route::Dashboard if req.raw_path() == "/health" => (Kind::Dashboard, self.health()),
             Route::Dashboard if req.raw_path() == "/metrics" => {
@@ -263,6 +274,26 @@ impl App {
             }
             Route::Unknown => (Kind::Unknown, site::site_not_found()),
         }
+    }
+}
+
+/// An answer of a password-protected site: `Cache-Control: public` becomes `private`, and
+/// caches are told the answer depends on the credentials.
+fn private(mut r: Response) -> Response {
+    if let Some(cc) = r
+        .header("cache-control")
+        .map(|v| v.replace("public", "private"))
+    {
+        r.set_header("Cache-Control", cc);
+    }
+    r.with_header("Vary", "Authorization")
+}
+
+/// `f` applied to the answer: now, or when a deferred one (a main.js run) is ready.
+fn when_answered_map(response: Response, f: fn(Response) -> Response) -> Response {
+    match response.deferred {
+        None => f(response),
+        Some(later) => Response::later(later.map(f)),
     }
 }
 

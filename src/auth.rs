@@ -250,6 +250,15 @@ impl LoginLimiter {
         Ok(())
     }
 
+    /// Takes back the attempt `attempt` just counted (it succeeded) without forgiving the
+    /// address's failures: for site passwords, where knowing one must not buy more guesses.
+    pub fn uncount_last(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = map.get_mut(&crate::ratelimit::client_key(ip)) {
+            list.pop();
+        }
+    }
+
     pub fn succeeded(&self, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&crate::ratelimit::client_key(ip));

@@ -56,6 +56,8 @@ pub struct SiteDetail {
     pub users: Vec<String>,
     /// The custom host names the site answers for (`www.example.com`).
     pub domains: Vec<String>,
+    /// Its main.js's cron triggers, once the scheduler has read them.
+    pub cron: Option<crate::js::cron::CronStatus>,
 }
 
 /// What a site holds on disk against its quota: the live files, the previous deployment kept
@@ -185,6 +187,7 @@ pub fn site(svc: &Services, conn: &Connection, name: &str) -> Result<SiteDetail,
             .filter(|(_, site)| site == name)
             .map(|(host, _)| host)
             .collect(),
+        cron: svc.cron.status(name),
     })
 }
 

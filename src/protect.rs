@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -30,22 +31,54 @@ pub type Users = HashMap<String, Vec<(String, String)>>;
 #[derive(Default)]
 pub struct Protection {
     users: Refreshed<Users>,
-    /// SHA-256 of (site, Authorization value) → when it verified.
+    /// SHA-256 of (site, user, password, the site's users) → when it verified.
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Argon2 runs in progress.
+    verifying: AtomicUsize,
+}
+
+/// At most this many Argon2 checks run at once (each takes ~20 ms and ~19 MiB).
+const MAX_VERIFYING: usize = 2;
+
+/// One of the `MAX_VERIFYING` places, given back when dropped.
+struct ArgonSlot<'a>(&'a AtomicUsize);
+
+impl<'a> ArgonSlot<'a> {
+    fn take(count: &'a AtomicUsize) -> Option<ArgonSlot<'a>> {
+        let taken = count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_VERIFYING).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then_some(ArgonSlot(count))
+    }
+}
+
+impl Drop for ArgonSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A hash of a password no one has, checked when the user name is unknown.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password("no such user here").unwrap_or_default())
 }
 
 /// What the check decided.
 pub enum Verdict {
-    /// Public site, or good credentials.
-    Pass,
+    /// A public site, or a protected one with good credentials (its answers must then not
+    /// be kept by shared caches).
+    Pass { protected: bool },
     /// The answer to send instead (401 asking for credentials, or 429 after too many misses).
     Answer(Response),
 }
 
 impl Protection {
     /// Whether `req` may reach `site`. `load` reads every protected site's users (called at
-    /// most every couple of seconds); failed attempts count in `limiter` by `ip`, with the
-    /// dashboard's logins.
+    /// most every couple of seconds); attempts count in `limiter` by `ip`, with the
+    /// dashboard's logins, and a success here forgives nothing.
     pub fn check(
         &self,
         site: &str,
@@ -56,16 +89,21 @@ impl Protection {
     ) -> Verdict {
         let users = self.users.get(load);
         let Some(site_users) = users.get(site) else {
-            return Verdict::Pass;
+            return Verdict::Pass { protected: false };
         };
         let Some(header) = req.header("authorization") else {
             return Verdict::Answer(challenge(site, "this site is password-protected"));
         };
-        // The users are part of the key: a user removed (or a password changed, here or by
-        // the CLI) makes their remembered credentials count for nothing.
-        let mut parts: Vec<&[u8]> = vec![site.as_bytes(), b"\0", header.as_bytes()];
-        for (user, phc) in site_users {
-            parts.extend([b"\0".as_slice(), user.as_bytes(), b"\0", phc.as_bytes()]);
+        let Some((user, password)) = basic_credentials(header) else {
+            return Verdict::Answer(challenge(site, "send a user name and password (Basic)"));
+        };
+        // Keyed by what the credentials say (not how the header spells them), and by the
+        // users: a user removed, or a password changed here or by the CLI, makes remembered
+        // credentials count for nothing.
+        let mut parts: Vec<&[u8]> = vec![site.as_bytes(), b"\0", user.as_bytes(), b"\0"];
+        parts.push(password.as_bytes());
+        for (u, phc) in site_users {
+            parts.extend([b"\0".as_slice(), u.as_bytes(), b"\0", phc.as_bytes()]);
         }
         let key = secret::sha256(&parts);
         if self
@@ -75,7 +113,7 @@ impl Protection {
             .get(&key)
             .is_some_and(|at| at.elapsed() < VERIFIED_FOR)
         {
-            return Verdict::Pass;
+            return Verdict::Pass { protected: true };
         }
         if let Err(wait) = limiter.attempt(ip) {
             return Verdict::Answer(
@@ -86,22 +124,35 @@ impl Protection {
                 .with_header("Retry-After", wait.as_secs().max(1).to_string()),
             );
         }
-        let good = basic_credentials(header).is_some_and(|(user, password)| {
-            site_users.iter().any(|(u, phc)| {
-                auth::constant_time_eq(u.as_bytes(), user.as_bytes())
-                    && auth::verify_password(&password, phc)
-            })
-        });
+        // Argon2 takes tens of milliseconds and MiBs: a few at once, the rest told to retry.
+        let Some(_slot) = ArgonSlot::take(&self.verifying) else {
+            return Verdict::Answer(
+                Response::text(
+                    503,
+                    "503 Service Unavailable: busy checking passwords; retry",
+                )
+                .with_header("Retry-After", "1"),
+            );
+        };
+        // A hash is checked whether or not the user exists, so timing does not tell names.
+        let phc = site_users
+            .iter()
+            .find(|(u, _)| auth::constant_time_eq(u.as_bytes(), user.as_bytes()))
+            .map_or(dummy_hash(), |(_, phc)| phc.as_str());
+        let good =
+            auth::verify_password(&password, phc) && site_users.iter().any(|(u, _)| u == &user);
         if !good {
             return Verdict::Answer(challenge(site, "wrong user name or password"));
         }
-        limiter.succeeded(ip);
+        // The address's failures are not forgiven: a password someone knows (their own
+        // site's) must not buy more guesses at another site's or the dashboard's.
+        limiter.uncount_last(ip);
         let mut verified = self.verified.lock().unwrap();
         if verified.len() >= MAX_VERIFIED {
             verified.clear();
         }
         verified.insert(key, Instant::now());
-        Verdict::Pass
+        Verdict::Pass { protected: true }
     }
 
     /// Reads the users again on the next request (after a change made by this server).
@@ -202,7 +253,7 @@ mod tests {
         };
         assert!(matches!(
             p.check("shop", &req(None), ip, &limiter, users),
-            Verdict::Pass
+            Verdict::Pass { protected: false }
         ));
         let Verdict::Answer(r) = p.check("blog", &req(None), ip, &limiter, users) else {
             panic!("no challenge")
@@ -221,7 +272,13 @@ mod tests {
         let good = basic("ann", "correct horse");
         assert!(matches!(
             p.check("blog", &req(Some(&good)), ip, &limiter, users),
-            Verdict::Pass
+            Verdict::Pass { protected: true }
+        ));
+        // Spelled another way, the same credentials are remembered, not checked again.
+        let spelled = good.replacen("Basic", "bAsIc ", 1);
+        assert!(matches!(
+            p.check("blog", &req(Some(&spelled)), ip, &limiter, users),
+            Verdict::Pass { protected: true }
         ));
         // The same credentials for another protected site are checked again, not remembered.
         assert!(p.verified.lock().unwrap().len() == 1);

@@ -133,6 +133,12 @@ impl Services {
                 Some(hashed)
             }
         };
+        // A main.js that does not parse never goes live.
+        if let Some((path, _)) = config_file(staging, "main.js") {
+            crate::js::check::syntax(&path).map_err(ApiError::BadRequest)?;
+            let source = std::fs::read_to_string(&path).unwrap_or_default();
+            crate::js::cron::expressions(&source).map_err(ApiError::BadRequest)?;
+        }
         let host = match read_settings_file(staging, "CNAME")? {
             None => None,
             Some(text) => {

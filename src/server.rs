@@ -95,6 +95,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     )
     .map_err(ServerError::Io)?;
     scripts.set_hub(hub.clone());
+    let cron = crate::js::cron::Scheduler::start(&scripts, config.sites_dir());
     let services = Arc::new(Services {
         db_path: config.db_path(),
         sites,
@@ -111,6 +112,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         protection: Default::default(),
         domains: Default::default(),
         pretty_urls: Default::default(),
+        cron,
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.

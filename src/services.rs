@@ -50,6 +50,8 @@ pub struct Services {
     pub domains: Domains,
     /// Sites whose `CC_PRETTY_URLS` env var is on: `/about.html` redirects to `/about`.
     pub pretty_urls: Refreshed<std::collections::HashSet<String>>,
+    /// main.js cron triggers, for the site pages.
+    pub cron: Arc<crate::js::cron::Scheduler>,
 }
 
 /// The site env var that turns on Netlify's "pretty URLs": `/about.html` → 301 `/about`.

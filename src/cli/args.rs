@@ -43,6 +43,7 @@ pub(super) enum Command {
         memory_mb: u64,
     },
     KeysRevoke(i64, Option<String>),
+    JsCheck(PathBuf),
     Passwd(Option<String>),
     /// `user: None` removes every user (`--off`).
     Protect {
@@ -154,6 +155,11 @@ pub(super) fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "service" => parse_service(&mut parser),
         // Internal: a script worker process started by the server (src/js/worker.rs).
         "__js-worker" => parse_worker(&mut parser),
+        // Internal: parses a main.js for a deploy (src/js/check.rs).
+        "__js-check" => match parser.next()? {
+            Some(lexopt::Arg::Value(v)) => Ok(Command::JsCheck(PathBuf::from(v))),
+            _ => Err(UsageError("__js-check needs a file".into())),
+        },
         other => Err(UsageError(format!("unknown command '{other}'"))),
     }
 }

@@ -27,6 +27,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::JsCheck(file) = &command {
+        return crate::js::check::main(file);
+    }
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
@@ -129,6 +132,7 @@ fn run(command: Command) -> Result<(), Failure> {
             data_dir,
         } => admin::backup(file, force, data_dir)?,
         Command::KeysList(data_dir) => admin::keys_list(data_dir)?,
+        Command::JsCheck(_) => unreachable!("handled in main"),
         Command::KeysRevoke(id, data_dir) => admin::keys_revoke(id, data_dir)?,
         Command::Service(action, options) => service::run(action, &options)?,
     }

@@ -24,6 +24,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::natives::{broadcast, db_delete, db_get, db_list, db_set, fetch, log};
+use super::web;
 use crate::store::kv::{self, Changes};
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -105,7 +106,12 @@ pub(super) struct Run {
 
 pub(super) struct SiteRuntime {
     ctx: Context,
-    main: Script,
+    /// A classic main.js: its whole source, run for each request.
+    main: Option<Script>,
+    /// A module main.js (`export default { fetch }`): what it exports.
+    pub(super) exports: Option<web::Exports>,
+    /// The run-time limit, also the longest a timer may wait.
+    limit: Duration,
     /// The prelude's `__cc_setup`, called before each run: it takes the request, returns the
     /// answer object the run fills in.
     setup: JsObject,
@@ -177,7 +183,7 @@ impl Engine {
         };
         if self.sites.get(site).is_none_or(|rt| rt.stamp != stamp) {
             self.sites.remove(site);
-            let rt = load(&script_path, stamp)
+            let rt = load(&script_path, stamp, self.limits.timeout)
                 .map_err(|message| reply_failure("error", &message, Vec::new()))?;
             self.evict_if_full();
             self.sites.insert(site.to_string(), rt);
@@ -257,8 +263,9 @@ impl Engine {
             };
             match committed {
                 Ok(true) => {
-                    let is_event = !incoming["event"].is_null();
-                    if !is_event && out["done"] != Value::Bool(true) {
+                    // A WebSocket message or a cron trigger answers no one.
+                    let answers = incoming["event"].is_null() && incoming["cron"].is_null();
+                    if answers && out["done"] != Value::Bool(true) {
                         return reply_failure("no_response", NO_RESPONSE, logs);
                     }
                     return reply_ok(&out, &logs, run.broadcasts);
@@ -304,6 +311,7 @@ pub(super) fn reply_ok(out: &Value, logs: &[(String, String)], broadcasts: Vec<S
         "status": out["status"],
         "headers": out["headers"],
         "body": out["body"],
+        "base64": out["base64"],
         "handled": out["handled"],
         "logs": logs_json(logs),
         "broadcasts": broadcasts,
@@ -332,10 +340,60 @@ pub(super) fn env_object(site: &str) -> Value {
     )
 }
 
-/// A fresh context for a site: limits, native helpers, the prelude, and the compiled script.
-fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, String> {
+/// A fresh context for a site: limits, native helpers, the prelude and the web platform, and
+/// the compiled script (or the evaluated module).
+fn load(
+    script_path: &Path,
+    stamp: (SystemTime, u64),
+    limit: Duration,
+) -> Result<SiteRuntime, String> {
     let source =
         std::fs::read_to_string(script_path).map_err(|e| format!("cannot read main.js: {e}"))?;
+    let mut ctx = context()?;
+    let (main, exports) = if web::is_module(&source) {
+        (None, Some(web::load_module(&source, &mut ctx)?))
+    } else {
+        (Some(compile_classic(&source, &mut ctx)?), None)
+    };
+    let setup = ctx
+        .global_object()
+        .get(js_string!("__cc_setup"), &mut ctx)
+        .ok()
+        .and_then(|f| f.as_callable())
+        .ok_or("internal prelude: no __cc_setup")?;
+    let dispatch = Script::parse(Source::from_bytes("__cc_dispatch()"), None, &mut ctx)
+        .map_err(|e| format!("internal: {e}"))?;
+    Ok(SiteRuntime {
+        ctx,
+        main,
+        exports,
+        limit,
+        setup,
+        dispatch,
+        stamp,
+        last_used: Instant::now(),
+    })
+}
+
+/// Parses (never runs) a main.js file as the server would load it: a module when it says
+/// `export default`, else a classic script.
+pub(super) fn check_source(path: &Path) -> Result<(), String> {
+    let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read main.js: {e}"))?;
+    let mut ctx = Context::builder()
+        .module_loader(Rc::new(IdleModuleLoader))
+        .build()
+        .map_err(|e| format!("internal: {e}"))?;
+    if web::is_module(&source) {
+        boa_engine::Module::parse(Source::from_bytes(source.as_bytes()), None, &mut ctx)
+            .map(|_| ())
+            .map_err(|e| format!("main.js does not parse: {e}"))
+    } else {
+        compile_classic(&source, &mut ctx).map(|_| ())
+    }
+}
+
+/// A context with the limits, the natives, the prelude and the web platform.
+pub(super) fn context() -> Result<Context, String> {
     // No module loader: boa's default one reads any file under the working directory (and
     // beyond, by absolute path), so `import()` would reach other sites and the data dir.
     let mut ctx = Context::builder()
@@ -359,6 +417,12 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
     }
     ctx.eval(Source::from_bytes(PRELUDE))
         .map_err(|e| format!("internal prelude: {e}"))?;
+    web::register(&mut ctx)?;
+    Ok(ctx)
+}
+
+/// A classic main.js, compiled to run once per request.
+pub(super) fn compile_classic(source: &str, ctx: &mut Context) -> Result<Script, String> {
     // Wrapped on the same line so line numbers in errors match the file; a function body so
     // that running it again per request does not re-declare top-level let/const; async when
     // the source mentions `await`, so that top-level await works (an async call makes two
@@ -368,24 +432,8 @@ fn load(script_path: &Path, stamp: (SystemTime, u64)) -> Result<SiteRuntime, Str
     } else {
         format!("(function () {{{source}\n}})()")
     };
-    let main = Script::parse(Source::from_bytes(wrapped.as_bytes()), None, &mut ctx)
-        .map_err(|e| format!("main.js does not parse: {e}"))?;
-    let setup = ctx
-        .global_object()
-        .get(js_string!("__cc_setup"), &mut ctx)
-        .ok()
-        .and_then(|f| f.as_callable())
-        .ok_or("internal prelude: no __cc_setup")?;
-    let dispatch = Script::parse(Source::from_bytes("__cc_dispatch()"), None, &mut ctx)
-        .map_err(|e| format!("internal: {e}"))?;
-    Ok(SiteRuntime {
-        ctx,
-        main,
-        setup,
-        dispatch,
-        stamp,
-        last_used: Instant::now(),
-    })
+    let source = Source::from_bytes(wrapped.as_bytes()).with_path(Path::new("main.js"));
+    Script::parse(source, None, ctx).map_err(|e| format!("main.js does not parse: {e}"))
 }
 
 /// CPU time used by this thread so far.
@@ -399,19 +447,43 @@ pub(super) fn run_once(
     incoming: &Value,
     deadline: Duration,
 ) -> Result<Value, Failure> {
+    let started = Instant::now();
+    let limit = rt.limit;
     let ctx = &mut rt.ctx;
     let error = |e: JsError| Failure::Error(describe(e));
     let value = JsValue::from_json(incoming, ctx).map_err(error)?;
     let out = rt
         .setup
-        .call(&JsValue::undefined(), &[value], ctx)
+        .call(&JsValue::undefined(), std::slice::from_ref(&value), ctx)
         .map_err(error)?;
-
-    settle(&rt.main, ctx, deadline)?;
-    if !incoming["event"].is_null() {
-        // A WebSocket message: the top level ran (registering handlers); now the handler.
-        settle(&rt.dispatch, ctx, deadline)?;
+    let is_event = !incoming["event"].is_null();
+    let waited = match (&rt.exports, &rt.main) {
+        (Some(_), _) if is_event => {
+            settle(&rt.dispatch, ctx, deadline)?;
+            web::drain_timers(ctx, started, limit)
+        }
+        (Some(exports), _) if incoming["cron"].is_object() => {
+            let promise = exports.scheduled(&value, ctx).map_err(error)?;
+            web::wait_for(&promise, ctx, started, limit)
+        }
+        (Some(exports), _) => {
+            let promise = exports.serve(&value, &out, ctx).map_err(error)?;
+            web::wait_for(&promise, ctx, started, limit)
+        }
+        (None, Some(main)) => {
+            settle(main, ctx, deadline)?;
+            if is_event {
+                // A WebSocket message: the top level ran (registering handlers); now the handler.
+                settle(&rt.dispatch, ctx, deadline)?;
+            }
+            web::drain_timers(ctx, started, limit)
+        }
+        (None, None) => Err("internal: no script".into()),
+    };
+    if thread_cpu() > deadline {
+        return Err(Failure::Timeout);
     }
+    waited.map_err(Failure::Error)?;
     out.to_json(ctx)
         .map_err(error)
         .map(|v| v.unwrap_or(Value::Null))

@@ -4,6 +4,8 @@
 //! killed worker — never the server.
 
 mod batch;
+pub mod check;
+pub mod cron;
 pub mod engine;
 pub mod fetch;
 mod logs;
@@ -13,6 +15,7 @@ pub mod protocol;
 pub mod scheduler;
 pub mod translate;
 mod watchdog;
+mod web;
 pub mod worker;
 
 /// Every `fetch()` from a main.js carries this header; the server refuses requests with it,

@@ -86,7 +86,7 @@ struct Slot {
 }
 
 /// What runs a job ends with: the worker's reply, its death, or no run at all.
-enum Outcome {
+pub(super) enum Outcome {
     Reply(Value),
     /// The worker died: killed by the watchdog (`true`) or by its memory limit or a crash.
     Died(bool),
@@ -99,7 +99,7 @@ enum Outcome {
 }
 
 /// What to do with how a run ended (answer the client, relay a message).
-type Done = Box<dyn FnOnce(&ScriptPool, Outcome) + Send>;
+pub(super) type Done = Box<dyn FnOnce(&ScriptPool, Outcome) + Send>;
 
 /// A request frame and what to do with how its run ended.
 struct Job {
@@ -323,7 +323,7 @@ impl ScriptPool {
     }
 
     /// Queues a job, or ends it at once when the site is cooling down or its queue is full.
-    fn submit(&self, site: &str, frame: Value, serial: bool, done: Done) {
+    pub(super) fn submit(&self, site: &str, frame: Value, serial: bool, done: Done) {
         let job = Job { frame, done };
         let mut wake = false;
         let refused = match self.dispatch.lock() {
@@ -380,7 +380,7 @@ impl ScriptPool {
 
     /// Takes in a worker's reply: its log lines, its broadcasts (only now, after its writes
     /// committed), a cool-down after a time-out; returns the HTTP answer.
-    fn finish(&self, site: &str, reply: Value) -> Response {
+    pub(super) fn finish(&self, site: &str, reply: Value) -> Response {
         self.runs.fetch_add(1, Ordering::Relaxed);
         self.run_micros
             .fetch_add(reply["run_us"].as_u64().unwrap_or(0), Ordering::Relaxed);
@@ -429,7 +429,7 @@ impl ScriptPool {
     }
 
     /// The site gets 503s for a moment, and what it has queued is answered 503 now.
-    fn cool_down(&self, site: &str) {
+    pub(super) fn cool_down(&self, site: &str) {
         let drained = match self.dispatch.lock() {
             Ok(mut d) => {
                 d.cool_down
@@ -577,7 +577,7 @@ impl ScriptPool {
         self.log(site, "info", message);
     }
 
-    fn log(&self, site: &str, level: &str, message: &str) {
+    pub(super) fn log(&self, site: &str, level: &str, message: &str) {
         self.logs.log(site, level, message);
     }
 }

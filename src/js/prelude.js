@@ -61,9 +61,12 @@
   const constant = (name, value) =>
     Object.defineProperty(g, name, { value, writable: false, enumerable: false, configurable: false });
 
+  // Handlers a module main.js registers at its top level, which runs once, not per request.
+  const moduleHandlers = {};
+
   g.__cc_dispatch = function () {
     const ev = cur.event;
-    const handler = ev && cur.handlers[ev.type];
+    const handler = ev && (cur.handlers[ev.type] || moduleHandlers[ev.type]);
     cur.out.handled = typeof handler === "function";
     return cur.out.handled ? handler(ev.data, Object.freeze(ev.client)) : undefined;
   };
@@ -113,7 +116,7 @@
     },
     on(type, fn) {
       if (typeof fn !== "function") throw new TypeError("socket.on: the handler must be a function");
-      cur.handlers[String(type)] = fn;
+      (cur ? cur.handlers : moduleHandlers)[String(type)] = fn;
     },
   }));
   const requestMethods = Object.freeze({

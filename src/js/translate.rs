@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::http::{Request, Response, percent_decode};
@@ -59,10 +60,14 @@ pub fn request_frame(site: &str, root: &Path, req: &Request, body: &[u8]) -> Val
     let path = percent_decode(req.raw_path())
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_else(|| req.raw_path().to_string());
+    // The full URL a Workers-style `Request` carries: this site's host, the target as sent.
+    let host = req.header("host").unwrap_or("localhost");
+    let url = format!("http://{host}{}", req.url);
     json!({
         "site": site,
         "root": root,
         "method": req.method,
+        "url": url,
         "path": path,
         "query": query,
         "headers": headers,
@@ -82,25 +87,37 @@ fn form_decode(s: &str) -> String {
 /// The response for a run that ended well: the script's status (never 1xx), its allowed
 /// headers, its body; `text/plain` unless it chose a type.
 pub fn reply_response(reply: &Value) -> Response {
+    // JavaScript numbers may arrive as floats (301.0).
     let status = reply["status"]
         .as_u64()
+        .or_else(|| reply["status"].as_f64().map(|f| f as u64))
         // No 1xx: an interim status would leave the client without an answer.
         .filter(|s| (200..=599).contains(s))
         .unwrap_or(200) as u16;
-    let mut response = Response::new(status).with_body(
-        reply["body"]
-            .as_str()
-            .unwrap_or_default()
-            .as_bytes()
-            .to_vec(),
-    );
+    let text = reply["body"].as_str().unwrap_or_default();
+    // A binary body (a Workers-style Response of bytes) comes as base64.
+    let body = match reply["base64"].as_bool() {
+        Some(true) => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap_or_default(),
+        _ => text.as_bytes().to_vec(),
+    };
+    let mut response = Response::new(status).with_body(body);
     let mut has_type = false;
     for (name, value) in reply["headers"].as_object().into_iter().flatten() {
-        if let (Some(name), Some(value)) = (header_name(name), value.as_str()) {
+        let Some(name) = header_name(name) else {
+            continue;
+        };
+        // Several Set-Cookie headers come as an array (they cannot be joined).
+        let values: Vec<&str> = match value {
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            other => other.as_str().into_iter().collect(),
+        };
+        for value in values {
             has_type |= name == "content-type";
             response
                 .headers
-                .push((name.into(), value.replace(['\r', '\n'], " ")));
+                .push((name.clone().into(), value.replace(['\r', '\n'], " ")));
         }
     }
     if !has_type {

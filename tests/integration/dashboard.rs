@@ -836,7 +836,14 @@ fn a_script_cannot_reach_the_dashboard_by_another_name() {
         ),
     );
     let r = s.get("probe.localhost", "/");
-    assert!(r.text().starts_with("508 "), "{}", r.text());
+    // fetch's URL parser spells 127.1 as 127.0.0.1 and refuses it before it leaves (500,
+    // the script's error); a name the parser keeps is caught by the marker header (508).
+    assert!(
+        r.text().starts_with("508 ") || r.status == 500,
+        "{} {}",
+        r.status,
+        r.text()
+    );
     assert!(
         !audit_actions(&s).contains(&"login.failed".to_string()),
         "the guess never reached the login"

@@ -34,3 +34,4 @@ mod static_files;
 mod store;
 mod webhooks;
 mod websocket;
+mod workers_api;

@@ -161,6 +161,9 @@ pub fn site_page(d: &SiteDetail, csrf: &str, port: u16) -> String {
 
     out.push_str("<section id=\"logs\"><h2>Recent script log</h2>");
     out.push_str(&log_lines(&d.logs, s.has_script));
+    if let Some(cron) = &d.cron {
+        out.push_str(&cron_status(cron));
+    }
     out.push_str("</section>");
 
     out.push_str(&password_section(d, csrf));
@@ -208,6 +211,35 @@ fn log_lines(logs: &[LogLine], has_script: bool) -> String {
     }
     out.push_str("</pre>");
     out
+}
+
+/// A module main.js's triggers: each expression, the last run and how it ended, the next.
+fn cron_status(c: &crate::js::cron::CronStatus) -> String {
+    let when = |t: i64| {
+        let day = crate::calendar::format_day(t.div_euclid(86_400));
+        format!("{day} {} UTC", chrono_less(t))
+    };
+    let last = match &c.last_run {
+        Some((at, outcome)) if outcome == "ok" => format!("{} — ok", when(*at)),
+        Some((at, outcome)) => format!(
+            "{} — <span class=\"level error\">{}</span>",
+            when(*at),
+            esc(outcome)
+        ),
+        None => "not yet".into(),
+    };
+    let expressions: Vec<String> = c
+        .expressions
+        .iter()
+        .map(|e| format!("<code>{}</code>", esc(e)))
+        .collect();
+    format!(
+        "<section id=\"cron\"><h2>Scheduled runs</h2><p class=\"muted\">main.js's <code>scheduled()</code> runs at {} (UTC).</p>\
+         <p>Last run: {last}{running}</p><p>Next run: {next}</p></section>",
+        expressions.join(", "),
+        running = if c.running { " (running now)" } else { "" },
+        next = c.next_run.map_or("—".into(), when),
+    )
 }
 
 /// `HH:MM:SS` UTC of a Unix time, without a date library.

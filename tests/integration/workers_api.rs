@@ -1,0 +1,211 @@
+//! main.js in the Workers shape (`export default { fetch }`) and the web platform it expects,
+//! through the real binary: examples/workers-api deployed with the real CLI, then requests.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, deploy_example, zip_of};
+
+fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).unwrap();
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_workers_style_module_answers_with_the_web_platform() {
+    let s = Server::start();
+    let token = s.create_key("ci", &["deploy:*"]);
+    deploy_example(&s, &token, "workers-api", "api");
+    let host = "api.localhost";
+
+    let r = s.get(host, "/api/hello?name=ann");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v, serde_json::json!({ "hello": "ann", "method": "GET" }));
+
+    // A counter on env.DB: every answer counted once.
+    for n in 1..=3 {
+        let r = s.get(host, "/api/count");
+        assert_eq!(r.text(), format!("{{\"count\":{n}}}"));
+    }
+
+    let form = b"name=Ann+Lee&x=%26";
+    let r = s.send(
+        "POST",
+        host,
+        "/form",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form,
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "thanks, Ann Lee"));
+
+    let r = s.get(host, "/old-page");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("http://api.localhost/api/hello"));
+
+    // An HMAC-signed webhook, verified with crypto.subtle against the site's secret.
+    s.db()
+        .execute(
+            "INSERT INTO env_vars (site_id, key, value) VALUES ('api', 'WEBHOOK_SECRET', 'shh')",
+            [],
+        )
+        .unwrap();
+    let body = br#"{"event":"paid"}"#;
+    let good = format!("sha256={}", hmac_hex(b"shh", body));
+    let r = s.send("POST", host, "/webhook", &[("X-Signature", &good)], body);
+    assert_eq!((r.status, r.text().as_str()), (200, "{\"ok\":true}"));
+    let r = s.send(
+        "POST",
+        host,
+        "/webhook",
+        &[("X-Signature", "sha256=00")],
+        body,
+    );
+    assert_eq!(r.status, 401);
+
+    let r = s.request("GET", host, "/headers", &[("X-Test", "round trip")]);
+    assert_eq!(r.header("x-echo"), Some("round trip"));
+    assert_eq!(r.header("set-cookie"), Some("seen=1; Path=/"));
+
+    let r = s.get(host, "/later");
+    assert_eq!(r.text(), "answered");
+    let later: Vec<(String,)> =
+        s.rows("SELECT value FROM kv_store WHERE site_id = 'api' AND key = 'later'");
+    assert_eq!(later.len(), 1, "waitUntil's write is kept");
+
+    let r = s.get(host, "/timer");
+    assert_eq!((r.status, r.text().as_str()), (200, "after 20 ms"));
+
+    let r = s.get(host, "/uuid");
+    let uuid = r.text();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    assert_eq!(&uuid[14..15], "4", "{uuid}");
+
+    let r = s.get(host, "/bytes");
+    assert_eq!(r.body, [0u8, 1, 2, 255]);
+
+    let r = s.get(host, "/nope");
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn timers_past_the_limit_and_broken_modules_get_clear_answers() {
+    let s = Server::start();
+    let token = s.create_key("ci", &["deploy:*"]);
+    let module = br#"
+export default {
+  fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/late") return new Promise((r) => setTimeout(() => r(new Response("never")), 60000));
+    if (path === "/throw") throw new TypeError("this went wrong");
+    if (path === "/not-a-response") return "plain text";
+    return new Response(new TextDecoder().decode(new TextEncoder().encode(btoa("hi"))));
+  },
+};
+"#;
+    let r = s.deploy_raw(
+        Some(&token),
+        "mod",
+        &zip_of(&[("main.js", module.as_slice())]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.get("mod.localhost", "/").text(), "aGk=");
+    let start = Instant::now();
+    let r = s.get("mod.localhost", "/late");
+    assert!(r.status >= 500, "{} {}", r.status, r.text());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "a timer past the limit is not waited for"
+    );
+    let r = s.get("mod.localhost", "/throw");
+    assert_eq!(r.status, 500);
+    let r = s.get("mod.localhost", "/not-a-response");
+    assert_eq!(r.status, 500);
+    // Site log lines reach the server's log within a moment.
+    let start = Instant::now();
+    while !s.log_contains("must return a Response") && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = s.log().join("\n");
+    assert!(log.contains("this went wrong"), "{log}");
+    assert!(log.contains("must return a Response"), "{log}");
+    // Errors name main.js's own lines.
+    assert!(log.contains("main.js:"), "{log}");
+
+    // A syntax error is refused at deploy with its line, and the live module stays.
+    let broken =
+        b"export default {\n  fetch(request) {\n    return new Response(\"x\";\n  },\n};\n";
+    let r = s.deploy_raw(
+        Some(&token),
+        "mod",
+        &zip_of(&[("main.js", broken.as_slice())]),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("line 3") || r.text().contains("3:"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.get("mod.localhost", "/").text(), "aGk=");
+    // ... and so is a classic script's.
+    let r = s.deploy_raw(
+        Some(&token),
+        "classic",
+        &zip_of(&[("main.js", b"res.send(\"x\"".as_slice())]),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[test]
+fn a_cron_trigger_runs_scheduled_on_its_minutes_and_a_bad_one_is_refused() {
+    // A test clock: each second is a cron minute.
+    let s = Server::builder().env("CC_CRON_MINUTE_SECS", "1").start();
+    let token = s.create_key("ci", &["deploy:*"]);
+    let module = br#"
+export const cron = "* * * * *";
+export default {
+  fetch() { return new Response("hi"); },
+  async scheduled(event, env) {
+    const runs = Number((await env.DB.get("runs")) || 0) + 1;
+    await env.DB.put("runs", String(runs));
+    await env.DB.put("last-cron", event.cron);
+  },
+};
+"#;
+    let r = s.deploy_raw(
+        Some(&token),
+        "tick",
+        &zip_of(&[("main.js", module.as_slice())]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let runs = || {
+        s.rows::<(String,)>("SELECT value FROM kv_store WHERE site_id = 'tick' AND key = 'runs'")
+            .first()
+            .map(|v| v.0.trim_matches('"').parse::<u32>().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while runs() < 2 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(runs() >= 2, "scheduled() ran {} times", runs());
+    let cron: Vec<(String,)> =
+        s.rows("SELECT value FROM kv_store WHERE site_id = 'tick' AND key = 'last-cron'");
+    assert_eq!(cron[0].0, "\"* * * * *\"");
+    assert!(s.log_contains("scheduled() ran"), "{:?}", s.log());
+
+    let bad = b"export const cron = \"every minute\";\nexport default { fetch() { return new Response(''); } };";
+    let r = s.deploy_raw(
+        Some(&token),
+        "tick",
+        &zip_of(&[("main.js", bad.as_slice())]),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("cron"), "{}", r.text());
+}
