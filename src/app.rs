@@ -335,19 +335,20 @@ impl SocketHub for Hub {
 /// The site env var listing the other origins whose pages may open the site's WebSocket.
 pub const WS_ORIGINS_VAR: &str = "CC_WS_ORIGINS";
 
-/// What happens to a text message a client sends: the site's `socket.on("message")` handler
-/// when its main.js registers one; otherwise it is relayed to every client of the site.
+/// What happens to a client's events: the site's `socket.on("open" | "message" | "close")`
+/// handlers when it has a main.js; without one (or without a message handler), a message is
+/// relayed to every client of the site, and opening and closing do nothing.
 pub fn on_ws_message(scripts: Arc<ScriptPool>, sites_dir: PathBuf) -> ws::OnMessage {
-    Box::new(
-        move |hub: &Hub, site: &str, text: &str, client: u64, ip, handled| {
-            let root = sites_dir.join(site);
-            if root.join("main.js").is_file() {
-                // Relays the message itself when the script registers no handler.
-                scripts.run_event(site, &root, text, client, ip, handled);
-            } else {
-                hub.broadcast(site, vec![text.to_string()]);
-                handled();
+    Box::new(move |hub: &Hub, event: &ws::Event, handled| {
+        let root = sites_dir.join(&event.site);
+        if root.join("main.js").is_file() {
+            // Relays the message itself when the script registers no handler.
+            scripts.run_event(&root, event, handled);
+        } else {
+            if event.kind == "message" {
+                hub.broadcast(&event.site, vec![event.text.clone()]);
             }
-        },
-    )
+            handled();
+        }
+    })
 }

@@ -117,19 +117,46 @@ pub fn wants_upgrade(req: &Request) -> bool {
 /// What the hub does with a text message from a client: `(hub, site, text, client id,
 /// address, handled)`; `handled` is called once the message has been handled (its handler
 /// ran, or it was relayed or dropped), which frees its place in the bounds below.
-pub type OnMessage = Box<dyn Fn(&Hub, &str, &str, u64, IpAddr, Handled) + Send + Sync>;
+pub type OnMessage = Box<dyn Fn(&Hub, &Event, Handled) + Send + Sync>;
 /// Called once when a message's handling has ended.
 pub type Handled = Box<dyn FnOnce() + Send>;
 
-/// One message read from a client, on its way to `OnMessage`.
+/// What happened on a client's connection, for the site's `socket.on` handlers.
+pub struct Event {
+    /// "open", "message" or "close".
+    pub kind: &'static str,
+    pub site: String,
+    /// The message's text ("" for open and close).
+    pub text: String,
+    /// The client's id and address.
+    pub id: u64,
+    pub ip: IpAddr,
+}
+
+/// One event of a client, on its way to `OnMessage`.
 struct Incoming {
-    site: String,
-    text: String,
-    id: u64,
-    ip: IpAddr,
-    /// The sender's messages waiting or being handled.
+    event: Event,
+    /// The client's events waiting or being handled.
     client_in_flight: Arc<AtomicUsize>,
 }
+impl Incoming {
+    /// An event of client `c`, counted as in flight until it has been handled.
+    fn of(hub: &Hub, c: &Client, kind: &'static str, text: String) -> Incoming {
+        hub.queued(&c.site, text.len());
+        c.in_flight.fetch_add(1, Ordering::Relaxed);
+        Incoming {
+            event: Event {
+                kind,
+                site: c.site.clone(),
+                text,
+                id: c.id,
+                ip: c.ip,
+            },
+            client_in_flight: c.in_flight.clone(),
+        }
+    }
+}
+
 /// Where the hub writes a site's log lines (clients opening and closing).
 pub type OnLog = Box<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -210,7 +237,8 @@ impl Hub {
                     let Some(hub) = weak.upgrade() else { return };
                     // Its places are freed when it has been handled, not when it is queued for
                     // the handler: a flood waits at the hub, not in the site's script queue.
-                    let (site, bytes, back) = (m.site.clone(), m.text.len(), weak.clone());
+                    let (site, bytes) = (m.event.site.clone(), m.event.text.len());
+                    let back = weak.clone();
                     let client = m.client_in_flight;
                     let handled: Handled = Box::new(move || {
                         client.fetch_sub(1, Ordering::Relaxed);
@@ -220,7 +248,7 @@ impl Hub {
                             hub.handled(&site, bytes);
                         }
                     });
-                    on_message(&hub, &m.site, &m.text, m.id, m.ip, handled);
+                    on_message(&hub, &m.event, handled);
                 }
             })?;
         let weak = Arc::downgrade(&hub);
@@ -418,7 +446,10 @@ fn poll_loop(
         }
         while let Ok(command) = commands.try_recv() {
             match command {
-                Command::Join(c) => clients.push(*c),
+                Command::Join(c) => {
+                    let _ = messages.send(Incoming::of(&hub, &c, "open", String::new()));
+                    clients.push(*c);
+                }
                 Command::Broadcast(site, msgs) => {
                     for c in clients.iter_mut().filter(|c| c.site == site) {
                         c.queue.extend(msgs.iter().cloned());
@@ -437,6 +468,7 @@ fn poll_loop(
         for (i, why) in gone.into_iter().rev() {
             let c = clients.swap_remove(i);
             hub.count(&c.site, c.ip, -1);
+            let _ = messages.send(Incoming::of(&hub, &c, "close", String::new()));
             (hub.on_log)(&c.site, &format!("websocket {} closed ({why})", c.id));
         }
     }
@@ -472,15 +504,8 @@ fn service(
             match c.ws.read() {
                 Ok(Message::Text(text)) => {
                     c.last_heard = now;
-                    hub.queued(&c.site, text.len());
-                    c.in_flight.fetch_add(1, Ordering::Relaxed);
-                    let _ = messages.send(Incoming {
-                        site: c.site.clone(),
-                        text: text.as_str().to_string(),
-                        id: c.id,
-                        ip: c.ip,
-                        client_in_flight: c.in_flight.clone(),
-                    });
+                    let _ =
+                        messages.send(Incoming::of(hub, c, "message", text.as_str().to_string()));
                 }
                 Ok(Message::Close(_)) => return Err("closed by the client"),
                 Ok(_) => c.last_heard = now, // ping, pong, binary: signs of life

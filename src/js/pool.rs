@@ -189,34 +189,36 @@ impl ScriptPool {
     /// site's messages are handled one at a time, in order.
     pub fn run_event(
         &self,
-        site: &str,
         root: &Path,
-        text: &str,
-        client: u64,
-        ip: std::net::IpAddr,
+        event: &crate::ws::Event,
         handled: Box<dyn FnOnce() + Send>,
     ) {
+        let site = event.site.as_str();
         let mut req = Request::fake("WS", "/ws", &[]);
-        req.remote_ip = ip;
+        req.remote_ip = event.ip;
         let mut frame = request_frame(site, root, &req, &[]);
         frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
-        frame["event"] = json!({ "type": "message", "data": text, "client": { "id": client, "ip": ip.to_string() } });
-        let (site_name, text) = (site.to_string(), text.to_string());
+        let client = json!({ "id": event.id, "ip": event.ip.to_string() });
+        frame["event"] = json!({ "type": event.kind, "data": event.text, "client": client });
+        let (site_name, text, kind) = (site.to_string(), event.text.clone(), event.kind);
         let done = move |pool: &ScriptPool, outcome: Outcome| {
             handled();
-            pool.event_ended(&site_name, text, outcome)
+            pool.event_ended(&site_name, kind, text, outcome)
         };
         self.submit(site, frame, true, Box::new(done));
     }
 
-    /// How a `socket.on("message")` run ended: its log lines and broadcasts, the relay of a
-    /// message no handler took, or why it did not run.
-    fn event_ended(&self, site: &str, text: String, outcome: Outcome) {
+    /// How a `socket.on` run ended: its log lines and broadcasts, the relay of a message no
+    /// handler took, or why it did not run.
+    fn event_ended(&self, site: &str, kind: &str, text: String, outcome: Outcome) {
         match outcome {
             Outcome::Reply(reply) => {
                 let unhandled = reply["outcome"] == "ok" && reply["handled"] != Value::Bool(true);
                 self.finish(site, reply);
-                if unhandled && let Some(hub) = self.hub.get() {
+                if unhandled
+                    && kind == "message"
+                    && let Some(hub) = self.hub.get()
+                {
                     hub.broadcast(site, vec![text]);
                 }
             }
@@ -225,13 +227,13 @@ impl ScriptPool {
                 self.log(
                     site,
                     "error",
-                    "main.js's message handler hit a limit and its worker was stopped",
+                    &format!("main.js's {kind} handler hit a limit and its worker was stopped"),
                 )
             }
             Outcome::NotRun(_) | Outcome::Again => self.log(
                 site,
                 "warn",
-                "a WebSocket message was dropped: the site's script queue is full",
+                &format!("a WebSocket {kind} event was dropped: the site's script queue is full"),
             ),
         }
     }

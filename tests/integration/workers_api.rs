@@ -209,3 +209,47 @@ export default {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("cron"), "{}", r.text());
 }
+
+#[test]
+fn socket_open_and_close_handlers_run_once_per_client() {
+    let s = Server::start();
+    s.write_file(
+        "room",
+        "main.js",
+        r#"
+socket.on("open", (_, client) => {
+  db.set("opened", (db.get("opened") || 0) + 1);
+  socket.broadcast("welcome " + client.id);
+});
+socket.on("close", () => db.set("closed", (db.get("closed") || 0) + 1));
+res.send("room");
+"#,
+    );
+    let mut ws = crate::harness::connect(&s, "room");
+    let hello = ws.read().unwrap();
+    assert!(
+        hello.to_text().unwrap().starts_with("welcome "),
+        "{hello:?}"
+    );
+    ws.close(None).unwrap();
+    let _ = ws.read();
+    let count = |key: &str| -> i64 {
+        s.rows::<(String,)>(&format!(
+            "SELECT value FROM kv_store WHERE site_id = 'room' AND key = '{key}'"
+        ))
+        .first()
+        .map_or(0, |v| v.0.parse().unwrap_or(0))
+    };
+    let start = Instant::now();
+    while count("closed") < 1 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!((count("opened"), count("closed")), (1, 1));
+    // A site without handlers: opening and closing relay nothing.
+    s.write_file("quiet", "main.js", "res.send('quiet');");
+    let mut a = crate::harness::connect(&s, "quiet");
+    let mut b = crate::harness::connect(&s, "quiet");
+    b.close(None).unwrap();
+    a.send(tungstenite::Message::text("only this")).unwrap();
+    assert_eq!(a.read().unwrap().to_text().unwrap(), "only this");
+}
