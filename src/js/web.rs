@@ -23,6 +23,7 @@ use sha2::Digest;
 /// One script, kept in four files by job: `base.js` opens it (bytes and text, events, abort,
 /// timers, console), `forms.js` (URLSearchParams, Blob, File, FormData), `http.js` (Headers,
 /// bodies, Request, Response, fetch), `workers.js` (crypto, the KV binding, `__cc_web`) closes it.
+const LAZY: &str = include_str!("web/lazy.js");
 const WEB: &str = concat!(
     include_str!("web/base.js"),
     include_str!("web/forms.js"),
@@ -32,7 +33,8 @@ const WEB: &str = concat!(
 /// Largest `crypto.getRandomValues` request (the Web Crypto limit).
 const MAX_RANDOM: usize = 65_536;
 
-/// Adds the web platform to a fresh context (after the prelude, which it extends).
+/// Installs the web platform in a fresh context (after the prelude, which it extends): the
+/// engine's classes now, `web.js` on first use (`web/lazy.js`).
 pub(super) fn register(ctx: &mut Context) -> Result<(), String> {
     let internal = |e: JsError| format!("internal: {e}");
     UrlExtension.register(None, ctx).map_err(internal)?;
@@ -42,7 +44,7 @@ pub(super) fn register(ctx: &mut Context) -> Result<(), String> {
         .register(None, ctx)
         .map_err(internal)?;
     MicrotaskExtension.register(None, ctx).map_err(internal)?;
-    let natives: [(&str, usize, NativeFunction); 3] = [
+    let natives: [(&str, usize, NativeFunction); 4] = [
         (
             "__cc_random_bytes",
             1,
@@ -50,14 +52,35 @@ pub(super) fn register(ctx: &mut Context) -> Result<(), String> {
         ),
         ("__cc_digest", 2, NativeFunction::from_fn_ptr(digest)),
         ("__cc_hmac", 3, NativeFunction::from_fn_ptr(hmac)),
+        ("__cc_load_web", 0, NativeFunction::from_fn_ptr(load_web)),
     ];
     for (name, len, f) in natives {
         ctx.register_global_callable(JsString::from(name), len, f)
             .map_err(internal)?;
     }
-    ctx.eval(Source::from_bytes(WEB))
-        .map_err(|e| format!("internal web.js: {e}"))?;
+    ctx.eval(Source::from_bytes(LAZY))
+        .map_err(|e| format!("internal web/lazy.js: {e}"))?;
     Ok(())
+}
+
+/// Evaluates `web.js` now (a module main.js uses it on every request).
+pub(super) fn load_now(ctx: &mut Context) -> Result<(), String> {
+    ctx.eval(Source::from_bytes("__cc_web_load()"))
+        .map(|_| ())
+        .map_err(|e| format!("internal web.js: {e}"))
+}
+
+/// `__cc_load_web()`, called by `web/lazy.js` the first time a script touches the platform.
+fn load_web(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    ctx.eval(Source::from_bytes(WEB))?;
+    Ok(JsValue::undefined())
+}
+
+/// True when the script has touched the web platform (so timers may be pending).
+fn loaded(ctx: &mut Context) -> bool {
+    ctx.global_object()
+        .has_own_property(js_string!("__cc_timers"), ctx)
+        .unwrap_or(false)
 }
 
 /// True when `source` is a Workers-style ES module (`export default { fetch }`) rather than a
@@ -78,6 +101,7 @@ pub(super) struct Exports {
 /// Parses and evaluates `source` as a module (its top level runs once, here); imports are
 /// refused by the context's loader.
 pub(super) fn load_module(source: &str, ctx: &mut Context) -> Result<Exports, String> {
+    load_now(ctx)?;
     let module = Module::parse(
         Source::from_bytes(source.as_bytes()).with_path(std::path::Path::new("main.js")),
         None,
@@ -188,6 +212,9 @@ pub(super) fn drain_timers(
     started: Instant,
     limit: Duration,
 ) -> Result<(), String> {
+    if !loaded(ctx) {
+        return Ok(());
+    }
     while run_due_timer(ctx, started, limit)? {
         ctx.run_jobs().map_err(|e| e.to_string())?;
     }

@@ -253,3 +253,24 @@ res.send("room");
     a.send(tungstenite::Message::text("only this")).unwrap();
     assert_eq!(a.read().unwrap().to_text().unwrap(), "only this");
 }
+
+#[test]
+fn a_classic_script_has_the_web_platform_too() {
+    let s = Server::start();
+    s.write_file(
+        "classic",
+        "main.js",
+        r#"
+const url = new URL("http://x.test/p?q=" + encodeURIComponent(req.query.q || ""));
+const bytes = new TextEncoder().encode(url.searchParams.get("q"));
+const digest = await crypto.subtle.digest("SHA-256", bytes);
+const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+setTimeout(() => res.send(hex + " " + new Headers({ "X-A": "1" }).get("x-a")), 5);
+"#,
+    );
+    let r = s.get("classic.localhost", "/?q=abc");
+    assert_eq!(
+        r.text(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 1"
+    );
+}
