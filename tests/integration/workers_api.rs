@@ -274,3 +274,37 @@ setTimeout(() => res.send(hex + " " + new Headers({ "X-A": "1" }).get("x-a")), 5
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 1"
     );
 }
+
+#[test]
+fn a_multipart_form_is_read_with_form_data() {
+    let s = Server::start();
+    s.write_file(
+        "forms",
+        "main.js",
+        r#"
+export default {
+  async fetch(request) {
+    const form = await request.formData();
+    const file = form.get("upload");
+    return Response.json({ name: form.get("name"), file: file.name, type: file.type, text: await file.text() });
+  },
+};
+"#,
+    );
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nAnn\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"a.txt\"\r\n\
+                Content-Type: text/plain\r\n\r\nhello file\r\n--XyZ--\r\n";
+    let r = s.send(
+        "POST",
+        "forms.localhost",
+        "/",
+        &[("Content-Type", "multipart/form-data; boundary=XyZ")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({ "name": "Ann", "file": "a.txt", "type": "text/plain", "text": "hello file" })
+    );
+}
