@@ -32,16 +32,33 @@ impl Services {
 
     /// Swaps the live site with its previous deployment; returns what is live now and the
     /// new deployment row's id.
+    /// The folder brought back brings its settings back too (its `AUTH` users, its `CNAME`).
     pub fn rollback(
         &self,
-        conn: &Connection,
+        conn: &mut Connection,
         caller: &Caller,
         site: &str,
         req: &Request,
     ) -> Result<(Unpacked, i64), ApiError> {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
-        let now = self.sites.rollback(&lock)?;
+        let before = store::hosting::site_users_from(conn, site, store::hosting::Source::File)?;
+        let mut protected_early = false;
+        let rolled_back = self.sites.rollback(&lock, |previous| {
+            let settings = self.kept_folder_settings(previous)?;
+            protected_early = self.protect_before_swap(conn, site, &settings)?;
+            Ok(settings)
+        });
+        let (now, settings) = match rolled_back {
+            Ok(done) => done,
+            Err(e) => {
+                if protected_early {
+                    self.restore_file_users(conn, site, &before);
+                }
+                return Err(e);
+            }
+        };
+        self.apply_folder_settings(conn, site, &settings)?;
         let id = store::sites::record_deployment(
             conn,
             site,

@@ -172,8 +172,8 @@ impl Api {
     }
 
     fn rollback(&self, req: &Request, site: &str) -> Result<Response, ApiError> {
-        let (conn, caller) = self.authenticate(req)?;
-        let (now, id) = self.svc.rollback(&conn, &caller, site, req)?;
+        let (mut conn, caller) = self.authenticate(req)?;
+        let (now, id) = self.svc.rollback(&mut conn, &caller, site, req)?;
         Ok(Response::json(
             200,
             &json!({ "site": site, "url": self.svc.site_url(site), "files": now.files, "bytes": now.bytes, "deployment_id": id }),

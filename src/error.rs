@@ -19,6 +19,10 @@ pub enum ApiError {
     TooLarge(String),
     /// A client over a rate limit: answered with `Retry-After: 30`.
     TooManyRequests(String),
+    /// A request body that came too slowly (408).
+    Timeout(String),
+    /// Busy with work of the same kind: answered 503 with `Retry-After: 5`.
+    Busy(String),
     Io(io::Error),
     Store(String),
 }
@@ -34,6 +38,8 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::TooLarge(_) => 413,
             ApiError::TooManyRequests(_) => 429,
+            ApiError::Timeout(_) => 408,
+            ApiError::Busy(_) => 503,
             ApiError::Io(_) | ApiError::Store(_) => 500,
         }
     }
@@ -43,6 +49,7 @@ impl ApiError {
         let response = Response::json_error(self.status(), &self.to_string());
         match self {
             ApiError::TooManyRequests(_) => response.with_header("Retry-After", "30"),
+            ApiError::Busy(_) => response.with_header("Retry-After", "5"),
             _ => response,
         }
     }
@@ -59,6 +66,8 @@ impl fmt::Display for ApiError {
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m)
             | ApiError::TooManyRequests(m)
+            | ApiError::Timeout(m)
+            | ApiError::Busy(m)
             | ApiError::Store(m) => f.write_str(m),
             ApiError::Io(e) => write!(f, "server file error: {e}"),
         }

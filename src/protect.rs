@@ -223,6 +223,58 @@ pub fn parse_auth_file(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(users)
 }
 
+/// The first line of an `AUTH` file this server wrote.
+const HASHED_AUTH_HEADER: &str = "# Written by cc-server at deploy: user:Argon2id hash lines.";
+
+/// The `AUTH` file a deploy leaves in the site's folder in place of the one it was sent:
+/// `user:$argon2id$…` lines, so that the folder carries its password wherever it goes (a
+/// rollback to it brings the users back) and no password is kept as text.
+pub fn hashed_auth_file(users: &[(String, String)]) -> String {
+    let mut text = format!("{HASHED_AUTH_HEADER}\n");
+    for (user, phc) in users {
+        text.push_str(&format!("{user}:{phc}\n"));
+    }
+    text
+}
+
+/// Reads an `AUTH` file written by [`hashed_auth_file`]: `(user, PHC)` pairs. Only hashes
+/// made with this server's own Argon2 parameters are taken (a hash asking for gigabytes would
+/// cost that much at each check); a plain-text password is refused, since plain text is only
+/// read at deploy time.
+pub fn parse_hashed_auth_file(text: &str) -> Result<Vec<(String, String)>, String> {
+    // `$argon2id$v=19$m=…,t=…,p=…$`: everything before the salt.
+    let own = dummy_hash();
+    let own_params = own
+        .match_indices('$')
+        .nth(3)
+        .map_or(own, |(at, _)| &own[..=at]);
+    let mut users = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (user, phc) = line
+            .split_once(':')
+            .ok_or_else(|| format!("AUTH line {}: expected user:hash", n + 1))?;
+        check_user(user).map_err(|e| format!("AUTH line {}: {e}", n + 1))?;
+        let salt_and_hash = phc.strip_prefix(own_params).unwrap_or_default();
+        let well_formed = salt_and_hash.split('$').count() == 2
+            && salt_and_hash
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/$".contains(&b));
+        if !well_formed {
+            return Err(format!(
+                "AUTH line {}: not a password hash written by this server (a deployed AUTH \
+                 file's passwords are hashed at deploy; deploy the folder again)",
+                n + 1
+            ));
+        }
+        users.push((user.to_string(), phc.to_string()));
+    }
+    Ok(users)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +356,33 @@ mod tests {
             basic_credentials(&basic("a", "b:c")),
             Some(("a".into(), "b:c".into()))
         );
+    }
+
+    #[test]
+    fn a_hashed_auth_file_reads_back_and_nothing_else_passes_for_one() {
+        let phc = auth::hash_password("correct horse").unwrap();
+        let users = vec![
+            ("ann".to_string(), phc.clone()),
+            ("bob".into(), phc.clone()),
+        ];
+        let text = hashed_auth_file(&users);
+        assert!(!text.contains("correct horse"));
+        let back = parse_hashed_auth_file(&text).unwrap();
+        assert_eq!(back, users);
+        assert!(auth::verify_password("correct horse", &back[0].1));
+        assert_eq!(parse_hashed_auth_file("# nobody\n").unwrap(), []);
+        for bad in [
+            "ann:correct horse",
+            "ann",
+            "a:b:$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            // Parameters other than the server's own: a hash could ask for gigabytes.
+            "ann:$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+            "ann:$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        ] {
+            assert!(parse_hashed_auth_file(bad).is_err(), "{bad}");
+        }
+        let own = phc.rsplitn(3, '$').nth(2).unwrap();
+        let forged = format!("ann:{own}$c2FsdHNhbHQ$aGFzaGhhc2g");
+        assert!(parse_hashed_auth_file(&forged).is_ok(), "{forged}");
     }
 }

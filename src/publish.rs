@@ -4,7 +4,8 @@
 //! against the caller, written, and audited; methods of `Services`. The folder swap itself is
 //! `deploy`'s, the SQL the store's, the request-time checks `protect`'s and `domains`'.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -20,10 +21,12 @@ use crate::services::{Caller, Services};
 use crate::site::path::config_file;
 use crate::store::{self, hosting::Source};
 
-/// What a deployed folder's own files ask for.
-struct FolderSettings {
-    /// From `AUTH`: `(user, Argon2id PHC)`; the file itself is not published.
-    users: Option<Vec<(String, String)>>,
+/// What a site folder's own files ask for. They go with the folder: a deploy applies the new
+/// folder's, a rollback the folder it brings back.
+pub(crate) struct FolderSettings {
+    /// From `AUTH`: `(user, Argon2id PHC)`; the file is never served, and holds only hashes
+    /// once deployed.
+    users: Vec<(String, String)>,
     /// From `CNAME`.
     host: Option<String>,
 }
@@ -33,7 +36,8 @@ const MAX_SETTINGS_FILE: u64 = 64 * 1024;
 
 impl Services {
     /// A deploy form in `req`'s body (the API's and the dashboard's): `site_name` and a zip or
-    /// a folder's files. What is declared too big is refused before a byte is read. Answers
+    /// a folder's files. What is declared too big is refused before a byte is read, and so is
+    /// an upload while every upload place is taken (503). Answers
     /// `{site, url, files, bytes, deployment_id}`.
     pub fn deploy_upload(
         &self,
@@ -50,13 +54,16 @@ impl Services {
             return Err(upload::upload_too_big(max));
         }
         let content_type = req.header("content-type").map(str::to_string);
+        let reading = self.uploads.take()?;
+        let limits = upload::FormLimits::new(max, self.sites.limits.max_files);
         let form = upload::read_form(
             req.body.as_mut(),
             content_type.as_deref(),
             &self.sites.upload_dir(),
-            max,
+            &limits,
             |site| self.check_site(caller, site),
         )?;
+        drop(reading);
         let site = form.site_name;
         let (unpacked, id) = self.deploy(conn, caller, &site, &form.zip.path, req)?;
         Ok(json!({
@@ -80,20 +87,23 @@ impl Services {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
         let db_bytes = store::kv::bytes(conn, site)?;
-        let (unpacked, settings) = self.sites.deploy(&lock, zip, db_bytes, |staging| {
-            self.folder_settings(conn, site, staging)
-        })?;
-        // The folder's files replace what earlier deploys' files set; the admin's settings stay.
-        let users = settings.users.unwrap_or_default();
-        store::hosting::set_site_users(conn, site, Source::File, &users)?;
-        if let Some(host) = &settings.host
-            && let Some(owner) = store::hosting::claim_domain(conn, host, site, Source::File)?
-        {
-            eprintln!("deploy: {site}: CNAME {host} was claimed by '{owner}' meanwhile; not given");
-        }
-        store::hosting::release_file_domains(conn, site, settings.host.as_deref())?;
-        self.protection.changed();
-        self.domains.changed();
+        let before = store::hosting::site_users_from(conn, site, Source::File)?;
+        let mut protected_early = false;
+        let deployed = self.sites.deploy(&lock, zip, db_bytes, |staging| {
+            let settings = self.deployed_folder_settings(conn, site, staging)?;
+            protected_early = self.protect_before_swap(conn, site, &settings)?;
+            Ok(settings)
+        });
+        let (unpacked, settings) = match deployed {
+            Ok(deployed) => deployed,
+            Err(e) => {
+                if protected_early {
+                    self.restore_file_users(conn, site, &before);
+                }
+                return Err(e);
+            }
+        };
+        self.apply_folder_settings(conn, site, &settings)?;
         let id = store::sites::record_deployment(
             conn,
             site,
@@ -110,29 +120,91 @@ impl Services {
         Ok((unpacked, id))
     }
 
-    /// Reads and checks `AUTH` and `CNAME` in a folder about to go live.
-    fn folder_settings(
+    /// The users a folder about to go live brings are added before the swap, so that its
+    /// files are never live without them (the ones it drops are dropped after the swap, by
+    /// [`Services::apply_folder_settings`]). True when there were any.
+    pub(crate) fn protect_before_swap(
+        &self,
+        conn: &Connection,
+        site: &str,
+        settings: &FolderSettings,
+    ) -> Result<bool, ApiError> {
+        if settings.users.is_empty() {
+            return Ok(false);
+        }
+        store::hosting::add_site_users(conn, site, Source::File, &settings.users)?;
+        self.protection.changed();
+        Ok(true)
+    }
+
+    /// After a swap that did not happen: the users the files gave before.
+    pub(crate) fn restore_file_users(
+        &self,
+        conn: &mut Connection,
+        site: &str,
+        before: &[(String, String)],
+    ) {
+        if let Err(e) = store::hosting::set_site_users(conn, site, Source::File, before) {
+            eprintln!("deploy: {site}: the users from AUTH could not be restored: {e}");
+        }
+        self.protection.changed();
+    }
+
+    /// After a swap: the live folder's `AUTH` users and `CNAME` host replace what the folder
+    /// before it gave (what the admin set stays).
+    pub(crate) fn apply_folder_settings(
+        &self,
+        conn: &mut Connection,
+        site: &str,
+        settings: &FolderSettings,
+    ) -> Result<(), ApiError> {
+        let applied = store::hosting::set_site_users(conn, site, Source::File, &settings.users);
+        self.protection.changed();
+        applied?;
+        if let Some(host) = &settings.host
+            && let Some(owner) = store::hosting::claim_domain(conn, host, site, Source::File)?
+        {
+            eprintln!("deploy: {site}: CNAME {host} was claimed by '{owner}' meanwhile; not given");
+        }
+        store::hosting::release_file_domains(conn, site, settings.host.as_deref())?;
+        self.domains.changed();
+        Ok(())
+    }
+
+    /// Reads and checks `AUTH` and `CNAME` in a folder about to go live by a deploy. A
+    /// plain-text `AUTH` is hashed, and the file rewritten with the hashes.
+    fn deployed_folder_settings(
         &self,
         conn: &Connection,
         site: &str,
         staging: &Path,
     ) -> Result<FolderSettings, ApiError> {
-        let users = match read_settings_file(staging, "AUTH")? {
-            None => None,
-            Some(text) => {
-                let plain = protect::parse_auth_file(&text).map_err(ApiError::BadRequest)?;
-                let mut hashed = Vec::with_capacity(plain.len());
-                for (user, password) in plain {
-                    hashed.push((
-                        user,
-                        auth::hash_password(&password).map_err(ApiError::Store)?,
-                    ));
-                }
-                // Plain-text passwords are not kept on the disk.
-                std::fs::remove_file(staging.join("AUTH")).map_err(ApiError::Io)?;
-                Some(hashed)
+        let mut users = Vec::new();
+        if let Some(text) = read_settings_file(staging, "AUTH")? {
+            let plain = protect::parse_auth_file(&text).map_err(ApiError::BadRequest)?;
+            let admins = store::hosting::site_users_from(conn, site, Source::Admin)?;
+            if let Some((user, _)) = plain.iter().find(|(u, _)| admins.iter().any(|a| &a.0 == u)) {
+                return Err(ApiError::BadRequest(format!(
+                    "AUTH: the user '{user}' was set by the admin (cc-server protect or the \
+                     dashboard), and a deploy cannot change it; use another name in AUTH, or \
+                     ask the admin to remove that user"
+                )));
             }
-        };
+            for (user, password) in plain {
+                let phc = auth::hash_password(&password).map_err(ApiError::Store)?;
+                users.push((user, phc));
+            }
+            // Plain-text passwords are not kept on the disk: the hashes take their place.
+            let path = staging.join("AUTH");
+            std::fs::remove_file(&path).map_err(ApiError::Io)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(protect::hashed_auth_file(&users).as_bytes()))
+                .map_err(ApiError::Io)?;
+        }
         // A main.js that does not parse never goes live.
         if let Some((path, _)) = config_file(staging, "main.js") {
             crate::js::check::syntax(&path).map_err(ApiError::BadRequest)?;
@@ -154,6 +226,26 @@ impl Services {
                 Some(host)
             }
         };
+        Ok(FolderSettings { users, host })
+    }
+
+    /// Reads `AUTH` (as a deploy left it: hashed) and `CNAME` in a folder a rollback is about
+    /// to bring back. An `AUTH` that is not the hashed form refuses the rollback: the folder's
+    /// files must not go live without their password.
+    pub(crate) fn kept_folder_settings(&self, folder: &Path) -> Result<FolderSettings, ApiError> {
+        let users = match read_settings_file(folder, "AUTH")? {
+            None => Vec::new(),
+            Some(text) => protect::parse_hashed_auth_file(&text).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "the previous deployment cannot be brought back: its {e}"
+                ))
+            })?,
+        };
+        let host = read_settings_file(folder, "CNAME")?.and_then(|text| {
+            domains::parse_cname_file(&text, &self.domain)
+                .inspect_err(|e| eprintln!("rollback: the previous deployment's CNAME: {e}"))
+                .ok()
+        });
         Ok(FolderSettings { users, host })
     }
 

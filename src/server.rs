@@ -113,6 +113,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         domains: Default::default(),
         pretty_urls: Default::default(),
         cron,
+        uploads: crate::deploy::upload::UploadSlots::for_workers(config.workers),
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.

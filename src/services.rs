@@ -52,6 +52,8 @@ pub struct Services {
     pub pretty_urls: Refreshed<std::collections::HashSet<String>>,
     /// main.js cron triggers, for the site pages.
     pub cron: Arc<crate::js::cron::Scheduler>,
+    /// Deploy uploads being read (each on an HTTP worker): fewer than the workers.
+    pub uploads: crate::deploy::upload::UploadSlots,
 }
 
 /// The site env var that turns on Netlify's "pretty URLs": `/about.html` → 301 `/about`.

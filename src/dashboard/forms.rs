@@ -13,8 +13,8 @@ impl Dashboard {
         admin: &Admin,
         site: &str,
     ) -> Result<String, ApiError> {
-        let conn = self.svc.conn()?;
-        self.svc.rollback(&conn, &admin.caller, site, req)?;
+        let mut conn = self.svc.conn()?;
+        self.svc.rollback(&mut conn, &admin.caller, site, req)?;
         Ok(format!("/sites/{site}?done=rolled-back"))
     }
 

@@ -135,7 +135,7 @@ impl Sites {
     /// site's `db` holds: with the new files and the live ones (kept for rollback) it must fit
     /// in the site's disk quota.
     /// `inspect` sees the unpacked folder before it goes live (its rule files are checked
-    /// first): it may refuse the deploy, or take files out of it (a plain-text `AUTH`).
+    /// first): it may refuse the deploy, or change files in it (a plain-text `AUTH`).
     pub fn deploy<T>(
         &self,
         lock: &SiteLock<'_>,
@@ -182,7 +182,12 @@ impl Sites {
     }
 
     /// Swaps the live site with the previous deployment (a second rollback undoes the first).
-    pub fn rollback(&self, lock: &SiteLock<'_>) -> Result<Unpacked, ApiError> {
+    /// `inspect` sees the previous deployment's folder before it goes live, and may refuse.
+    pub fn rollback<T>(
+        &self,
+        lock: &SiteLock<'_>,
+        inspect: impl FnOnce(&Path) -> Result<T, ApiError>,
+    ) -> Result<(Unpacked, T), ApiError> {
         let (live, previous) = (self.live_dir(&lock.site), self.previous_dir(&lock.site));
         if !previous.is_dir() {
             return Err(ApiError::NotFound(format!(
@@ -190,12 +195,13 @@ impl Sites {
                 lock.site
             )));
         }
+        let inspected = inspect(&previous)?;
         if fs::symlink_metadata(&live).is_ok() {
             swap::exchange(&previous, &live).map_err(ApiError::Io)?;
         } else {
             fs::rename(&previous, &live).map_err(ApiError::Io)?;
         }
-        Ok(measure(&live))
+        Ok((measure(&live), inspected))
     }
 
     /// Removes the live files and the previous deployment. The live folder is first renamed

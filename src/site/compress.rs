@@ -1,13 +1,16 @@
 //! Compressed copies of site files, for clients that accept brotli or gzip: a precompressed
 //! sibling (`app.js.br`, `app.js.gz`) when the site ships one, else the file compressed once
-//! per version and kept in memory (bounded in bytes). Text types over 1 KiB only: small or
-//! already-compressed files gain nothing. Never decides whether a file may be served, and
-//! never compresses a range.
+//! per version and kept in memory (bounded in bytes, overall and per site). Text types over
+//! 1 KiB only: small or already-compressed files gain nothing. A version that does not shrink
+//! is remembered as such (cheaply), and one file is compressed by one request at a time (the
+//! others meanwhile get it as it is), so no request pays for a compression another already
+//! paid for. Never decides whether a file may be served, and never compresses a range.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use super::cache::Identity;
@@ -17,12 +20,21 @@ use super::cache::Identity;
 pub const MIN_SIZE: u64 = 1024;
 /// Larger files are compressed only when the site ships a precompressed sibling: compressing
 /// them on the fly would hold an HTTP worker too long.
-pub const MAX_SIZE: u64 = 4 * 1024 * 1024;
+pub const MAX_ON_THE_FLY: u64 = 1024 * 1024;
+/// Larger precompressed siblings are not used (nor kept in memory).
+pub const MAX_SIBLING: u64 = 4 * 1024 * 1024;
 /// All compressed copies together stay under this; the oldest make room.
 const BUDGET: usize = 32 * 1024 * 1024;
-/// Brotli's quality for on-the-fly copies: 11 (the best) takes about a second for a 300 KB
-/// bundle; 9 takes a few tens of milliseconds for nearly the same size, once per version.
-const BROTLI_QUALITY: u32 = 9;
+/// One site's copies stay under this (its own oldest make room), so no site can push all the
+/// others' copies out.
+const SITE_BUDGET: usize = BUDGET / 4;
+/// What an entry costs besides its path and bytes (a "does not pay" entry has no bytes).
+const ENTRY_COST: usize = 64;
+/// Brotli's quality for on-the-fly copies. Any client can make the server compress a file
+/// (once per version and encoding), so the cost of one compression must stay small on an HTTP
+/// worker: 5 compresses a 1 MiB text file in about 10 ms, 9 in about 60 and 11 in over a
+/// second, for a few percent of size. A site that wants the best ships `.br` siblings.
+const BROTLI_QUALITY: u32 = 5;
 const BROTLI_WINDOW: u32 = 22;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,27 +60,40 @@ impl Encoding {
     }
 }
 
-/// The best encoding an `Accept-Encoding` value allows (brotli, then gzip); `q=0` refuses.
+/// The best encoding an `Accept-Encoding` value allows (RFC 9110 §12.5.3): the highest
+/// q-value wins, brotli on a tie; `q=0` refuses; a coding not named takes the q-value of `*`
+/// (so an explicit `gzip` beats `*;q=0`), and no `*` means it is not accepted.
 pub fn preferred(accept_encoding: Option<&str>) -> Option<Encoding> {
-    let accepts = |token: &str| {
-        accept_encoding?.split(',').find_map(|item| {
+    let header = accept_encoding?;
+    let weight = |token: &str| -> Option<f32> {
+        let mut star = None;
+        for item in header.split(',') {
             let mut parts = item.split(';');
-            let name = parts.next()?.trim();
-            if !name.eq_ignore_ascii_case(token) && name != "*" {
-                return None;
+            let name = parts.next().unwrap_or_default().trim();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
+                .filter(|q| q.is_finite())
+                .unwrap_or(0.0);
+            if name.eq_ignore_ascii_case(token) {
+                return Some(q);
             }
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            Some(!refused)
-        })
+            if name == "*" && star.is_none() {
+                star = Some(q);
+            }
+        }
+        star
     };
-    [Encoding::Brotli, Encoding::Gzip]
-        .into_iter()
-        .find(|e| accepts(e.token()) == Some(true))
+    let mut best: Option<(Encoding, f32)> = None;
+    for encoding in [Encoding::Brotli, Encoding::Gzip] {
+        if let Some(q) = weight(encoding.token()).filter(|q| *q > 0.0)
+            && best.is_none_or(|(_, b)| q > b)
+        {
+            best = Some((encoding, q));
+        }
+    }
+    best.map(|(encoding, _)| encoding)
 }
 
 /// True for the content types that compress well (text, JSON, SVG, XML, wasm).
@@ -89,99 +114,223 @@ pub fn worth_compressing(content_type: &str) -> bool {
 /// One compressed version of one file.
 pub struct Variant {
     pub bytes: Arc<[u8]>,
-    /// The identity file's version this was made from.
+}
+
+type Key = (PathBuf, Encoding);
+
+/// What is known of one file in one encoding.
+struct Entry {
+    site: Arc<str>,
+    /// The identity file's version this is about.
     identity: Identity,
     /// Set when the bytes came from a precompressed sibling: that file's version.
     sibling: Option<Identity>,
+    /// `None`: compressing this version does not pay (it would not shrink).
+    variant: Option<Arc<Variant>>,
+    /// Bytes counted against the budgets.
+    cost: usize,
+    /// When it was kept: queue positions with another number are stale.
+    seq: u64,
 }
 
 /// The compressed copies made or read so far.
 #[derive(Default)]
 pub struct Compressed {
     inner: Mutex<Inner>,
+    /// Files being compressed right now.
+    compressing: Mutex<HashSet<Key>>,
+    /// Compressions done so far (for tests and curiosity).
+    compressions: AtomicU64,
 }
 
 #[derive(Default)]
 struct Inner {
-    variants: HashMap<(PathBuf, Encoding), Arc<Variant>>,
-    /// Insertion order, for making room (entries replaced since are skipped).
-    order: VecDeque<(PathBuf, Encoding)>,
+    entries: HashMap<Key, Entry>,
+    /// Keeping order, oldest first, for making room (stale positions are skipped).
+    order: VecDeque<(Key, u64)>,
+    sites: HashMap<Arc<str>, Share>,
     bytes: usize,
+    next_seq: u64,
+}
+
+/// One site's part of the cache.
+#[derive(Default)]
+struct Share {
+    bytes: usize,
+    entries: usize,
+    order: VecDeque<(Key, u64)>,
+}
+
+/// A file marked as being compressed, unmarked when dropped (a panic included).
+struct Compressing<'a>(&'a Mutex<HashSet<Key>>, Key);
+
+impl Drop for Compressing<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 impl Compressed {
-    /// `file` (whose version is `identity`) in `encoding`: a kept copy, the sibling, or the
-    /// bytes `read` gives compressed now. `None` when compressing does not pay.
+    /// `file` of `site` (whose version is `identity`) in `encoding`: a kept copy, the sibling,
+    /// or — when `may_compress` — the bytes `read` gives compressed now. `None` when there is
+    /// no such copy: compressing does not pay, the file is too large, another request is
+    /// compressing it right now, or it is not kept and `may_compress` is false.
     pub fn get(
         &self,
+        site: &str,
         file: &Path,
         identity: Identity,
         encoding: Encoding,
+        may_compress: bool,
         read: impl FnOnce() -> Option<Arc<[u8]>>,
     ) -> Option<Arc<Variant>> {
         let key = (file.to_path_buf(), encoding);
         let sibling_path = sibling(file, encoding);
-        let kept = self.inner.lock().unwrap().variants.get(&key).cloned();
-        if let Some(v) = kept
-            && v.identity == identity
-        {
-            match v.sibling {
-                None => return Some(v),
-                Some(was) if sibling_identity(&sibling_path) == Some(was) => return Some(v),
-                Some(_) => {}
-            }
-        }
-        let variant = match read_sibling(&sibling_path) {
-            Some((bytes, sibling)) => Variant {
-                bytes,
-                identity,
-                sibling: Some(sibling),
-            },
-            None if identity.file_len() <= MAX_SIZE => {
-                let plain = read()?;
-                let bytes = compress(&plain, encoding)?;
-                if bytes.len() as u64 >= identity.file_len() {
-                    return None;
-                }
-                Variant {
-                    bytes: bytes.into(),
-                    identity,
-                    sibling: None,
-                }
-            }
-            None => return None,
+        let kept = {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner
+                .entries
+                .get(&key)
+                .filter(|e| e.identity == identity)
+                .map(|e| (e.sibling, e.variant.clone()))
         };
-        let variant = Arc::new(variant);
-        self.keep(key, variant.clone());
-        Some(variant)
+        match kept {
+            Some((None, variant)) => return variant,
+            Some((Some(was), variant)) if sibling_identity(&sibling_path) == Some(was) => {
+                return variant;
+            }
+            _ => {}
+        }
+        if !may_compress {
+            return None;
+        }
+        if let Some((bytes, sibling)) = read_sibling(&sibling_path) {
+            let variant = Arc::new(Variant { bytes });
+            self.keep(site, key, identity, Some(sibling), Some(variant.clone()));
+            return Some(variant);
+        }
+        if identity.file_len() > MAX_ON_THE_FLY {
+            return None;
+        }
+        let _marked = {
+            let mut compressing = self.compressing.lock().unwrap_or_else(|e| e.into_inner());
+            if !compressing.insert(key.clone()) {
+                return None; // as it is, this once
+            }
+            Compressing(&self.compressing, key.clone())
+        };
+        let plain = read()?;
+        self.compressions.fetch_add(1, Relaxed);
+        let variant = compress(&plain, encoding)
+            .filter(|bytes| (bytes.len() as u64) < identity.file_len())
+            .map(|bytes| {
+                Arc::new(Variant {
+                    bytes: bytes.into(),
+                })
+            });
+        self.keep(site, key, identity, None, variant.clone());
+        variant
     }
 
-    fn keep(&self, key: (PathBuf, Encoding), variant: Arc<Variant>) {
-        let size = variant.bytes.len();
-        if size > BUDGET / 4 {
+    /// How many times a file was compressed on the fly.
+    pub fn compressions(&self) -> u64 {
+        self.compressions.load(Relaxed)
+    }
+
+    fn keep(
+        &self,
+        site: &str,
+        key: Key,
+        identity: Identity,
+        sibling: Option<Identity>,
+        variant: Option<Arc<Variant>>,
+    ) {
+        let cost =
+            key.0.as_os_str().len() + ENTRY_COST + variant.as_ref().map_or(0, |v| v.bytes.len());
+        if cost > SITE_BUDGET {
             return;
         }
-        let mut inner = self.inner.lock().unwrap();
-        if let Some(old) = inner.variants.insert(key.clone(), variant) {
-            inner.bytes -= old.bytes.len();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.evict(&key);
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let site: Arc<str> = match inner.sites.get_key_value(site) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(site),
+        };
+        let share = inner.sites.entry(site.clone()).or_default();
+        share.bytes += cost;
+        share.entries += 1;
+        share.order.push_back((key.clone(), seq));
+        inner.bytes += cost;
+        inner.order.push_back((key.clone(), seq));
+        let entry = Entry {
+            site: site.clone(),
+            identity,
+            sibling,
+            variant,
+            cost,
+            seq,
+        };
+        inner.entries.insert(key, entry);
+        // The site's own oldest make room for it, then everyone's oldest for the whole.
+        while let Some(share) = inner.sites.get_mut(&site)
+            && share.bytes > SITE_BUDGET
+            && let Some(oldest) = share.order.pop_front()
+        {
+            inner.evict_if_live(&oldest);
         }
-        inner.bytes += size;
-        inner.order.push_back(key);
         while inner.bytes > BUDGET {
             let Some(oldest) = inner.order.pop_front() else {
                 break;
             };
-            if let Some(old) = inner.variants.remove(&oldest) {
-                inner.bytes -= old.bytes.len();
+            inner.evict_if_live(&oldest);
+        }
+        inner.compact(&site);
+    }
+}
+
+impl Inner {
+    fn evict(&mut self, key: &Key) {
+        let Some(entry) = self.entries.remove(key) else {
+            return;
+        };
+        self.bytes -= entry.cost;
+        if let Some(share) = self.sites.get_mut(&entry.site) {
+            share.bytes -= entry.cost;
+            share.entries -= 1;
+            if share.entries == 0 {
+                self.sites.remove(&entry.site);
             }
         }
-        // Keys replaced in place leave stale copies in `order`: drop them once they dominate.
-        if inner.order.len() > 2 * inner.variants.len() + 64 {
-            let Inner {
-                variants, order, ..
-            } = &mut *inner;
-            let mut seen = std::collections::HashSet::new();
-            order.retain(|k| variants.contains_key(k) && seen.insert(k.clone()));
+    }
+
+    fn evict_if_live(&mut self, (key, seq): &(Key, u64)) {
+        if self.entries.get(key).is_some_and(|e| e.seq == *seq) {
+            self.evict(key);
+        }
+    }
+
+    /// Entries replaced in place leave stale positions in the queues: drop them once they
+    /// dominate.
+    fn compact(&mut self, site: &str) {
+        let Inner {
+            entries,
+            order,
+            sites,
+            ..
+        } = self;
+        let live = |(key, seq): &(Key, u64)| entries.get(key).is_some_and(|e| e.seq == *seq);
+        if order.len() > 2 * entries.len() + 64 {
+            order.retain(live);
+        }
+        if let Some(share) = sites.get_mut(site)
+            && share.order.len() > 2 * share.entries + 64
+        {
+            share.order.retain(live);
         }
     }
 }
@@ -200,13 +349,13 @@ fn sibling_identity(path: &Path) -> Option<Identity> {
 
 fn read_sibling(path: &Path) -> Option<(Arc<[u8]>, Identity)> {
     let identity = sibling_identity(path)?;
-    if identity.file_len() > MAX_SIZE {
+    if identity.file_len() > MAX_SIBLING {
         return None;
     }
     let mut bytes = Vec::with_capacity(identity.file_len() as usize);
     File::open(path)
         .ok()?
-        .take(MAX_SIZE)
+        .take(MAX_SIBLING)
         .read_to_end(&mut bytes)
         .ok()?;
     Some((bytes.into(), identity))
@@ -248,6 +397,98 @@ mod tests {
         assert_eq!(preferred(Some("*")), Some(Encoding::Brotli));
         assert_eq!(preferred(Some("BR")), Some(Encoding::Brotli));
         assert_eq!(preferred(None), None);
+        // q-values: the highest wins, brotli on a tie; the parameter name in any case.
+        assert_eq!(
+            preferred(Some("br;q=0.2, gzip;q=0.8")),
+            Some(Encoding::Gzip)
+        );
+        assert_eq!(
+            preferred(Some("gzip;q=0.5, br;q=0.5")),
+            Some(Encoding::Brotli)
+        );
+        assert_eq!(preferred(Some("br;Q=0, gzip")), Some(Encoding::Gzip));
+        assert_eq!(preferred(Some("br ; q = 0 , gzip")), Some(Encoding::Gzip));
+        assert_eq!(preferred(Some("br;q=0, gzip;Q=0")), None);
+        // A coding named beats `*`, either way.
+        assert_eq!(preferred(Some("*;q=0, gzip")), Some(Encoding::Gzip));
+        assert_eq!(preferred(Some("gzip, *;q=0")), Some(Encoding::Gzip));
+        assert_eq!(preferred(Some("gzip;q=0, *")), Some(Encoding::Brotli));
+        assert_eq!(preferred(Some("*;q=0.1, gzip;q=0.5")), Some(Encoding::Gzip));
+        assert_eq!(preferred(Some("br;q=junk, gzip")), Some(Encoding::Gzip));
+    }
+
+    /// A file of `len` bytes in a temp dir, and its version.
+    fn file(dir: &Path, name: &str, bytes: &[u8]) -> (PathBuf, Identity) {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let identity = Identity::of(&std::fs::metadata(&path).unwrap());
+        (path, identity)
+    }
+
+    #[test]
+    fn each_file_version_is_compressed_once_whether_it_pays_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let random: Vec<u8> = (0..MAX_ON_THE_FLY / 32)
+            .flat_map(|_| crate::secret::random_bytes::<32>())
+            .collect();
+        let (noise, noise_id) = file(dir.path(), "noise.txt", &random);
+        let (text, text_id) = file(dir.path(), "text.txt", &b"hello, world ".repeat(10_000));
+        let c = Compressed::default();
+        let read = |p: &Path| -> Option<Arc<[u8]>> { Some(std::fs::read(p).ok()?.into()) };
+        for _ in 0..3 {
+            let got = c.get("s", &noise, noise_id, Encoding::Brotli, true, || {
+                read(&noise)
+            });
+            assert!(got.is_none(), "random bytes do not shrink");
+        }
+        assert_eq!(c.compressions(), 1);
+        // Asked without the right to compress (a HEAD), a file not kept is not compressed.
+        assert!(
+            c.get("s", &text, text_id, Encoding::Gzip, false, || read(&text))
+                .is_none()
+        );
+        assert_eq!(c.compressions(), 1);
+        // While one request compresses a file, another gets none (it answers as the file is).
+        let first = c.get("s", &text, text_id, Encoding::Brotli, true, || {
+            let meanwhile = c.get("s", &text, text_id, Encoding::Brotli, true, || read(&text));
+            assert!(meanwhile.is_none());
+            read(&text)
+        });
+        assert!(first.unwrap().bytes.len() < 1000);
+        assert_eq!(c.compressions(), 2);
+        let again = c.get("s", &text, text_id, Encoding::Brotli, false, || None);
+        assert!(again.is_some());
+        assert_eq!(c.compressions(), 2);
+    }
+
+    #[test]
+    fn one_site_cannot_take_the_whole_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, identity) = file(dir.path(), "a.txt", b"x");
+        let c = Compressed::default();
+        let variant = |n: usize| {
+            Some(Arc::new(Variant {
+                bytes: vec![0; n].into(),
+            }))
+        };
+        c.keep(
+            "other",
+            (path.clone(), Encoding::Gzip),
+            identity,
+            None,
+            variant(1 << 20),
+        );
+        for i in 0..40 {
+            let key = (dir.path().join(format!("{i}.txt")), Encoding::Brotli);
+            c.keep("greedy", key, identity, None, variant(1 << 20));
+            let inner = c.inner.lock().unwrap();
+            assert!(inner.sites["greedy"].bytes <= SITE_BUDGET);
+            assert!(inner.bytes <= BUDGET);
+        }
+        let inner = c.inner.lock().unwrap();
+        assert!(inner.entries.contains_key(&(path, Encoding::Gzip)));
+        assert!(inner.sites["greedy"].bytes > SITE_BUDGET / 2);
+        assert!(inner.order.len() <= 2 * inner.entries.len() + 64);
     }
 
     #[test]

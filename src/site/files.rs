@@ -14,18 +14,20 @@ use super::cache::{self, Cached, Content, FileCache, Identity};
 use super::compress;
 use crate::http::{Body, Request, Response};
 
-/// Builds the answer for a file found by `path::lookup` (`seen` is what its stat showed),
-/// honouring conditional and range headers of `req`. `status` is 200 for a normal file, 404
-/// for a site's `404.html`.
+/// Builds the answer for a file of `site` found by `path::lookup` (`seen` is what its stat
+/// showed), honouring conditional and range headers of `req`. `status` is 200 for a normal
+/// file, 404 for a site's `404.html`.
 pub fn serve(
     req: &Request,
+    site: &str,
     path: &Path,
     seen: &Metadata,
     status: u16,
     cache: &FileCache,
 ) -> Response {
+    let respond = |version: &Cached| answer(req, site, path, status, version, cache);
     if let Some(hit) = cache.get(path, seen) {
-        return answer(req, path, status, &hit, cache);
+        return respond(&hit);
     }
     // Size, time and validators come from the opened file itself: a deploy swapping the site
     // between a stat by name and the open must not pair one version's length with another's
@@ -38,14 +40,14 @@ pub fn serve(
     if meta.len() <= cache::MAX_FILE {
         if let Some(bytes) = read_whole(&mut file, &meta) {
             let hit = cache.insert(path, version(&meta, Content::Bytes(bytes)));
-            return answer(req, path, status, &hit, cache);
+            return respond(&hit);
         }
         // Changing while read: streamed as it is now, and not kept.
         let open = version(&meta, Content::Open(Arc::new(file)));
-        return answer(req, path, status, &open, cache);
+        return respond(&open);
     }
     let hit = cache.insert(path, version(&meta, Content::Open(Arc::new(file))));
-    answer(req, path, status, &hit, cache)
+    respond(&hit)
 }
 
 /// One version of a file: its content and validators.
@@ -72,6 +74,7 @@ fn read_whole(file: &mut File, meta: &Metadata) -> Option<Arc<[u8]>> {
 
 fn answer(
     req: &Request,
+    site: &str,
     path: &Path,
     status: u16,
     version: &Cached,
@@ -81,44 +84,52 @@ fn answer(
     let kind = content_type(path);
     let compressible = len >= compress::MIN_SIZE && compress::worth_compressing(kind);
     // A range is cut from the file as it is on disk, never from a compressed copy.
-    let compressed = compressible && req.header("range").is_none();
-    let variant = compress::preferred(req.header("accept-encoding"))
-        .filter(|_| compressed)
-        .and_then(|encoding| {
-            let whole = || whole_file(version);
-            Some((
-                encoding,
-                cache
-                    .compressed
-                    .get(path, version.identity, encoding, whole)?,
-            ))
-        });
+    let encoding = compress::preferred(req.header("accept-encoding"))
+        .filter(|_| compressible && req.header("range").is_none());
     // Each encoding is its own representation, with its own validator.
-    let etag = match &variant {
-        Some((encoding, _)) => format!(
-            "{}-{}\"",
-            version.etag.trim_end_matches('"'),
-            encoding.token()
-        ),
-        None => version.etag.clone(),
-    };
-    let with_validators = |mut r: Response| {
+    let encoded_etag =
+        |e: compress::Encoding| format!("{}-{}\"", version.etag.trim_end_matches('"'), e.token());
+    let with_validators = |mut r: Response, etag: String| {
         if compressible {
             r = r.with_header("Vary", "Accept-Encoding");
         }
-        r.with_header("ETag", etag.clone())
+        r.with_header("ETag", etag)
             .with_header("Last-Modified", version.last_modified.clone())
             .with_header("Cache-Control", cache_control(path))
     };
+    // A client that holds the compressed copy of this version is told so without one being
+    // made (or looked for).
+    if let Some(encoding) = encoding
+        && status == 200
+        && req.header("if-none-match").is_some()
+        && not_modified(req, &encoded_etag(encoding), version.modified)
+    {
+        return with_validators(Response::new(304), encoded_etag(encoding));
+    }
+    // A HEAD request gets a kept copy's headers, but never makes one: it is answered as the
+    // file is when no copy is kept.
+    let variant = encoding.and_then(|encoding| {
+        let whole = || whole_file(version);
+        let compressed = &cache.compressed;
+        let may_compress = !req.is_head();
+        let variant =
+            compressed.get(site, path, version.identity, encoding, may_compress, whole)?;
+        Some((encoding, variant))
+    });
+    let etag = match &variant {
+        Some((encoding, _)) => encoded_etag(*encoding),
+        None => version.etag.clone(),
+    };
 
     if status == 200 && not_modified(req, &etag, version.modified) {
-        return with_validators(Response::new(304));
+        return with_validators(Response::new(304), etag);
     }
 
     let mut response = with_validators(
         Response::new(status)
             .with_header("Content-Type", kind)
             .with_header("Accept-Ranges", "bytes"),
+        etag,
     );
     if let Some((encoding, variant)) = variant {
         response.body = Body::Shared(variant.bytes.clone());
@@ -376,5 +387,82 @@ mod tests {
             &tag,
             t
         ));
+    }
+
+    /// `GET` or `HEAD` of `path` as site `s`, with `headers`.
+    fn ask(cache: &FileCache, method: &str, path: &Path, headers: &[(&str, &str)]) -> Response {
+        let req = Request::fake(method, "/f.txt", headers);
+        serve(
+            &req,
+            "s",
+            path,
+            &std::fs::metadata(path).unwrap(),
+            200,
+            cache,
+        )
+    }
+
+    #[test]
+    fn compressing_is_done_once_never_for_head_and_not_for_a_304() {
+        let dir = tempfile::tempdir().unwrap();
+        let noise = dir.path().join("noise.txt");
+        let random: Vec<u8> = (0..compress::MAX_ON_THE_FLY / 32)
+            .flat_map(|_| crate::secret::random_bytes::<32>())
+            .collect();
+        std::fs::write(&noise, random).unwrap();
+        let text = dir.path().join("text.txt");
+        std::fs::write(&text, "some text, ".repeat(1000)).unwrap();
+        let br = [("Accept-Encoding", "br")];
+
+        let cache = FileCache::start();
+        for _ in 0..2 {
+            let r = ask(&cache, "GET", &noise, &br);
+            assert_eq!((r.status, r.header("content-encoding")), (200, None));
+        }
+        assert_eq!(
+            cache.compressed.compressions(),
+            1,
+            "random bytes: compressed once"
+        );
+
+        let r = ask(&cache, "HEAD", &text, &br);
+        assert_eq!((r.status, r.header("content-encoding")), (200, None));
+        assert_eq!(cache.compressed.compressions(), 1, "a HEAD compressed");
+        let r = ask(&cache, "GET", &text, &br);
+        assert_eq!(r.header("content-encoding"), Some("br"));
+        let encoded = r.header("etag").unwrap().to_string();
+        assert!(encoded.ends_with("-br\""), "{encoded}");
+        assert_eq!(cache.compressed.compressions(), 2);
+        let r = ask(&cache, "HEAD", &text, &br);
+        assert_eq!(
+            r.header("content-encoding"),
+            Some("br"),
+            "a kept copy is used"
+        );
+
+        // A client that holds the compressed copy: 304 at once, nothing compressed.
+        let fresh = FileCache::start();
+        let r = ask(
+            &fresh,
+            "GET",
+            &text,
+            &[("Accept-Encoding", "br"), ("If-None-Match", &encoded)],
+        );
+        assert_eq!(r.status, 304);
+        assert_eq!(r.header("etag"), Some(encoded.as_str()));
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(fresh.compressed.compressions(), 0);
+        // The plain file's validator asked with br: the compressed copy (made now) is sent.
+        let plain = ask(&fresh, "GET", &text, &[])
+            .header("etag")
+            .unwrap()
+            .to_string();
+        let r = ask(
+            &fresh,
+            "GET",
+            &text,
+            &[("Accept-Encoding", "br"), ("If-None-Match", &plain)],
+        );
+        assert_eq!((r.status, r.header("content-encoding")), (200, Some("br")));
     }
 }

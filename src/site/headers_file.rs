@@ -24,6 +24,11 @@ use std::collections::HashMap;
 /// Most path blocks a `_headers` file may hold (Cloudflare allows 100; sites built by tools
 /// list one block per page, so the limit is generous but keeps a compiled table small).
 pub const MAX_BLOCKS: usize = 10_000;
+/// Most blocks whose path starts with `*` or `:name` (`/*`, `/:lang/*`, `/*.js`): no index
+/// narrows them down, so each is tried for every request. Cloudflare allows 100 rules in all.
+pub const MAX_UNINDEXED_BLOCKS: usize = 100;
+/// Longer request paths get no header from the file (the site answers them 414 before that).
+pub const MAX_REQUEST_PATH_BYTES: usize = 4 * 1024;
 /// Most header and `! Name` lines under one path.
 pub const MAX_HEADERS_PER_BLOCK: usize = 100;
 /// Longest header value, in bytes: beyond this, clients and proxies start refusing responses.
@@ -126,6 +131,7 @@ impl HeaderRules {
         let mut rules = HeaderRules::default();
         // The block being filled: its path line and the variable names `:name` values may use.
         let mut current: Option<(usize, Vec<String>)> = None;
+        let mut unindexed = 0;
         for (index, raw_line) in text.lines().enumerate() {
             let line_number = index + 1;
             let fail = |message: String| error(line_number, message);
@@ -147,6 +153,17 @@ impl HeaderRules {
                     )));
                 }
                 let (block, names) = parse_path_line(line).map_err(fail)?;
+                if block.index() == BlockIndex::None {
+                    if unindexed == MAX_UNINDEXED_BLOCKS {
+                        return Err(fail(format!(
+                            "more than {MAX_UNINDEXED_BLOCKS} paths start with `*` or `:name`, \
+                             and each of those is tried for every request (Cloudflare allows \
+                             {MAX_UNINDEXED_BLOCKS} rules in all); start paths with a fixed \
+                             segment (`/assets/*`) or merge blocks"
+                        )));
+                    }
+                    unindexed += 1;
+                }
                 current = Some((line_number, names));
                 rules.blocks.push(block);
                 continue;
@@ -182,7 +199,8 @@ impl HeaderRules {
     }
 
     /// The headers for a request path (raw, percent-encoded, no query), names as written, in
-    /// file order, duplicates combined; detached names removed.
+    /// file order, duplicates combined; detached names removed. A path over
+    /// [`MAX_REQUEST_PATH_BYTES`] gets none.
     pub fn for_path(&self, path: &str) -> Vec<(String, String)> {
         self.resolve(path).set
     }
@@ -191,11 +209,14 @@ impl HeaderRules {
     /// [`ResolvedHeaders::detached`]).
     pub fn resolve(&self, path: &str) -> ResolvedHeaders {
         let mut resolved = ResolvedHeaders::default();
-        if self.blocks.is_empty() {
+        if self.blocks.is_empty() || path.len() > MAX_REQUEST_PATH_BYTES {
             return resolved;
         }
         let path = normalize_path(path);
         let with_slash = format!("{path}/");
+        let path_slashes = matching::slashes(path);
+        let mut with_slash_slashes = path_slashes.clone();
+        with_slash_slashes.push(path.len());
         let first_segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
         let mut candidates: Vec<usize> = (self.exact.get(path).into_iter())
             .chain(self.by_first_segment.get(first_segment))
@@ -207,10 +228,10 @@ impl HeaderRules {
         candidates.sort_unstable();
         for index in candidates {
             let block = &self.blocks[index];
-            let captures = block.captures(path).or_else(|| {
+            let captures = block.captures(path, &path_slashes).or_else(|| {
                 block
                     .splat_covers_parent
-                    .then(|| block.captures(&with_slash))
+                    .then(|| block.captures(&with_slash, &with_slash_slashes))
                     .flatten()
             });
             if let Some(captures) = captures {
@@ -232,37 +253,40 @@ impl HeaderRules {
 
     fn index_blocks(&mut self) {
         for (index, block) in self.blocks.iter().enumerate() {
-            match block.pattern.as_slice() {
-                [PatternPart::Literal(path)] => {
-                    self.exact.entry(path.clone()).or_default().push(index)
+            match block.index() {
+                BlockIndex::Exact(path) => {
+                    self.exact.entry(path.to_string()).or_default().push(index)
                 }
-                [PatternPart::Literal(prefix), ..] => match prefix[1..].split_once('/') {
-                    Some((segment, _)) => self
-                        .by_first_segment
-                        .entry(segment.to_string())
-                        .or_default()
-                        .push(index),
-                    None => self.unindexed.push(index),
-                },
-                _ => self.unindexed.push(index),
+                BlockIndex::FirstSegment(segment) => self
+                    .by_first_segment
+                    .entry(segment.to_string())
+                    .or_default()
+                    .push(index),
+                BlockIndex::None => self.unindexed.push(index),
             }
         }
     }
 }
 
+/// Where a block is filed in [`HeaderRules`].
+#[derive(Debug, PartialEq, Eq)]
+enum BlockIndex<'a> {
+    Exact(&'a str),
+    FirstSegment(&'a str),
+    /// Tried for every path.
+    None,
+}
+
 impl Block {
-    /// The texts the pattern's variables matched in `path`, or `None` when it does not match.
-    fn captures<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
-        if let [PatternPart::Literal(exact)] = self.pattern.as_slice() {
-            return (exact == path).then(Vec::new);
+    fn index(&self) -> BlockIndex<'_> {
+        match self.pattern.as_slice() {
+            [PatternPart::Literal(path)] => BlockIndex::Exact(path),
+            [PatternPart::Literal(prefix), ..] => match prefix[1..].split_once('/') {
+                Some((segment, _)) => BlockIndex::FirstSegment(segment),
+                None => BlockIndex::None,
+            },
+            _ => BlockIndex::None,
         }
-        let mut spans = Vec::new();
-        matches_from(&self.pattern, path.as_bytes(), 0, 0, &mut spans).then(|| {
-            spans
-                .iter()
-                .map(|&(start, end)| &path[start..end])
-                .collect()
-        })
     }
 
     fn apply(&self, captures: &[&str], resolved: &mut ResolvedHeaders) {
@@ -302,40 +326,6 @@ impl Block {
             }
         }
     }
-}
-
-/// Matches `pattern[part..]` against `path[position..]`, recording each variable's byte span.
-/// A path segment holds at most one variable and a path at most one `*`, so only the `*`
-/// really backtracks: the work stays within path length × pattern size.
-fn matches_from(
-    pattern: &[PatternPart],
-    path: &[u8],
-    part: usize,
-    position: usize,
-    spans: &mut Vec<(usize, usize)>,
-) -> bool {
-    let rest = &path[position..];
-    let (shortest, longest) = match pattern.get(part) {
-        None => return rest.is_empty(),
-        Some(PatternPart::Literal(text)) => {
-            return rest.starts_with(text.as_bytes())
-                && matches_from(pattern, path, part + 1, position + text.len(), spans);
-        }
-        Some(PatternPart::Placeholder) => (
-            1,
-            rest.iter().position(|&b| b == b'/').unwrap_or(rest.len()),
-        ),
-        Some(PatternPart::Splat) => (0, rest.len()),
-    };
-    // Longest first, as the regular expressions of Cloudflare's engine are greedy.
-    for length in (shortest..=longest).rev() {
-        spans.push((position, position + length));
-        if matches_from(pattern, path, part + 1, position + length, spans) {
-            return true;
-        }
-        spans.pop();
-    }
-    false
 }
 
 /// Parses a path line (already trimmed) into a block without headers and its variable names
@@ -541,11 +531,12 @@ fn render_value(parts: &[ValuePart], captures: &[&str]) -> String {
     for part in parts {
         match part {
             ValuePart::Text(text) => value.push_str(text),
-            // The path is untrusted: anything that could end the header line or smuggle
-            // markup stays percent-encoded.
-            ValuePart::Capture(n) => value.push_str(&percent_encode_unsafe(
-                captures.get(*n).copied().unwrap_or(""),
-            )),
+            // The path is untrusted: anything that could end the header line, smuggle markup,
+            // add a cookie attribute (`;`) or another list item (`,`) stays percent-encoded.
+            ValuePart::Capture(n) => {
+                let captured = percent_encode_unsafe(captures.get(*n).copied().unwrap_or(""));
+                value.push_str(&captured.replace(';', "%3B").replace(',', "%2C"));
+            }
         }
     }
     value
@@ -683,6 +674,8 @@ pub fn default_cache_control(file_name: &str) -> &'static str {
         false => REVALIDATE,
     }
 }
+
+mod matching;
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,14 @@ use path::Lookup;
 use redirects::Redirect;
 use rules::{RuleCache, SiteRules};
 
+/// The longest request path a site answers (414 past it); `_redirects` and `_headers` look
+/// at no more.
+pub const MAX_PATH_BYTES: usize = 4 * 1024;
+const _: () = assert!(
+    MAX_PATH_BYTES == redirects::MAX_REQUEST_PATH_BYTES
+        && MAX_PATH_BYTES == headers_file::MAX_REQUEST_PATH_BYTES
+);
+
 /// Runs a site's `main.js`; implemented by the script pool, kept abstract so this module
 /// knows nothing of how scripts run.
 pub trait Scripts {
@@ -77,8 +85,10 @@ impl Folders {
 }
 
 /// A site's `_headers` rules on one of its answers: a `! Name` line removes the header, a
-/// set header replaces the server's own (so `Cache-Control` overrides the default), and each
-/// `Set-Cookie` is one more cookie (cookies cannot be joined into one line).
+/// set header replaces the server's own (so `Cache-Control` overrides the default), `Vary`
+/// adds to the server's (which must keep saying `Accept-Encoding`), and each `Set-Cookie` is
+/// one more cookie (cookies cannot be joined into one line) — unless it names a `Domain`: a
+/// site may not set cookies for other hosts, however the value came to say so.
 fn apply_headers(response: &mut Response, rules: headers_file::ResolvedHeaders) {
     for name in &rules.detached {
         response
@@ -87,11 +97,32 @@ fn apply_headers(response: &mut Response, rules: headers_file::ResolvedHeaders) 
     }
     for (name, value) in rules.set {
         if name.eq_ignore_ascii_case("set-cookie") {
-            response.headers.push((name.into(), value));
+            if !names_a_domain(&value) {
+                response.headers.push((name.into(), value));
+            }
+        } else if name.eq_ignore_ascii_case("vary")
+            && let Some(server) = response.header("vary")
+        {
+            let mut merged: Vec<String> = server.split(',').map(|v| v.trim().to_string()).collect();
+            for item in value.split(',').map(str::trim) {
+                if !merged.iter().any(|m| m.eq_ignore_ascii_case(item)) {
+                    merged.push(item.to_string());
+                }
+            }
+            merged.retain(|m| !m.is_empty());
+            response.set_header("Vary", merged.join(", "));
         } else {
             response.set_header(name, value);
         }
     }
+}
+
+/// True when a `Set-Cookie` value has a `Domain` attribute (in any case).
+fn names_a_domain(cookie: &str) -> bool {
+    cookie.split(';').skip(1).any(|attribute| {
+        let name = attribute.split('=').next().unwrap_or_default();
+        name.trim().eq_ignore_ascii_case("domain")
+    })
 }
 
 /// One site's folder and what is kept for it, for the length of one request.
@@ -106,6 +137,13 @@ struct Site<'a> {
 impl Site<'_> {
     fn answer(&self, req: &mut Request, scripts: &dyn Scripts) -> Response {
         let raw_path = req.raw_path().to_string();
+        // No page has such a path, and the site's rules would not see it whole.
+        if raw_path.len() > MAX_PATH_BYTES {
+            return Response::text(
+                414,
+                format!("414 URI Too Long: a site path may be at most {MAX_PATH_BYTES} bytes"),
+            );
+        }
         if let Some(rule) = self.rules.redirects.find(&raw_path, req.query(), true) {
             return self.follow(req, &rule);
         }
@@ -128,7 +166,7 @@ impl Site<'_> {
                     return Response::text(301, format!("Moved to {location}"))
                         .with_header("Location", location);
                 }
-                return files::serve(req, file, seen, 200, self.cache);
+                return files::serve(req, self.name, file, seen, 200, self.cache);
             }
         }
         match (segments, found) {
@@ -166,7 +204,9 @@ impl Site<'_> {
             _ => Lookup::NotFound,
         };
         match file {
-            Lookup::File(file, seen) => files::serve(req, &file, &seen, rule.status, self.cache),
+            Lookup::File(file, seen) => {
+                files::serve(req, self.name, &file, &seen, rule.status, self.cache)
+            }
             _ => self.not_found(req),
         }
     }
@@ -184,7 +224,7 @@ impl Site<'_> {
         if looks_like_a_page(req)
             && let Some((file, seen)) = path::config_file(self.root, "200.html")
         {
-            return files::serve(req, &file, &seen, 200, self.cache);
+            return files::serve(req, self.name, &file, &seen, 200, self.cache);
         }
         self.not_found(req)
     }
@@ -192,7 +232,7 @@ impl Site<'_> {
     /// The site's own `404.html` with status 404 when it has one, else a plain 404.
     fn not_found(&self, req: &Request) -> Response {
         match path::lookup(self.root, &["404.html".to_string()], false) {
-            Lookup::File(file, seen) => files::serve(req, &file, &seen, 404, self.cache),
+            Lookup::File(file, seen) => files::serve(req, self.name, &file, &seen, 404, self.cache),
             _ => Response::text(404, "404 Not Found"),
         }
     }
@@ -240,4 +280,70 @@ fn clean_url(root: &Path, segments: &[String]) -> Lookup {
 /// The answer for a Host that names no site.
 pub fn site_not_found() -> Response {
     Response::text(404, "404 Site Not Found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer_with(headers: &[(&str, &str)], rules: &str, path: &str) -> Response {
+        let mut response = Response::text(200, "x");
+        for (name, value) in headers {
+            response = response.with_header(name.to_string(), value.to_string());
+        }
+        let rules = headers_file::HeaderRules::parse(rules).unwrap();
+        apply_headers(&mut response, rules.resolve(path));
+        response
+    }
+
+    #[test]
+    fn a_vary_rule_adds_to_the_servers_vary() {
+        let r = answer_with(
+            &[("Vary", "Accept-Encoding")],
+            "/*\n  Vary: Origin, accept-encoding\n",
+            "/a",
+        );
+        let vary: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(vary, ["Accept-Encoding, Origin"]);
+        let r = answer_with(&[], "/*\n  Vary: Origin\n", "/a");
+        assert_eq!(r.header("vary"), Some("Origin"));
+        let r = answer_with(&[("Vary", "Accept-Encoding")], "/*\n  ! Vary\n", "/a");
+        assert_eq!(r.header("vary"), None);
+    }
+
+    #[test]
+    fn a_cookie_for_another_host_is_never_set() {
+        let mut r = Response::text(200, "x");
+        let resolved = headers_file::ResolvedHeaders {
+            set: vec![
+                ("Set-Cookie".into(), "a=1; Path=/".into()),
+                ("Set-Cookie".into(), "b=1; path=/; dOmAiN =localhost".into()),
+                ("Set-Cookie".into(), "c=domain=x".into()),
+            ],
+            detached: Vec::new(),
+        };
+        apply_headers(&mut r, resolved);
+        let cookies: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(cookies, ["a=1; Path=/", "c=domain=x"]);
+        // Through a rule whose value takes text from the path: the `;` stays encoded.
+        let r = answer_with(
+            &[],
+            "/c/*\n  Set-Cookie: t=:splat\n",
+            "/c/x;Domain=localhost;Path=a",
+        );
+        assert_eq!(
+            r.header("set-cookie"),
+            Some("t=x%3BDomain=localhost%3BPath=a")
+        );
+    }
 }

@@ -25,6 +25,16 @@ pub const MAX_RULES: usize = 50_000;
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 /// Largest file accepted, in bytes (4 MiB: 50 000 rules of ~80 bytes fit with room to spare).
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Most `key=value` query conditions one rule may have: each is checked for every request
+/// the rule's path matches.
+pub const MAX_QUERY_CONDITIONS: usize = 10;
+/// Most rules whose path starts with a `:placeholder` or a splat (`/:lang/*`, `/*`, `/blog*`):
+/// no index narrows them down, so every request tries each of them.
+pub const MAX_UNINDEXED_RULES: usize = 1000;
+/// Longer request paths match no rule: no page needs one, and each rule compares segments.
+pub const MAX_REQUEST_PATH_BYTES: usize = 4 * 1024;
+/// Only the request's first this many `key=value` pairs are looked at for query conditions.
+pub const MAX_QUERY_PAIRS: usize = 100;
 
 /// Statuses that send the client a `Location`.
 const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
@@ -61,16 +71,32 @@ enum Segment {
 }
 
 /// One `key=value` field between `from` and `to`.
+/// Keys and values are numbers (see [`QueryTables`]): a condition is checked by comparing
+/// numbers, and the conditions of a rule sit in a few bytes next to each other.
+#[derive(Clone, Copy)]
 struct QueryCondition {
-    key: Vec<u8>,
+    key: u32,
     value: QueryValue,
 }
 
+#[derive(Clone, Copy)]
 enum QueryValue {
-    /// The request's (decoded) value must be exactly this.
-    Equals(Vec<u8>),
-    /// `key=:name`: any non-empty value, captured raw.
-    Capture(String),
+    /// The request's (decoded) value must be exactly the text with this number.
+    Equals(u32),
+    /// `key=:name`: any non-empty value, captured raw; `name` is `Rule::query_names[n]`.
+    Capture(u32),
+}
+
+/// The decoded keys and values query conditions name, numbered in order of appearance.
+#[derive(Default)]
+struct QueryTables {
+    keys: HashMap<Vec<u8>, u32>,
+    values: HashMap<Vec<u8>, u32>,
+}
+
+fn number(table: &mut HashMap<Vec<u8>, u32>, text: Vec<u8>) -> u32 {
+    let next = table.len() as u32;
+    *table.entry(text).or_insert(next)
 }
 
 struct Rule {
@@ -80,6 +106,8 @@ struct Rule {
     /// segment; `/news*` has prefix "news" and no segments.
     splat_prefix: Option<Vec<u8>>,
     query: Vec<QueryCondition>,
+    /// The names `key=:name` conditions capture, in order.
+    query_names: Vec<String>,
     to: String,
     status: u16,
     forced: bool,
@@ -104,6 +132,11 @@ pub struct Redirects {
     rules: Vec<Rule>,
     unforced: RuleIndex,
     forced: RuleIndex,
+    /// A request's query is parsed once into these numbers, so that a condition costs a
+    /// lookup in a short sorted list.
+    query: QueryTables,
+    /// Rules in the `wildcard` lists of both indexes.
+    unindexed: usize,
 }
 
 impl Redirects {
@@ -124,6 +157,8 @@ impl Redirects {
             rules: Vec::new(),
             unforced: RuleIndex::default(),
             forced: RuleIndex::default(),
+            query: QueryTables::default(),
+            unindexed: 0,
         };
         for (index, line) in lines.iter().enumerate() {
             let fail = |message: String| ParseError {
@@ -154,7 +189,18 @@ impl Redirects {
                     "more than {MAX_RULES} rules; use splats or placeholders"
                 )));
             }
-            table.insert(parse_rule(&fields, index + 1).map_err(fail)?);
+            let rule = parse_rule(&fields, index + 1, &mut table.query).map_err(fail)?;
+            if rule.index_key().is_none() {
+                if table.unindexed == MAX_UNINDEXED_RULES {
+                    return Err(fail(format!(
+                        "more than {MAX_UNINDEXED_RULES} rules start with a `:placeholder` or \
+                         `*`, and each of those is tried for every request; start rules with a \
+                         fixed segment (`/blog/:slug`) or merge them into fewer patterns"
+                    )));
+                }
+                table.unindexed += 1;
+            }
+            table.insert(rule);
         }
         Ok(table)
     }
@@ -170,12 +216,14 @@ impl Redirects {
     /// The first rule, in file order, among forced (`forced == true`) or among unforced rules,
     /// that matches. `path` is the raw request path (percent-encoded as received, no query);
     /// `query` the raw query string without '?'.
+    /// A path over [`MAX_REQUEST_PATH_BYTES`] matches nothing; only the first
+    /// [`MAX_QUERY_PAIRS`] pairs of the query are seen by query conditions.
     pub fn find(&self, path: &str, query: Option<&str>, forced: bool) -> Option<Redirect> {
-        let request = RequestPath::parse(path)?;
         let index = if forced { &self.forced } else { &self.unforced };
-        if index.is_empty() {
+        if index.is_empty() || path.len() > MAX_REQUEST_PATH_BYTES {
             return None; // the common case (no forced rules, or no file): no decoding at all
         }
+        let request = RequestPath::parse(path)?;
         let exact = index.exact.get(&request.decoded[..]);
         let by_first = request
             .decoded
@@ -186,7 +234,11 @@ impl Redirects {
             by_first.map_or(&[][..], Vec::as_slice),
             &index.wildcard,
         ];
-        let pairs = parse_query(query.unwrap_or(""));
+        let pairs = match self.query.keys.is_empty() {
+            true => QueryMap::default(),
+            false => QueryMap::parse(query.unwrap_or(""), &self.query),
+        };
+        let mut captures = Vec::new();
         // The three lists are disjoint and each ascending: merging them walks candidates in
         // file order, so the first match is the file's first matching rule.
         let mut heads = [0usize; 3];
@@ -196,7 +248,7 @@ impl Redirects {
         {
             let rule = &self.rules[lists[list][heads[list]]];
             heads[list] += 1;
-            if let Some(captures) = rule.matches(&request, &pairs) {
+            if rule.matches(&request, &pairs, &mut captures) {
                 return Some(rule.redirect(&captures, query));
             }
         }
@@ -209,24 +261,38 @@ impl Redirects {
             true => &mut self.forced,
             false => &mut self.unforced,
         };
-        let literals: Option<Vec<Vec<u8>>> = match rule.splat_prefix {
+        match rule.index_key() {
+            Some(IndexKey::Exact(path)) => index.exact.entry(path).or_default().push(at),
+            Some(IndexKey::FirstSegment(first)) => {
+                index.by_first_segment.entry(first).or_default().push(at)
+            }
+            None => index.wildcard.push(at),
+        }
+        self.rules.push(rule);
+    }
+}
+
+/// Where a rule is filed in a [`RuleIndex`]; `None`: in `wildcard`.
+enum IndexKey {
+    Exact(Vec<Vec<u8>>),
+    FirstSegment(Vec<u8>),
+}
+
+impl Rule {
+    fn index_key(&self) -> Option<IndexKey> {
+        let literals: Option<Vec<Vec<u8>>> = match self.splat_prefix {
             Some(_) => None,
-            None => rule
+            None => self
                 .segments
                 .iter()
                 .map(|s| s.literal().map(<[u8]>::to_vec))
                 .collect(),
         };
-        match (literals, rule.segments.first().and_then(Segment::literal)) {
-            (Some(path), _) => index.exact.entry(path).or_default().push(at),
-            (None, Some(first)) => index
-                .by_first_segment
-                .entry(first.to_vec())
-                .or_default()
-                .push(at),
-            (None, None) => index.wildcard.push(at),
+        match (literals, self.segments.first().and_then(Segment::literal)) {
+            (Some(path), _) => Some(IndexKey::Exact(path)),
+            (None, Some(first)) => Some(IndexKey::FirstSegment(first.to_vec())),
+            (None, None) => None,
         }
-        self.rules.push(rule);
     }
 }
 
@@ -270,7 +336,7 @@ fn looks_like_header(fields: &[&str]) -> bool {
     })
 }
 
-fn parse_rule(fields: &[&str], line: usize) -> Result<Rule, String> {
+fn parse_rule(fields: &[&str], line: usize, tables: &mut QueryTables) -> Result<Rule, String> {
     let from = fields[0];
     let (segments, splat_prefix) = parse_from(from)?;
     let rest = &fields[1..];
@@ -314,14 +380,33 @@ fn parse_rule(fields: &[&str], line: usize) -> Result<Rule, String> {
              use 301 or 302 to redirect to it"
         ));
     }
-    let query = query_fields.iter().map(|f| parse_query_condition(f));
-    let query = query.collect::<Result<Vec<_>, _>>()?;
+    if query_fields.len() > MAX_QUERY_CONDITIONS {
+        return Err(format!(
+            "{} query conditions; a rule may have at most {MAX_QUERY_CONDITIONS}",
+            query_fields.len()
+        ));
+    }
+    let mut query = Vec::with_capacity(query_fields.len());
+    let mut query_names = Vec::new();
+    for field in query_fields {
+        let (key, value) = parse_query_condition(field)?;
+        let value = match value {
+            ConditionValue::Equals(text) => QueryValue::Equals(number(&mut tables.values, text)),
+            ConditionValue::Capture(name) => {
+                query_names.push(name);
+                QueryValue::Capture(query_names.len() as u32 - 1)
+            }
+        };
+        let key = number(&mut tables.keys, key);
+        query.push(QueryCondition { key, value });
+    }
     let to = encode_unsafe_bytes(&to, true);
     let rule = Rule {
         line,
         segments,
         splat_prefix,
         query,
+        query_names,
         to,
         status,
         forced,
@@ -422,20 +507,24 @@ fn parse_from(from: &str) -> Result<(Vec<Segment>, Option<Vec<u8>>), String> {
     Ok((segments, splat_prefix))
 }
 
-fn parse_query_condition(field: &str) -> Result<QueryCondition, String> {
+/// A condition's value as written: text to equal (decoded), or `:name` to capture.
+enum ConditionValue {
+    Equals(Vec<u8>),
+    Capture(String),
+}
+
+/// `key=value` → the decoded key and the value.
+fn parse_query_condition(field: &str) -> Result<(Vec<u8>, ConditionValue), String> {
     let Some((key, value)) = field.split_once('=').filter(|(k, _)| !k.is_empty()) else {
         return Err(format!(
             "`{field}` before the destination must be a query condition `key=value`"
         ));
     };
     let value = match value.strip_prefix(':').filter(|n| is_name(n)) {
-        Some(name) => QueryValue::Capture(name.to_string()),
-        None => QueryValue::Equals(percent_decode(value, true)),
+        Some(name) => ConditionValue::Capture(name.to_string()),
+        None => ConditionValue::Equals(percent_decode(value, true)),
     };
-    Ok(QueryCondition {
-        key: percent_decode(key, true),
-        value,
-    })
+    Ok((percent_decode(key, true), value))
 }
 
 /// Returns whether `to` is another site's URL.
@@ -476,7 +565,7 @@ fn is_name(name: &str) -> bool {
 
 mod matching;
 
-use matching::{RequestPath, encode_unsafe_bytes, parse_query, percent_decode};
+use matching::{QueryMap, RequestPath, encode_unsafe_bytes, percent_decode};
 
 #[cfg(test)]
 mod tests;

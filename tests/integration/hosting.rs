@@ -302,3 +302,62 @@ fn pretty_urls_redirect_html_names_only_when_the_site_asks() {
     assert_eq!((r.status, r.header("location")), (301, Some("/docs/")));
     assert_eq!(get(&s, "/about", &[]).text(), "<h1>about</h1>");
 }
+
+#[test]
+fn a_slow_upload_holds_one_worker_and_the_others_still_serve() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let s = Server::builder().arg("--workers").arg("2").start();
+    let token = s.create_key("ci", &["deploy:app"]);
+    assert_eq!(deploy(&s, &token, &[("index.html", b"up")]).status, 200);
+
+    // An upload declared larger than what the connection layer reads ahead, then trickled at
+    // 10 KiB/s: an HTTP worker reads it.
+    let mut slow = s.connect();
+    let boundary = "XslowX";
+    let preamble = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"site_name\"\r\n\r\napp\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.zip\"\r\n\r\n"
+    );
+    let head = format!(
+        "POST /api/deploy HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        5 * 1024 * 1024
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.write_all(preamble.as_bytes()).unwrap();
+    let mut trickle = slow.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(40) {
+            if trickle.write_all(&[b'z'; 1024]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+
+    // A second upload meanwhile is refused at once, saying why; files still answer.
+    let started = Instant::now();
+    let r = deploy(&s, &token, &[("index.html", b"second")]);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text().contains("another upload is in progress"),
+        "{}",
+        r.text()
+    );
+    assert!(r.header("retry-after").is_some());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let r = get(&s, "/", &[]);
+    assert_eq!((r.status, r.text().as_str()), (200, "up"));
+
+    // The trickle is cut off once it has had its ten seconds.
+    let r = crate::harness::read_response(&mut slow).unwrap();
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert!(r.text().contains("less than 16 KiB/s"), "{}", r.text());
+    writer.join().unwrap();
+    assert_eq!(deploy(&s, &token, &[("index.html", b"third")]).status, 200);
+    assert_eq!(get(&s, "/", &[]).text(), "third");
+}

@@ -123,7 +123,7 @@ fn a_protected_site_asks_for_its_password_everywhere_and_limits_guessing() {
 }
 
 #[test]
-fn a_deployed_auth_file_protects_the_site_and_is_not_kept() {
+fn a_deployed_auth_file_protects_the_site_and_only_its_hashes_are_kept() {
     let s = Server::start();
     let token = s.create_key("ci", &["deploy:team"]);
     let zip = zip_of(&[
@@ -132,10 +132,22 @@ fn a_deployed_auth_file_protects_the_site_and_is_not_kept() {
     ]);
     let r = s.deploy_raw(Some(&token), "team", &zip);
     assert_eq!(r.status, 200, "{}", r.text());
+    let kept = std::fs::read_to_string(s.sites_dir().join("team/AUTH")).unwrap();
     assert!(
-        !s.sites_dir().join("team/AUTH").exists(),
-        "plain-text passwords stay on disk"
+        !kept.contains("correct horse") && !kept.contains("battery"),
+        "plain-text passwords stay on disk: {kept}"
     );
+    assert!(
+        kept.contains("ann:$argon2id$") && kept.contains("bob:$argon2id$"),
+        "{kept}"
+    );
+    let r = get_as(
+        &s,
+        "team.localhost",
+        "/AUTH",
+        Some(&basic("ann", "correct horse")),
+    );
+    assert_eq!(r.status, 404, "the AUTH file is served");
     assert_eq!(s.get("team.localhost", "/").status, 401);
     let r = get_as(
         &s,
@@ -257,4 +269,108 @@ fn custom_domains_route_to_their_site_one_owner_each() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(eventually(|| s.get("shop.example.org", "/").status == 404));
+}
+
+#[test]
+fn a_rollback_brings_back_the_password_of_the_files_it_brings_back() {
+    let s = Server::start();
+    let token = s.create_key("ci", &["deploy:team"]);
+    let v1 = zip_of(&[
+        ("index.html", b"v1 secret".as_slice()),
+        ("AUTH", b"ann:correct horse\n"),
+    ]);
+    assert_eq!(s.deploy_raw(Some(&token), "team", &v1).status, 200);
+    assert_eq!(s.get("team.localhost", "/").status, 401);
+    let v2 = zip_of(&[("index.html", b"v2 public".as_slice())]);
+    assert_eq!(s.deploy_raw(Some(&token), "team", &v2).status, 200);
+    assert_eq!(s.get("team.localhost", "/").text(), "v2 public");
+
+    let rollback = |expected: u16| {
+        let bearer = format!("Bearer {token}");
+        let path = "/api/sites/team/rollback";
+        let r = s.send(
+            "POST",
+            "localhost",
+            path,
+            &[("Authorization", &bearer)],
+            b"",
+        );
+        assert_eq!(r.status, expected, "{}", r.text());
+    };
+    rollback(200);
+    let r = s.get("team.localhost", "/");
+    assert_eq!(
+        r.status,
+        401,
+        "v1 is back without its password: {}",
+        r.text()
+    );
+    let good = basic("ann", "correct horse");
+    let r = get_as(&s, "team.localhost", "/", Some(&good));
+    assert_eq!((r.status, r.text().as_str()), (200, "v1 secret"));
+    // And forward again: v2 had no AUTH.
+    rollback(200);
+    assert_eq!(s.get("team.localhost", "/").text(), "v2 public");
+
+    // A previous folder whose AUTH is not the hashed form (made by hand) is not brought back.
+    std::fs::write(
+        s.data_dir.join("deploy/previous/team/AUTH"),
+        "ann:correct horse\n",
+    )
+    .unwrap();
+    rollback(400);
+    assert_eq!(s.get("team.localhost", "/").text(), "v2 public");
+}
+
+#[test]
+fn a_deploy_cannot_undo_what_the_admin_set() {
+    let s = Server::start();
+    let token = s.create_key("ci", &["deploy:team"]);
+    let zip = zip_of(&[("index.html", b"team".as_slice())]);
+    assert_eq!(s.deploy_raw(Some(&token), "team", &zip).status, 200);
+    let data_dir = s.data_dir.to_str().unwrap().to_string();
+    let (code, out, err) = cli_with_stdin(
+        &["protect", "team", "--user", "ann", "--data-dir", &data_dir],
+        "admin horse\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run_cli(&[
+        "domains",
+        "add",
+        "team",
+        "team.example.org",
+        "--data-dir",
+        &data_dir,
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    // An AUTH naming the admin's user is refused, and names it.
+    let zip = zip_of(&[
+        ("index.html", b"changed".as_slice()),
+        ("AUTH", b"ann:deployer horse\n"),
+    ]);
+    let r = s.deploy_raw(Some(&token), "team", &zip);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("'ann'"), "{}", r.text());
+    // A CNAME for the admin's domain, then a deploy without it: the domain stays.
+    let zip = zip_of(&[
+        ("index.html", b"v2".as_slice()),
+        ("CNAME", b"team.example.org\n"),
+        ("AUTH", b"bob:battery staple\n"),
+    ]);
+    assert_eq!(s.deploy_raw(Some(&token), "team", &zip).status, 200);
+    let zip = zip_of(&[("index.html", b"v3".as_slice())]);
+    assert_eq!(s.deploy_raw(Some(&token), "team", &zip).status, 200);
+    let sources: Vec<(String, String)> =
+        s.rows("SELECT user, source FROM site_passwords WHERE site = 'team'");
+    assert_eq!(sources, [("ann".to_string(), "admin".to_string())]);
+    let hosts: Vec<(String, String)> = s.rows("SELECT host, source FROM domains");
+    assert_eq!(
+        hosts,
+        [("team.example.org".to_string(), "admin".to_string())]
+    );
+    let admin = basic("ann", "admin horse");
+    assert_eq!(get_as(&s, "team.localhost", "/", None).status, 401);
+    let r = get_as(&s, "team.example.org", "/", Some(&admin));
+    assert_eq!((r.status, r.text().as_str()), (200, "v3"));
 }

@@ -9,8 +9,14 @@
 (function () {
   "use strict";
   const g = globalThis;
+  // Only when absent; a name web/lazy.js stands in for is absent until it has a value.
+  const lazy = g.__cc_lazy;
   const def = (name, value) => {
-    if (!(name in g)) Object.defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
+    if (lazy && lazy.has(name)) {
+      if (!lazy.isSet(name)) g[name] = value;
+    } else if (!(name in g)) {
+      Object.defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
+    }
   };
   const tag = (cls, name) =>
     Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: name, configurable: true });

@@ -12,33 +12,31 @@ impl Rule {
             Segment::Literal(_) => None,
         });
         let splat = self.splat_prefix.as_ref().map(|_| "splat");
-        let query = self.query.iter().filter_map(|c| match &c.value {
-            QueryValue::Capture(name) => Some(name.as_str()),
-            QueryValue::Equals(_) => None,
-        });
+        let query = self.query_names.iter().map(String::as_str);
         placeholders.chain(splat).chain(query).collect()
     }
 
-    /// The captures (name, raw text) when this rule matches the request.
+    /// True when this rule matches the request; `captures` then holds (name, raw text).
     pub(super) fn matches<'r>(
         &'r self,
         request: &RequestPath<'r>,
-        pairs: &[QueryPair<'r>],
-    ) -> Option<Vec<(&'r str, &'r str)>> {
+        query: &QueryMap<'r>,
+        captures: &mut Vec<(&'r str, &'r str)>,
+    ) -> bool {
+        captures.clear();
         let count = request.decoded.len();
         let n = self.segments.len();
         if count < n || (count > n && self.splat_prefix.is_none()) {
-            return None;
+            return false;
         }
-        let mut captures = Vec::new();
         for (i, segment) in self.segments.iter().enumerate() {
             match segment {
-                Segment::Literal(text) if request.decoded[i] != *text => return None,
+                Segment::Literal(text) if request.decoded[i] != *text => return false,
                 Segment::Literal(_) => {}
                 Segment::Placeholder(name) => {
                     let raw = request.raw_segment(i);
                     if raw.is_empty() {
-                        return None;
+                        return false;
                     }
                     captures.push((name.as_str(), raw));
                 }
@@ -48,26 +46,33 @@ impl Rule {
             let splat = if count == n {
                 // `/news/*` matches `/news` and `/news/` with an empty splat, as Netlify does.
                 if !prefix.is_empty() {
-                    return None;
+                    return false;
                 }
                 ""
             } else {
                 // The rest of the raw path, trailing slash included: `/news/a/` → `a/`.
-                let rest_of_segment = strip_decoded_prefix(request.raw_segment(n), prefix)?;
+                let Some(rest_of_segment) = strip_decoded_prefix(request.raw_segment(n), prefix)
+                else {
+                    return false;
+                };
                 &request.raw[request.spans[n].1 - rest_of_segment.len()..]
             };
             captures.push(("splat", splat));
         }
         for condition in &self.query {
-            let pair = pairs.iter().find(|p| p.key == condition.key)?;
-            match &condition.value {
-                QueryValue::Equals(value) if pair.value.as_ref() != Some(value) => return None,
+            let Some(pair) = query.get(condition.key) else {
+                return false;
+            };
+            match condition.value {
+                QueryValue::Equals(id) if pair.value_id != Some(id) => return false,
                 QueryValue::Equals(_) => {}
-                QueryValue::Capture(_) if pair.raw_value.is_empty() => return None,
-                QueryValue::Capture(name) => captures.push((name.as_str(), pair.raw_value)),
+                QueryValue::Capture(_) if pair.raw_value.is_empty() => return false,
+                QueryValue::Capture(n) => {
+                    captures.push((self.query_names[n as usize].as_str(), pair.raw_value))
+                }
             }
         }
-        Some(captures)
+        true
     }
 
     pub(super) fn redirect(&self, captures: &[(&str, &str)], query: Option<&str>) -> Redirect {
@@ -186,29 +191,55 @@ impl<'a> RequestPath<'a> {
 }
 
 pub(super) struct QueryPair<'a> {
-    key: Vec<u8>,
-    /// `None` for a bare `?key`: Netlify's `key=` condition matches `?key=` but not `?key`.
-    value: Option<Vec<u8>>,
+    /// The decoded value's number among the values conditions want; `None` for a value no
+    /// condition wants, and for a bare `?key` (Netlify's `key=` matches `?key=`, not `?key`).
+    value_id: Option<u32>,
     raw_value: &'a str,
 }
 
-/// `a=1&b=x+y` → pairs, decoded as forms are (`+` is a space). A repeated key: the first wins.
-pub(super) fn parse_query(query: &str) -> Vec<QueryPair<'_>> {
-    let pairs = query.split('&').filter(|p| !p.is_empty());
-    pairs
-        .map(|pair| match pair.split_once('=') {
-            Some((key, value)) => QueryPair {
-                key: percent_decode(key, true),
-                value: Some(percent_decode(value, true)),
-                raw_value: value,
-            },
-            None => QueryPair {
-                key: percent_decode(pair, true),
-                value: None,
-                raw_value: "",
-            },
-        })
-        .collect()
+/// A request's query as the rules see it: the pairs whose key some condition names, by that
+/// key's number (see [`QueryTables`]), sorted; a repeated key: the first wins. Only the
+/// first [`MAX_QUERY_PAIRS`] pairs count, so a long query costs no more than a short one.
+#[derive(Default)]
+pub(super) struct QueryMap<'a> {
+    pairs: Vec<(u32, QueryPair<'a>)>,
+}
+
+impl<'a> QueryMap<'a> {
+    /// `a=1&b=x+y` → pairs, decoded as forms are (`+` is a space).
+    pub(super) fn parse(query: &'a str, tables: &QueryTables) -> QueryMap<'a> {
+        let mut pairs = Vec::new();
+        for pair in query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .take(MAX_QUERY_PAIRS)
+        {
+            let (key, value) = match pair.split_once('=') {
+                Some((key, value)) => (key, Some(value)),
+                None => (pair, None),
+            };
+            let Some(&id) = tables.keys.get(&percent_decode(key, true)) else {
+                continue;
+            };
+            let pair = QueryPair {
+                value_id: value.and_then(|v| tables.values.get(&percent_decode(v, true)).copied()),
+                raw_value: value.unwrap_or(""),
+            };
+            pairs.push((id, pair));
+        }
+        // Stable: among pairs of one key, the first in the query stays first.
+        pairs.sort_by_key(|(id, _)| *id);
+        pairs.dedup_by_key(|(id, _)| *id);
+        QueryMap { pairs }
+    }
+
+    fn get(&self, key_id: u32) -> Option<&QueryPair<'a>> {
+        let at = self
+            .pairs
+            .binary_search_by_key(&key_id, |(id, _)| *id)
+            .ok()?;
+        Some(&self.pairs[at].1)
+    }
 }
 
 /// Bytes of `text` with `%XX` decoded (a `%` not followed by two hex digits stays as is).

@@ -513,3 +513,79 @@ fn parsing_and_matching_never_panic_on_noise() {
         "the noise should produce some valid rules: {accepted}"
     );
 }
+
+#[test]
+fn the_costs_a_request_can_cause_are_capped_at_parse_and_at_match() {
+    // Query conditions per rule.
+    let conditions: String = (0..=MAX_QUERY_CONDITIONS)
+        .map(|i| format!("k{i}=v "))
+        .collect();
+    let error = refusal(&format!("/a /b\n/s {conditions}/t\n"));
+    assert_eq!(error.line, 2);
+    assert!(error.message.contains("at most 10"), "{}", error.message);
+    // Rules no index narrows down (each is tried for every request).
+    let mut text: String = (0..MAX_UNINDEXED_RULES / 2)
+        .map(|i| format!("/:p{i}/x /t\n/pre{i}* /t\n"))
+        .collect();
+    text.push_str("/fixed/:ok /t\n/*  /index.html  200\n");
+    let error = refusal(&text);
+    assert_eq!(error.line, MAX_UNINDEXED_RULES + 2);
+    assert!(error.message.contains("1000 rules"), "{}", error.message);
+    // A path over the limit matches nothing, not even `/*`.
+    let rules = table("/s q=:q /found/:q\n/* /index.html 200\n");
+    let long = format!("/{}", "a".repeat(MAX_REQUEST_PATH_BYTES));
+    assert!(rules.find(&long, None, false).is_none());
+    assert!(
+        rules
+            .find(&long[..MAX_REQUEST_PATH_BYTES], None, false)
+            .is_some()
+    );
+    // Only the query's first pairs are seen; a repeated key: the first wins.
+    let padding = "x=1&".repeat(MAX_QUERY_PAIRS - 1);
+    assert_eq!(
+        to(&rules, &format!("/s?{padding}q=1&q=2")).as_deref(),
+        Some("/found/1")
+    );
+    assert_eq!(
+        to(&rules, &format!("/s?{padding}x=1&q=1")).map(|to| to.starts_with("/index.html?")),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_worst_file_a_deploy_may_hold_costs_each_request_little() {
+    // As many rules as are allowed, each with the most query conditions, all sharing the
+    // request's first segment (or matching any) and failing only at their last condition.
+    let conditions: String = (0..MAX_QUERY_CONDITIONS - 1)
+        .map(|i| format!("k{i}=v "))
+        .collect();
+    let mut text = String::new();
+    for i in 0..MAX_UNINDEXED_RULES {
+        text.push_str(&format!("/:a/* {conditions}last=no{i} /w/:a\n"));
+    }
+    for i in 0..MAX_RULES - MAX_UNINDEXED_RULES {
+        let bang = if i % 2 == 0 { "!" } else { "" };
+        text.push_str(&format!("/x/* {conditions}last=no{i} /t 302{bang}\n"));
+    }
+    let rules = table(&text);
+    let mut query: String = (0..MAX_QUERY_CONDITIONS - 1)
+        .map(|i| format!("k{i}=v&"))
+        .collect();
+    query.push_str(&"junk=1&".repeat(MAX_QUERY_PAIRS));
+    query.push_str("last=no1");
+    let path = format!("/x/{}", "seg/".repeat(MAX_REQUEST_PATH_BYTES / 4 - 1));
+    assert!(path.len() <= MAX_REQUEST_PATH_BYTES);
+    let started = Instant::now();
+    for _ in 0..10 {
+        // Both lookups a request makes; `last=no1` is past the pairs looked at.
+        assert!(rules.find(&path, Some(&query), true).is_none());
+        assert!(rules.find(&path, Some(&query), false).is_none());
+    }
+    // About 3 ms a request when optimised (it was seconds); unoptimised test builds are ten
+    // times slower, and the machine may be busy: the bound is generous.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?} for 10 requests",
+        started.elapsed()
+    );
+}
