@@ -43,8 +43,9 @@ export default {
         return Response.redirect(new URL("/api/hello", request.url).toString(), 301);
 
       case "/webhook": {
+        if (!env.WEBHOOK_SECRET) return json({ error: "set WEBHOOK_SECRET on the site's page" }, 500);
         const body = await request.text();
-        const expected = await hmacHex(env.WEBHOOK_SECRET || "", body);
+        const expected = await hmacHex(env.WEBHOOK_SECRET, body);
         const given = (request.headers.get("x-signature") || "").replace(/^sha256=/, "");
         if (given !== expected) return json({ error: "bad signature" }, 401);
         await env.DB.put("last-webhook", body);

@@ -55,7 +55,18 @@ pub struct Scheduler {
 /// array of them. `Ok(empty)` when the source has none; `Err` for a form that is not a
 /// literal, or an expression croner refuses (the deploy shows it).
 pub fn expressions(source: &str) -> Result<Vec<String>, String> {
-    let Some(at) = source.find("export const cron") else {
+    // A line of its own that starts with it: not a comment, not a string that mentions it.
+    let mut offset = 0;
+    let mut found_at = None;
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("export const cron") {
+            found_at = Some(offset + (line.len() - trimmed.len()));
+            break;
+        }
+        offset += line.len();
+    }
+    let Some(at) = found_at else {
         return Ok(Vec::new());
     };
     let rest = source[at + "export const cron".len()..].trim_start();
@@ -339,6 +350,11 @@ mod tests {
             ["0 * * * *", "30 2 * * 1"]
         );
         assert!(expressions("export default {}").unwrap().is_empty());
+        assert!(
+            expressions("// export const cron = \"* * * * *\";\nexport default {}")
+                .unwrap()
+                .is_empty()
+        );
         assert!(expressions("export const cron = \"61 * * * *\";").is_err());
         assert!(expressions("export const cron = \"* * *\";").is_err());
         assert!(expressions("export const cron = makeIt();").is_err());

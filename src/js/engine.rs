@@ -123,6 +123,9 @@ pub(super) struct SiteRuntime {
 pub struct Engine {
     pub(super) sites: HashMap<String, SiteRuntime>,
     pub(super) limits: EngineLimits,
+    /// Sites whose main.js (this version of it) did not load, and why: a module whose top
+    /// level throws is not run again for every request.
+    failed: HashMap<String, ((SystemTime, u64), String)>,
 }
 
 /// Why a run did not produce a response.
@@ -141,6 +144,7 @@ impl Engine {
         Engine {
             sites: HashMap::new(),
             limits,
+            failed: HashMap::new(),
         }
     }
 
@@ -183,8 +187,20 @@ impl Engine {
         };
         if self.sites.get(site).is_none_or(|rt| rt.stamp != stamp) {
             self.sites.remove(site);
-            let rt = load(&script_path, stamp, self.limits.timeout)
-                .map_err(|message| reply_failure("error", &message, Vec::new()))?;
+            if let Some((at, message)) = self.failed.get(site)
+                && *at == stamp
+            {
+                return Err(reply_failure("error", message, Vec::new()));
+            }
+            if self.failed.len() >= MAX_CONTEXTS {
+                self.failed.clear();
+            }
+            let rt = load(&script_path, stamp, self.limits.timeout).map_err(|message| {
+                self.failed
+                    .insert(site.to_string(), (stamp, message.clone()));
+                reply_failure("error", &message, Vec::new())
+            })?;
+            self.failed.remove(site);
             self.evict_if_full();
             self.sites.insert(site.to_string(), rt);
         }
@@ -451,6 +467,7 @@ pub(super) fn run_once(
     let limit = rt.limit;
     let ctx = &mut rt.ctx;
     let error = |e: JsError| Failure::Error(describe(e));
+    web::forget_timers(ctx);
     let value = JsValue::from_json(incoming, ctx).map_err(error)?;
     let out = rt
         .setup
@@ -462,13 +479,24 @@ pub(super) fn run_once(
             settle(&rt.dispatch, ctx, deadline)?;
             web::drain_timers(ctx, started, limit)
         }
-        (Some(exports), _) if incoming["cron"].is_object() => {
-            let promise = exports.scheduled(&value, ctx).map_err(error)?;
-            web::wait_for(&promise, ctx, started, limit)
-        }
         (Some(exports), _) => {
-            let promise = exports.serve(&value, &out, ctx).map_err(error)?;
-            web::wait_for(&promise, ctx, started, limit)
+            let scheduled = incoming["cron"].is_object();
+            let promise = exports.start(&value, &out, scheduled, ctx, deadline)?;
+            let waited = web::wait_for(&promise, ctx, started, limit);
+            // An answer already made stands when only `ctx.waitUntil` work did not end.
+            match waited {
+                Err(why) if !scheduled && answered(&out, ctx) => {
+                    let _ = with_run(|r| {
+                        r.logs.push((
+                            "warn".into(),
+                            format!("ctx.waitUntil work did not end within the run: {why}"),
+                        ));
+                        Ok(())
+                    });
+                    Ok(())
+                }
+                other => other,
+            }
         }
         (None, Some(main)) => {
             settle(main, ctx, deadline)?;
@@ -480,6 +508,8 @@ pub(super) fn run_once(
         }
         (None, None) => Err("internal: no script".into()),
     };
+    // Timers a run leaves behind never fire in another run (with another run's reads).
+    web::forget_timers(ctx);
     if thread_cpu() > deadline {
         return Err(Failure::Timeout);
     }
@@ -493,6 +523,25 @@ pub(super) fn run_once(
 /// promise becomes an error.
 fn settle(script: &Script, ctx: &mut Context, deadline: Duration) -> Result<(), Failure> {
     let error = |e: JsError| Failure::Error(describe(e));
+    let promise = evaluate_budgeted(script, ctx, deadline)?;
+    // Settle promise jobs (async functions, .then): they run without the budget; the pool's
+    // watchdog kills the worker if they never end.
+    ctx.run_jobs().map_err(error)?;
+    if let Some(p) = promise.as_promise()
+        && let PromiseState::Rejected(reason) = p.state()
+    {
+        return Err(Failure::Error(describe(JsError::from_opaque(reason))));
+    }
+    Ok(())
+}
+
+/// Evaluates `script` under the run-time budget: its code, and every function it calls before
+/// it returns, stop at `deadline` (CPU time of this thread).
+pub(super) fn evaluate_budgeted(
+    script: &Script,
+    ctx: &mut Context,
+    deadline: Duration,
+) -> Result<JsValue, Failure> {
     let result = {
         let mut fut = pin!(script.evaluate_async_with_budget(ctx, BUDGET));
         let mut cx = TaskContext::from_waker(Waker::noop());
@@ -505,16 +554,14 @@ fn settle(script: &Script, ctx: &mut Context, deadline: Duration) -> Result<(), 
             }
         }
     };
-    let promise = result.map_err(error)?;
-    // Settle promise jobs (async functions, .then): they run without the budget; the pool's
-    // watchdog kills the worker if they never end.
-    ctx.run_jobs().map_err(error)?;
-    if let Some(p) = promise.as_promise()
-        && let PromiseState::Rejected(reason) = p.state()
-    {
-        return Err(Failure::Error(describe(JsError::from_opaque(reason))));
-    }
-    Ok(())
+    result.map_err(|e| Failure::Error(describe(e)))
+}
+
+/// True when the run's answer object says a response was made.
+fn answered(out: &JsValue, ctx: &mut Context) -> bool {
+    out.as_object()
+        .and_then(|o| o.get(js_string!("done"), ctx).ok())
+        .is_some_and(|v| v.to_boolean())
 }
 
 /// An error for the site log: "TypeError: x is not a function".

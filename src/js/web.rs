@@ -11,8 +11,10 @@ use boa_engine::module::Module;
 use boa_engine::object::builtins::JsArray;
 use boa_engine::{
     Context, JsArgs, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction,
-    Source, js_string,
+    Script, Source, js_string,
 };
+
+use super::engine::{Failure, RUN, evaluate_budgeted};
 use boa_runtime::RuntimeExtension;
 use boa_runtime::extensions::{
     Base64Extension, EncodingExtension, MicrotaskExtension, StructuredCloneExtension, UrlExtension,
@@ -94,9 +96,15 @@ pub(super) fn is_module(source: &str) -> bool {
 pub(super) struct Exports {
     /// The default export (`{ fetch, scheduled }`).
     pub handler: JsObject,
-    /// `__cc_web`, the JS side of the dispatch.
-    web: JsObject,
+    /// `__cc_web.serve(…)` and `__cc_web.scheduled(…)` on the arguments in `__cc_call`,
+    /// compiled once: evaluated as scripts, they run under the run-time budget.
+    serve: Script,
+    scheduled: Script,
 }
+
+const SERVE: &str = "(function (a) { return __cc_web.serve(a[0], __cc_web.request(a[1]), __cc_web.env(a[1]), a[2]); })(__cc_call)";
+const SCHEDULED: &str =
+    "(function (a) { return __cc_web.scheduled(a[0], a[1].cron, __cc_web.env(a[1])); })(__cc_call)";
 
 /// Parses and evaluates `source` as a module (its top level runs once, here); imports are
 /// refused by the context's loader.
@@ -129,51 +137,41 @@ pub(super) fn load_module(source: &str, ctx: &mut Context) -> Result<Exports, St
         .ok()
         .and_then(|v| v.as_object())
         .ok_or("main.js: `export default` must be an object: export default { fetch(request, env, ctx) { … } }")?;
-    let web = ctx
-        .global_object()
-        .get(js_string!("__cc_web"), ctx)
-        .ok()
-        .and_then(|v| v.as_object())
-        .ok_or("internal: no __cc_web")?;
-    Ok(Exports { handler, web })
+    let compile = |text: &str, ctx: &mut Context| {
+        Script::parse(Source::from_bytes(text), None, ctx).map_err(|e| format!("internal: {e}"))
+    };
+    Ok(Exports {
+        handler,
+        serve: compile(SERVE, ctx)?,
+        scheduled: compile(SCHEDULED, ctx)?,
+    })
 }
 
 impl Exports {
     /// Starts `handler.fetch(request, env, ctx)` for `incoming` (the request frame as a JS
-    /// value), filling `out`; returns the promise of its end.
-    pub(super) fn serve(
+    /// value), filling `out` — or, for a cron trigger, `handler.scheduled(event, env, ctx)` —
+    /// under the run-time budget; returns the promise of its end.
+    pub(super) fn start(
         &self,
         incoming: &JsValue,
         out: &JsValue,
+        scheduled: bool,
         ctx: &mut Context,
-    ) -> JsResult<JsValue> {
-        let request = self.call("request", std::slice::from_ref(incoming), ctx)?;
-        let env = self.call("env", std::slice::from_ref(incoming), ctx)?;
-        self.call(
-            "serve",
-            &[self.handler.clone().into(), request, env, out.clone()],
+        deadline: Duration,
+    ) -> Result<JsValue, Failure> {
+        let args = JsArray::from_iter(
+            [self.handler.clone().into(), incoming.clone(), out.clone()],
             ctx,
-        )
-    }
-
-    /// Starts `handler.scheduled(event, env, ctx)`; the event is the frame's `cron` field
-    /// (`{ cron, scheduledTime, type: "scheduled" }`).
-    pub(super) fn scheduled(&self, incoming: &JsValue, ctx: &mut Context) -> JsResult<JsValue> {
-        let env = self.call("env", std::slice::from_ref(incoming), ctx)?;
-        let event = incoming
-            .as_object()
-            .map(|o| o.get(js_string!("cron"), ctx))
-            .transpose()?
-            .unwrap_or_default();
-        self.call("scheduled", &[self.handler.clone().into(), event, env], ctx)
-    }
-
-    fn call(&self, name: &str, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-        let f = self.web.get(JsString::from(name), ctx)?;
-        let f = f
-            .as_callable()
-            .ok_or_else(|| JsNativeError::typ().with_message(format!("__cc_web.{name}")))?;
-        f.call(&JsValue::undefined(), args, ctx)
+        );
+        ctx.global_object()
+            .set(js_string!("__cc_call"), args, false, ctx)
+            .map_err(|e| Failure::Error(e.to_string()))?;
+        let script = if scheduled {
+            &self.scheduled
+        } else {
+            &self.serve
+        };
+        evaluate_budgeted(script, ctx, deadline)
     }
 }
 
@@ -237,9 +235,20 @@ fn run_due_timer(ctx: &mut Context, started: Instant, limit: Duration) -> Result
     if started.elapsed() + wait > limit {
         return Ok(false);
     }
-    std::thread::sleep(wait);
+    // A retry that holds the db's write lock never sleeps holding it: its timers fire at once.
+    let holds_lock = RUN.with(|r| r.borrow().as_ref().is_some_and(|r| r.replaying));
+    if !holds_lock {
+        std::thread::sleep(wait);
+    }
     call_method(&timers, "runDue", ctx).map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// Drops timers a run left behind, if the platform is loaded at all.
+pub(super) fn forget_timers(ctx: &mut Context) {
+    if loaded(ctx) {
+        clear_timers(ctx);
+    }
 }
 
 /// Drops timers a run left behind (they never outlive it).

@@ -308,3 +308,61 @@ export default {
         serde_json::json!({ "name": "Ann", "file": "a.txt", "type": "text/plain", "text": "hello file" })
     );
 }
+
+#[test]
+fn a_failed_runs_timers_and_busy_handlers_cannot_reach_later_runs() {
+    let s = Server::start();
+    s.write_file(
+        "edge",
+        "main.js",
+        r#"
+export default {
+  async fetch(request, env, ctx) {
+    const path = new URL(request.url).pathname;
+    if (path === "/stale") {
+      // Its run fails; the timer must never fire in a later run.
+      setTimeout(() => env.DB.put("stale", "fired"), 30);
+      throw new Error("fails on purpose");
+    }
+    if (path === "/spin") {
+      const f = () => { let n = 0; for (let i = 0; i < 1000; i++) n++; return n; };
+      const t = Date.now();
+      while (Date.now() - t < 3000) f();
+      return new Response("spun");
+    }
+    if (path === "/lingering") {
+      ctx.waitUntil(new Promise(() => {}));
+      return new Response("answered anyway");
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    return new Response(new URL(request.url).searchParams.get("name") || "none");
+  },
+};
+"#,
+    );
+    assert_eq!(s.get("edge.localhost", "/stale").status, 500);
+    // A later run waits past the stale timer's time.
+    assert_eq!(s.get("edge.localhost", "/?name=ok").text(), "ok");
+    let stale: Vec<(String,)> =
+        s.rows("SELECT value FROM kv_store WHERE site_id = 'edge' AND key = 'stale'");
+    assert!(
+        stale.is_empty(),
+        "a failed run's timer fired later: {stale:?}"
+    );
+    // A handler that loops in nested calls stops at the run's limit, not the watchdog's.
+    let start = Instant::now();
+    let r = s.get("edge.localhost", "/spin");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(1100)); // the site's cool-down
+    // A malformed escape in a query is kept as text, as browsers do.
+    assert_eq!(s.get("edge.localhost", "/?name=100%").text(), "100%");
+    assert_eq!(
+        s.get("edge.localhost", "/lingering").text(),
+        "answered anyway"
+    );
+}

@@ -29,8 +29,8 @@
       const bytes = [];
       for (let i = 0; i < s.length; i++) {
         const c = s.charCodeAt(i);
-        if (c === 37 && /^[0-9A-Fa-f]{2}$/.test(s.substr(i + 1, 2))) {
-          bytes.push(parseInt(s.substr(i + 1, 2), 16));
+        if (c === 37 && /^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) {
+          bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
           i += 2;
         } else if (c < 128) bytes.push(c);
         else {

@@ -150,7 +150,9 @@
   // Headers that describe one connection or one encoding of the body, not the message: left out
   // of what goes to the engine (an answer, a request sent by fetch), which sets its own.
   const HOP = { connection: 1, "keep-alive": 1, "transfer-encoding": 1, "content-length": 1, upgrade: 1, "proxy-connection": 1, te: 1, trailer: 1 };
-  const NOT_SENT = Object.assign({ host: 1, expect: 1 }, HOP);
+  // fetch reads an answer's body as text: asking for a compressed one (a browser's
+  // accept-encoding passed on by a proxying script) would hand back bytes it cannot decode.
+  const NOT_SENT = Object.assign({ host: 1, expect: 1, "accept-encoding": 1 }, HOP);
   // A plain object of an answer's headers (lower-case names); set-cookie as an array when repeated.
   function plainHeaders(s) {
     const o = {};
