@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::module::Module;
-use boa_engine::object::builtins::JsArray;
+use boa_engine::object::builtins::{JsArray, JsArrayBuffer};
 use boa_engine::{
     Context, JsArgs, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction,
     Script, Source, js_string,
@@ -273,8 +273,16 @@ fn call_method(obj: &JsObject, name: &str, ctx: &mut Context) -> JsResult<JsValu
     }
 }
 
-/// A JS array of numbers → bytes (each taken modulo 256, as a Uint8Array would).
+/// An `ArrayBuffer`, or a JS array of numbers (each taken modulo 256, as a Uint8Array
+/// would), → bytes.
 fn bytes_arg(value: &JsValue, ctx: &mut Context) -> JsResult<Vec<u8>> {
+    if let Some(bytes) = value
+        .as_object()
+        .and_then(|o| JsArrayBuffer::from_object(o).ok())
+        .and_then(|b| b.to_vec())
+    {
+        return Ok(bytes);
+    }
     let Some(array) = value.as_object().and_then(|o| JsArray::from_object(o).ok()) else {
         return Err(JsNativeError::typ()
             .with_message("expected an array of bytes")
