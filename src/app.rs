@@ -223,6 +223,10 @@ impl App {
                 Verdict::Answer(denied) => return (Kind::Static, denied),
                 Verdict::Pass { protected: p } => protected = p,
             }
+            if protected {
+                // The site's password is the admin's: its main.js never sees it.
+                req.headers.retain(|(name, _)| name != "authorization");
+            }
         }
         let (kind, response) = self.route_to(route, req);
         if protected {

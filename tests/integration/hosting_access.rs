@@ -62,7 +62,11 @@ fn get_as(s: &Server, host: &str, path: &str, auth: Option<&str>) -> HttpRespons
 fn a_protected_site_asks_for_its_password_everywhere_and_limits_guessing() {
     let s = Server::start();
     s.write_file("vault", "index.html", "the secret page");
-    s.write_file("vault", "main.js", "res.send('the secret api');");
+    s.write_file(
+        "vault",
+        "main.js",
+        "res.send(req.headers.authorization ? 'saw the password' : 'the secret api');",
+    );
     let data_dir = s
         .sites_dir()
         .parent()
