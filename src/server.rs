@@ -84,6 +84,10 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let (recorder, writer) = analytics::start(&config.db_path(), config.retention_days)?;
     let mut script_config = config.scripts.clone();
     script_config.server_port = local.port();
+    // Runners hand script answers to connections: one waiting on a client that does not read
+    // would hold up every site's scripts, so past the write-behind budget such a client is
+    // cut off instead.
+    script_config.runner_start = Some(tiny_http::never_wait_for_clients);
     let scripts = ScriptPool::start(script_config).map_err(ServerError::Io)?;
     let hub = Hub::start(
         config.websockets.clone(),

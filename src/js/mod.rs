@@ -7,6 +7,7 @@ mod batch;
 pub mod check;
 pub mod cron;
 pub mod engine;
+mod events;
 pub mod fetch;
 mod logs;
 mod natives;

@@ -48,6 +48,8 @@ pub struct PoolConfig {
     pub server_port: u16,
     /// `--fetch-deny-private`: fetch() may not reach loopback or private addresses.
     pub fetch_deny_private: bool,
+    /// Called first on each runner thread (the server makes them never wait on a client).
+    pub runner_start: Option<fn()>,
 }
 
 impl PoolConfig {
@@ -60,6 +62,7 @@ impl PoolConfig {
             data_dir,
             server_port: 0,
             fetch_deny_private: false,
+            runner_start: None,
         }
     }
 
@@ -123,7 +126,7 @@ pub trait SocketHub: Send + Sync {
 
 pub struct ScriptPool {
     config: PoolConfig,
-    hub: std::sync::OnceLock<Arc<dyn SocketHub>>,
+    pub(super) hub: std::sync::OnceLock<Arc<dyn SocketHub>>,
     exe: PathBuf,
     slots: Vec<Slot>,
     watchdog: Arc<Watchdog>,
@@ -173,7 +176,12 @@ impl ScriptPool {
             let pool = pool.clone();
             std::thread::Builder::new()
                 .name(format!("js-runner-{i}"))
-                .spawn(move || runner(&pool))?;
+                .spawn(move || {
+                    if let Some(start) = pool.config.runner_start {
+                        start();
+                    }
+                    runner(&pool)
+                })?;
         }
         Watchdog::spawn(&pool.watchdog)?;
         Ok(pool)
@@ -182,60 +190,6 @@ impl ScriptPool {
     /// Connects `socket.broadcast`/`socket.clients()` to the WebSocket hub (once).
     pub fn set_hub(&self, hub: Arc<dyn SocketHub>) {
         let _ = self.hub.set(hub);
-    }
-
-    /// Queues the site's `socket.on("message")` handler for a message a client sent; a site
-    /// whose main.js registers no handler has the message relayed to all its clients. A
-    /// site's messages are handled one at a time, in order.
-    pub fn run_event(
-        &self,
-        root: &Path,
-        event: &crate::ws::Event,
-        handled: Box<dyn FnOnce() + Send>,
-    ) {
-        let site = event.site.as_str();
-        let mut req = Request::fake("WS", "/ws", &[]);
-        req.remote_ip = event.ip;
-        let mut frame = request_frame(site, root, &req, &[]);
-        frame["clients"] = json!(self.hub.get().map_or(0, |h| h.clients(site)));
-        let client = json!({ "id": event.id, "ip": event.ip.to_string() });
-        frame["event"] = json!({ "type": event.kind, "data": event.text, "client": client });
-        let (site_name, text, kind) = (site.to_string(), event.text.clone(), event.kind);
-        let done = move |pool: &ScriptPool, outcome: Outcome| {
-            handled();
-            pool.event_ended(&site_name, kind, text, outcome)
-        };
-        self.submit(site, frame, true, Box::new(done));
-    }
-
-    /// How a `socket.on` run ended: its log lines and broadcasts, the relay of a message no
-    /// handler took, or why it did not run.
-    fn event_ended(&self, site: &str, kind: &str, text: String, outcome: Outcome) {
-        match outcome {
-            Outcome::Reply(reply) => {
-                let unhandled = reply["outcome"] == "ok" && reply["handled"] != Value::Bool(true);
-                self.finish(site, reply);
-                if unhandled
-                    && kind == "message"
-                    && let Some(hub) = self.hub.get()
-                {
-                    hub.broadcast(site, vec![text]);
-                }
-            }
-            Outcome::Died(_) => {
-                self.cool_down(site);
-                self.log(
-                    site,
-                    "error",
-                    &format!("main.js's {kind} handler hit a limit and its worker was stopped"),
-                )
-            }
-            Outcome::NotRun(_) | Outcome::Again => self.log(
-                site,
-                "warn",
-                &format!("a WebSocket {kind} event was dropped: the site's script queue is full"),
-            ),
-        }
     }
 
     /// The last lines a site's script logged, oldest first.

@@ -855,3 +855,50 @@ fn a_low_open_file_limit_lowers_max_connections_and_files_still_open() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn readers_past_the_write_behind_budget_are_cut_off_not_waited_for() {
+    // More stalled readers of big script answers than the 64 MiB write-behind budget holds:
+    // the threads that hand script answers out must not wait on them (every site's scripts
+    // would stall for the write timeout); the readers past the budget are cut off instead.
+    let s = Server::builder()
+        .arg("--script-timeout-ms")
+        .arg("5000")
+        .start();
+    // Made once when the module loads: each run only hands out 15 MB.
+    s.write_file(
+        "big",
+        "main.js",
+        "const body = 'x'.repeat(1 << 20).repeat(15);\nexport default { fetch() { return new Response(body); } };",
+    );
+    s.write_file(
+        "other",
+        "main.js",
+        "export default { fetch() { return new Response('other'); } };",
+    );
+    // Small receive buffers, as a client far away would have: the answers wait at the server.
+    let _stalled: Vec<socket2::Socket> = (0..10)
+        .map(|_| {
+            let c =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            c.set_recv_buffer_size(4096).unwrap();
+            let addr: std::net::SocketAddr = ([127, 0, 0, 1], s.port).into();
+            c.connect(&addr.into()).unwrap();
+            let mut stream: &socket2::Socket = &c;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: big.localhost\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(4));
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(s.get("other.localhost", "/").text(), "other");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "another site's script waited {:?} behind readers that do not read",
+            started.elapsed()
+        );
+    }
+}

@@ -227,11 +227,26 @@ impl Exchange {
         self.write_out(false, false)
     }
 }
+thread_local! {
+    /// Set on threads that must never wait for a client (see `never_wait_for_clients`).
+    static NEVER_WAIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes the calling thread never wait for a slow client: past the write-behind budget, an
+/// answer it writes ends the connection instead (for threads whose waiting would hold up
+/// other clients' work, like the ones that hand out script answers).
+pub fn never_wait_for_clients() {
+    NEVER_WAIT.with(|w| w.set(true));
+}
+
 impl Exchange {
     /// A slow reader: waits for room, never longer than the write timeout at a time, and
     /// for the whole answer no longer than the write timeout plus one second per
     /// `MIN_BODY_RATE` bytes taken.
     fn wait_for_room(&self, stream: &TcpStream, started: Instant) -> bool {
+        if NEVER_WAIT.with(|w| w.get()) {
+            return false;
+        }
         let total =
             started + self.write_timeout + Duration::from_secs(self.written / MIN_BODY_RATE);
         let until = (Instant::now() + self.write_timeout).min(total);

@@ -137,6 +137,7 @@ use util::{MessagesQueue, MessageQueueSender};
 pub use common::{HTTPVersion, Header, Headers, HeaderField, Method, StatusCode, HeaderFieldValue, HeaderError};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
+pub use exchange::never_wait_for_clients;
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
 pub use crate::config::{ ConnectionLimits, ServerConfig, SslConfig };
