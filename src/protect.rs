@@ -87,7 +87,16 @@ impl Protection {
         limiter: &LoginLimiter,
         load: impl FnOnce() -> Option<Users>,
     ) -> Verdict {
-        let users = self.users.get(load);
+        // Until the password table has been read once, no site can be known to be public.
+        let Some(users) = self.users.get_loaded(load) else {
+            return Verdict::Answer(
+                Response::text(
+                    503,
+                    "503 Service Unavailable: the database does not answer; retry",
+                )
+                .with_header("Retry-After", "1"),
+            );
+        };
         let Some(site_users) = users.get(site) else {
             return Verdict::Pass { protected: false };
         };
@@ -334,6 +343,28 @@ mod tests {
         ));
         // The same credentials for another protected site are checked again, not remembered.
         assert!(p.verified.lock().unwrap().len() == 1);
+    }
+
+    #[test]
+    fn no_site_is_taken_for_public_before_the_table_was_read() {
+        let p = Protection::default();
+        let limiter = LoginLimiter::default();
+        let ip = IpAddr::from([10, 0, 0, 2]);
+        let req = Request::fake("GET", "/", &[]);
+        let Verdict::Answer(r) = p.check("any", &req, ip, &limiter, || None) else {
+            panic!("passed without ever reading the password table")
+        };
+        assert_eq!(r.status, 503);
+        assert!(matches!(
+            p.check("any", &req, ip, &limiter, || Some(Users::new())),
+            Verdict::Pass { protected: false }
+        ));
+        // Once read, a failing read keeps the last table.
+        p.changed();
+        assert!(matches!(
+            p.check("any", &req, ip, &limiter, || None),
+            Verdict::Pass { protected: false }
+        ));
     }
 
     #[test]

@@ -11,12 +11,15 @@ const READ_EVERY: Duration = Duration::from_secs(2);
 /// Read-locked on every request (many readers at once), write-locked only to read again.
 pub struct Refreshed<T> {
     state: RwLock<(Option<Instant>, Arc<T>)>,
+    /// False until a `load` has succeeded: the value is only the default until then.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl<T: Default> Default for Refreshed<T> {
     fn default() -> Self {
         Refreshed {
             state: RwLock::new((None, Arc::default())),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -37,10 +40,22 @@ impl<T> Refreshed<T> {
         if state.0.is_none_or(|at| at.elapsed() >= READ_EVERY) {
             if let Some(value) = load() {
                 state.1 = Arc::new(value);
+                self.loaded
+                    .store(true, std::sync::atomic::Ordering::Release);
+                state.0 = Some(Instant::now());
+            } else if self.loaded.load(std::sync::atomic::Ordering::Acquire) {
+                state.0 = Some(Instant::now());
             }
-            state.0 = Some(Instant::now());
         }
         state.1.clone()
+    }
+
+    /// `get`, or `None` while no `load` has ever succeeded (so a caller can fail closed).
+    pub fn get_loaded(&self, load: impl FnOnce() -> Option<T>) -> Option<Arc<T>> {
+        let value = self.get(load);
+        self.loaded
+            .load(std::sync::atomic::Ordering::Acquire)
+            .then_some(value)
     }
 
     /// Reads the value again on the next `get`.

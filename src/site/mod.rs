@@ -197,7 +197,8 @@ impl Site<'_> {
         }
         let target = rule.to.split(['?', '#']).next().unwrap_or("/");
         let file = match path::segments(target) {
-            Ok(Some(segments)) => match path::lookup(self.root, &segments, target.ends_with('/')) {
+            // A rewrite to a folder serves its index.html, with or without the slash.
+            Ok(Some(segments)) => match path::lookup(self.root, &segments, true) {
                 Lookup::NotFound if !target.ends_with('/') => clean_url(self.root, &segments),
                 found => found,
             },

@@ -83,6 +83,7 @@ fn netlify_redirects_apply_in_order_and_a_bad_line_leaves_the_live_site() {
 /old-blog/*     /blog/:splat          301
 /news/:year/:slug  /blog/:year-:slug  302   # inline comment
 /docs           /guide/index.html     200
+/manual         /guide                200
 /shadowed.html  /forced.html          200!
 /store  id=:id  /items/:id            301
 /home           https://example.com/  301
@@ -113,6 +114,9 @@ fn netlify_redirects_apply_in_order_and_a_bad_line_leaves_the_live_site() {
         (302, Some("/blog/2025-launch"))
     );
     let r = get(&s, "/docs", &[]);
+    assert_eq!((r.status, r.text().as_str()), (200, "the guide"));
+    // A rewrite to a folder, without its slash, serves its index.html.
+    let r = get(&s, "/manual", &[]);
     assert_eq!((r.status, r.text().as_str()), (200, "the guide"));
     let r = get(&s, "/shadowed.html", &[]);
     assert_eq!((r.status, r.text().as_str()), (200, "the forced rule"));
