@@ -42,23 +42,12 @@ impl Services {
     ) -> Result<(Unpacked, i64), ApiError> {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
-        let before = store::hosting::site_users_from(conn, site, store::hosting::Source::File)?;
-        let mut protected_early = false;
-        let rolled_back = self.sites.rollback(&lock, |previous| {
-            let settings = self.kept_folder_settings(previous)?;
-            protected_early = self.protect_before_swap(conn, site, &settings)?;
-            Ok(settings)
-        });
-        let (now, settings) = match rolled_back {
-            Ok(done) => done,
-            Err(e) => {
-                if protected_early {
-                    self.restore_file_users(conn, site, &before);
-                }
-                return Err(e);
-            }
-        };
-        self.apply_folder_settings(conn, site, &settings)?;
+        let now = self.swap_in(conn, site, |_, inspect| {
+            self.sites.rollback(&lock, |previous| {
+                let settings = self.kept_folder_settings(previous)?;
+                inspect(settings)
+            })
+        })?;
         let id = store::sites::record_deployment(
             conn,
             site,

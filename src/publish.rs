@@ -87,23 +87,12 @@ impl Services {
         self.check_site(caller, site)?;
         let lock = self.sites.lock(site)?;
         let db_bytes = store::kv::bytes(conn, site)?;
-        let before = store::hosting::site_users_from(conn, site, Source::File)?;
-        let mut protected_early = false;
-        let deployed = self.sites.deploy(&lock, zip, db_bytes, |staging| {
-            let settings = self.deployed_folder_settings(conn, site, staging)?;
-            protected_early = self.protect_before_swap(conn, site, &settings)?;
-            Ok(settings)
-        });
-        let (unpacked, settings) = match deployed {
-            Ok(deployed) => deployed,
-            Err(e) => {
-                if protected_early {
-                    self.restore_file_users(conn, site, &before);
-                }
-                return Err(e);
-            }
-        };
-        self.apply_folder_settings(conn, site, &settings)?;
+        let unpacked = self.swap_in(conn, site, |conn, inspect| {
+            self.sites.deploy(&lock, zip, db_bytes, |staging| {
+                let settings = self.deployed_folder_settings(conn, site, staging)?;
+                inspect(settings)
+            })
+        })?;
         let id = store::sites::record_deployment(
             conn,
             site,
@@ -118,6 +107,39 @@ impl Services {
             caller.name, unpacked.files, unpacked.bytes
         );
         Ok((unpacked, id))
+    }
+
+    /// Swaps a folder in (`swap`: a deploy or a rollback, which reads the folder's settings and
+    /// hands them to the `inspect` it is given) and brings its settings with it: its users are
+    /// added before the swap, put back as they were if the swap fails, and its settings are
+    /// applied once it is live.
+    pub(crate) fn swap_in<T>(
+        &self,
+        conn: &mut Connection,
+        site: &str,
+        swap: impl FnOnce(
+            &Connection,
+            &mut dyn FnMut(FolderSettings) -> Result<FolderSettings, ApiError>,
+        ) -> Result<(T, FolderSettings), ApiError>,
+    ) -> Result<T, ApiError> {
+        let before = store::hosting::site_users_from(conn, site, Source::File)?;
+        let mut protected_early = false;
+        let shared: &Connection = conn;
+        let swapped = swap(shared, &mut |settings| {
+            protected_early = self.protect_before_swap(shared, site, &settings)?;
+            Ok(settings)
+        });
+        let (done, settings) = match swapped {
+            Ok(swapped) => swapped,
+            Err(e) => {
+                if protected_early {
+                    self.restore_file_users(conn, site, &before);
+                }
+                return Err(e);
+            }
+        };
+        self.apply_folder_settings(conn, site, &settings)?;
+        Ok(done)
     }
 
     /// The users a folder about to go live brings are added before the swap, so that its
