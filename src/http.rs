@@ -58,6 +58,20 @@ impl<'a> Request<'a> {
     }
 }
 
+/// Headers that frame an HTTP message or describe its connection: the server sets them, and
+/// neither a site's `_headers` nor a main.js may (a wrong Content-Length or Transfer-Encoding
+/// would split one answer into two).
+pub const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
 /// What a response carries after its headers.
 pub enum Body {
     Empty,

@@ -8,30 +8,20 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::http::{Request, Response, percent_decode};
+use crate::http::{FRAMING_HEADERS, Request, Response, percent_decode};
 
-/// Only header names that are safe to send (letters, digits, '-').
-/// Headers that frame the HTTP message or the connection: the server sets them, never a
-/// script (a script's Content-Length could split one response into two).
-const RESERVED_HEADERS: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-connection",
-    "date",
-    "server",
-];
+/// Besides the framing headers (`http::FRAMING_HEADERS`), which a script never sets: the
+/// server's own date and name.
+const SERVER_SET: [&str; 2] = ["date", "server"];
 
+/// A header name a script may send: letters, digits and '-', none the server sets.
 fn header_name(name: &str) -> Option<String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let name = name.to_ascii_lowercase();
-    (ok && !RESERVED_HEADERS.contains(&name.as_str())).then_some(name)
+    let reserved = FRAMING_HEADERS.contains(&name.as_str()) || SERVER_SET.contains(&name.as_str());
+    (ok && !reserved).then_some(name)
 }
 
 pub fn request_frame(site: &str, root: &Path, req: &Request, body: &[u8]) -> Value {

@@ -43,21 +43,17 @@ pub const REVALIDATE: &str = "public, max-age=0, must-revalidate";
 /// Browsers may keep the file a year without asking: its name changes when its bytes do.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// Headers the server itself decides — framing, hop-by-hop, encoding — which a site's file
-/// must not set (a wrong Content-Length or Transfer-Encoding would corrupt the response).
-const SERVER_OWNED: [&str; 11] = [
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-connection",
-    "host",
-    "content-encoding",
-    "content-range",
-];
+/// Headers the server itself decides, which a site's file must not set: the framing ones
+/// (`http::FRAMING_HEADERS`: a wrong Content-Length or Transfer-Encoding would corrupt the
+/// response) and these.
+const SERVER_DECIDES: [&str; 3] = ["host", "content-encoding", "content-range"];
+
+fn server_owned() -> impl Iterator<Item = &'static str> {
+    crate::http::FRAMING_HEADERS
+        .iter()
+        .chain(SERVER_DECIDES.iter())
+        .copied()
+}
 
 /// Why a `_headers` file was refused; `line` is 1-based (0: the file as a whole).
 pub type ParseError = super::line_error::LineError;
@@ -473,10 +469,7 @@ fn check_name(name: &str) -> Result<(), String> {
             "`{name}` is not a header name (`{bad}` is not allowed); use letters, digits and `-`"
         ));
     }
-    if SERVER_OWNED
-        .iter()
-        .any(|owned| name.eq_ignore_ascii_case(owned))
-    {
+    if server_owned().any(|owned| name.eq_ignore_ascii_case(owned)) {
         return Err(format!(
             "`{name}` is set by the server and cannot be set here; remove this line"
         ));
