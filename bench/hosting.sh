@@ -51,7 +51,7 @@ PY
 "$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-per-address 20000 \
   >"$work/out" 2>"$work/err" &
 cc=$!
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/out" | head -1)
 url=http://127.0.0.1:$port
 

@@ -64,7 +64,7 @@ echo 'res.send("ok");' > "$work/data/sites/ok/main.js"
 "$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$work/data" --max-per-address 20000 \
   >"$work/out" 2>"$work/err" &
 cc=$!; pids+=("$cc")
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/out" | head -1)
 curl -fsS -o /dev/null -H 'Host: ok.localhost' "http://127.0.0.1:$port/"
 sleep 1
@@ -79,7 +79,7 @@ js_us=$(sed -n 's/.* \([0-9]*\) µs each.*/\1/p' "$work/err" | tail -1)
 
 "$HELLO" > "$work/hello.out" &
 hello=$!; pids+=("$hello")
-for _ in $(seq 100); do grep -q listening "$work/hello.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q listening "$work/hello.out" 2>/dev/null && break; sleep 0.05; done
 hport=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/hello.out" | head -1)
 read -r h_rps h_p50 h_p99 _ < <(load "http://127.0.0.1:$hport/" localhost)
 kill "$hello"

@@ -46,7 +46,8 @@ pub(super) fn register(ctx: &mut Context) -> Result<(), String> {
         .register(None, ctx)
         .map_err(internal)?;
     MicrotaskExtension.register(None, ctx).map_err(internal)?;
-    let natives: [(&str, usize, NativeFunction); 4] = [
+    let natives: [(&str, usize, NativeFunction); 5] = [
+        ("__cc_find_all", 2, NativeFunction::from_fn_ptr(find_all)),
         (
             "__cc_random_bytes",
             1,
@@ -296,6 +297,21 @@ fn bytes_arg(value: &JsValue, ctx: &mut Context) -> JsResult<Vec<u8>> {
 
 fn bytes_value(bytes: &[u8], ctx: &mut Context) -> JsValue {
     JsArray::from_iter(bytes.iter().map(|b| JsValue::from(*b)), ctx).into()
+}
+
+/// `__cc_find_all(haystack, needle)`: every index where `needle` starts in `haystack` (both
+/// ArrayBuffers), not overlapping, at most 100 000 of them (a form with more parts is refused
+/// by the parser running out of delimiters).
+fn find_all(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let haystack = bytes_arg(args.get_or_undefined(0), ctx)?;
+    let needle = bytes_arg(args.get_or_undefined(1), ctx)?;
+    if needle.is_empty() {
+        return Ok(JsArray::new(ctx)?.into());
+    }
+    let found = memchr::memmem::find_iter(&haystack, &needle)
+        .take(100_000)
+        .map(|i| JsValue::from(i as f64));
+    Ok(JsArray::from_iter(found, ctx).into())
 }
 
 fn random_bytes(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {

@@ -368,22 +368,38 @@
   function parseMultipart(bytes, boundary) {
     const fd = new FormData_();
     const delim = utf8("--" + boundary), next = utf8("\r\n--" + boundary), blank = new Uint8Array([13, 10, 13, 10]);
-    let pos = find(bytes, delim, 0);
-    if (pos < 0) throw badForm();
+    // Every "\r\n--boundary" at once, found natively: a body built to make a search in JS
+    // crawl (a megabyte of dashes) costs one pass in Rust instead of a second of script time.
+    const stops = __cc_find_all(bytes.slice().buffer, next.slice().buffer);
+    let si = 0;
+    const nextStop = (from) => {
+      while (si < stops.length && stops[si] < from) si++;
+      return si < stops.length ? stops[si] : -1;
+    };
+    let pos;
+    if (bytes.length >= delim.length && find(bytes.subarray(0, delim.length), delim, 0) === 0) pos = 0;
+    else {
+      pos = nextStop(0);
+      if (pos < 0) throw badForm();
+      pos += 2;
+    }
     for (;;) {
       pos += delim.length;
       if (bytes[pos] === 45 && bytes[pos + 1] === 45) return fd;
       while (bytes[pos] === 32 || bytes[pos] === 9) pos++;
       if (bytes[pos] !== 13 || bytes[pos + 1] !== 10) throw badForm();
       pos += 2;
+      const bound = nextStop(pos);
+      if (bound < 0) throw badForm();
       let head = "", start = pos + 2;
       if (bytes[pos] !== 13 || bytes[pos + 1] !== 10) {
-        const end = find(bytes, blank, pos);
+        // The part's head ends before its end: never searched past it.
+        const end = find(bytes.subarray(0, bound), blank, pos);
         if (end < 0) throw badForm();
         head = fromUtf8(bytes.subarray(pos, end));
         start = end + 4;
       }
-      const stop = find(bytes, next, start);
+      const stop = nextStop(start);
       if (stop < 0) throw badForm();
       let disposition = "", type = "";
       for (const line of head.split("\r\n")) {
