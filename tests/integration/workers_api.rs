@@ -265,13 +265,14 @@ const url = new URL("http://x.test/p?q=" + encodeURIComponent(req.query.q || "")
 const bytes = new TextEncoder().encode(url.searchParams.get("q"));
 const digest = await crypto.subtle.digest("SHA-256", bytes);
 const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-setTimeout(() => res.send(hex + " " + new Headers({ "X-A": "1" }).get("x-a")), 5);
+const into = new TextEncoder().encodeInto("hé", new Uint8Array(2));
+setTimeout(() => res.send(hex + " " + new Headers({ "X-A": "1" }).get("x-a") + " " + into.read + into.written), 5);
 "#,
     );
     let r = s.get("classic.localhost", "/?q=abc");
     assert_eq!(
         r.text(),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 1"
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 1 11"
     );
 }
 

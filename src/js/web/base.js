@@ -27,6 +27,25 @@
   // ---- bytes and text ------------------------------------------------------------------------
   let encoder = null, decoder = null, rawDecoder = null;
   const utf8 = (s) => (encoder || (encoder = new TextEncoder())).encode(s);
+  // The engine's TextEncoder has no encodeInto: whole characters while they fit, as the
+  // standard says.
+  if (!("encodeInto" in TextEncoder.prototype)) {
+    Object.defineProperty(TextEncoder.prototype, "encodeInto", {
+      value: function encodeInto(source, destination) {
+        let read = 0, written = 0;
+        for (const ch of String(source)) {
+          const b = utf8(ch);
+          if (written + b.length > destination.length) break;
+          destination.set(b, written);
+          written += b.length;
+          read += ch.length;
+        }
+        return { read, written };
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
   const fromUtf8 = (b) => (decoder || (decoder = new TextDecoder())).decode(b); // drops a BOM, as text() does
   const fromUtf8Raw = (b) => (rawDecoder || (rawDecoder = new TextDecoder("utf-8", { ignoreBOM: true }))).decode(b);
   const isBuffer = (x) => x instanceof ArrayBuffer || ArrayBuffer.isView(x);
