@@ -19,7 +19,11 @@ use crate::router::{self, Route};
 use crate::services::{PRETTY_URLS_VAR, Services};
 use crate::site::{self, Folders};
 use crate::store;
+use crate::tls::{Https, NameKind};
 use crate::ws::{self, Hub};
+
+/// Where an ACME CA looks for HTTP-01 answers (RFC 8555 §8.3).
+const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 
 pub struct App {
     metrics: Arc<Metrics>,
@@ -154,8 +158,11 @@ impl App {
 
     /// The site a custom domain (`www.example.com`) was given to.
     fn custom_domain(&self, req: &Request) -> Option<String> {
-        let host = router::normalise_host(req.header("host")?)?;
-        self.svc.domains.site_for(&host, || {
+        self.site_of_custom_domain(&router::normalise_host(req.header("host")?)?)
+    }
+
+    fn site_of_custom_domain(&self, host: &str) -> Option<String> {
+        self.svc.domains.site_for(host, || {
             let conn = self.svc.conn().ok()?;
             store::hosting::domains(&conn)
                 .ok()
@@ -187,7 +194,10 @@ impl App {
 
     /// Answers a request and counts it for `/metrics` (a main.js run once it is answered).
     pub fn handle(&self, req: &mut Request) -> Response {
-        let (kind, response) = self.route(req);
+        let (kind, mut response) = self.route(req);
+        if req.secure && self.svc.https.as_ref().is_some_and(|h| h.hsts()) {
+            response = when_answered_map(response, strict_transport_security);
+        }
         let kind = match (kind, &response.deferred) {
             (Kind::Static, Some(_)) => Kind::Script,
             (kind, _) => kind,
@@ -196,8 +206,62 @@ impl App {
         when_answered(response, move |r| metrics.count(kind, r.status))
     }
 
+    /// Whether a TLS client asking for `name` reaches something here: the dashboard, an
+    /// existing site, or a site's custom domain. Only such names get certificates.
+    pub fn serves_name(&self, name: &str) -> Option<NameKind> {
+        match router::route(Some(name), &self.domain) {
+            Route::Dashboard => Some(NameKind::Own),
+            Route::Site(site) => self.sites.exists(&site).then_some(NameKind::Own),
+            Route::Unknown => self
+                .site_of_custom_domain(name)
+                .filter(|site| self.sites.exists(site))
+                .map(|_| NameKind::Custom),
+        }
+    }
+
+    /// Plain HTTP when cc-server serves HTTPS: ACME's HTTP-01 challenges are answered, and
+    /// with `acme` everything else is sent to HTTPS (same host, path and query).
+    fn plain_http(&self, https: &Https, req: &Request) -> Option<Response> {
+        if let Some(token) = req.raw_path().strip_prefix(ACME_CHALLENGE) {
+            return Some(match https.challenge(token) {
+                Some(answer) => Response::text(200, answer),
+                None => Response::text(404, "404 Not Found: no such ACME challenge"),
+            });
+        }
+        if !https.hsts() || self.svc.is_https(req) {
+            return None;
+        }
+        let host = req
+            .header("host")
+            .and_then(router::normalise_host)
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| self.domain.clone());
+        let port = match self.svc.https_port {
+            443 => String::new(),
+            p => format!(":{p}"),
+        };
+        let target = if req.url.starts_with('/') {
+            req.url.as_str()
+        } else {
+            "/"
+        };
+        Some(
+            Response::text(
+                308,
+                "308 Permanent Redirect: this server answers over HTTPS\n",
+            )
+            .with_header("Location", format!("https://{host}{port}{target}")),
+        )
+    }
+
     /// The answer, and what the request reached (a main.js run answers later: `Script`).
     fn route(&self, req: &mut Request) -> (Kind, Response) {
+        if !req.secure
+            && let Some(https) = &self.svc.https
+            && let Some(answer) = self.plain_http(https, req)
+        {
+            return (Kind::Https, answer);
+        }
         if req.header(SCRIPT_FETCH_HEADER).is_some() {
             return (
                 Kind::Unknown,
@@ -279,6 +343,15 @@ impl App {
             Route::Unknown => (Kind::Unknown, site::site_not_found()),
         }
     }
+}
+
+/// Browsers that saw a publicly trusted certificate come back over HTTPS only, for a year
+/// (this host only: a name under it may be served by someone else).
+fn strict_transport_security(r: Response) -> Response {
+    if r.header("strict-transport-security").is_some() {
+        return r;
+    }
+    r.with_header("Strict-Transport-Security", "max-age=31536000")
 }
 
 /// An answer of a password-protected site: `Cache-Control: public` becomes `private`, and

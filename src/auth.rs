@@ -15,6 +15,18 @@ use crate::secret;
 use crate::store::{self, auth::SessionRow};
 
 pub const SESSION_COOKIE: &str = "cc_session";
+/// The session cookie over HTTPS: the `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, host-only and for `/`, so no site on a subdomain (nor a plain-HTTP page) can
+/// plant or shadow it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-cc_session";
+
+fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 /// A login lasts a week; logging out or a new password ends it sooner.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -139,8 +151,8 @@ const MAX_SESSION_COOKIES: usize = 200;
 /// The live session named by a `Cookie` header, if any.
 /// Every `cc_session` value is tried: a site on a subdomain can plant a second cookie of the
 /// same name for the parent domain, and must not be able to lock the admin out with it.
-pub fn session(conn: &Connection, cookie_header: Option<&str>) -> Option<SessionRow> {
-    cookie_values(cookie_header?, SESSION_COOKIE)
+pub fn session(conn: &Connection, cookie_header: Option<&str>, secure: bool) -> Option<SessionRow> {
+    cookie_values(cookie_header?, cookie_name(secure))
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         // As many as a browser keeps for one domain (Chrome 180, Firefox 150): a site cannot
         // plant enough look-alikes to hide the real one.
@@ -156,7 +168,8 @@ pub fn end_session(conn: &Connection, session: &SessionRow) -> rusqlite::Result<
 /// never receive it; `Secure` only when the browser reached us over HTTPS.
 pub fn session_cookie(value: &str, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        cookie_name(secure),
         SESSION_LIFETIME.as_secs(),
         if secure { "; Secure" } else { "" }
     )
@@ -164,7 +177,8 @@ pub fn session_cookie(value: &str, secure: bool) -> String {
 
 pub fn clear_cookie(secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
@@ -315,7 +329,9 @@ mod tests {
         let c = session_cookie("v", false);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && !c.contains("Domain"));
         assert!(!c.contains("Secure"));
-        assert!(session_cookie("v", true).ends_with("; Secure"));
+        let secure = session_cookie("v", true);
+        assert!(secure.starts_with("__Host-cc_session=v; Path=/;") && secure.ends_with("; Secure"));
+        assert!(clear_cookie(true).starts_with("__Host-cc_session=;"));
     }
 
     #[test]
@@ -386,7 +402,20 @@ mod tests {
             "0".repeat(64),
             s.cookie_value
         );
-        assert!(session(&conn, Some(&header)).is_some());
-        assert!(session(&conn, Some(&format!("cc_session={}", "0".repeat(64)))).is_none());
+        assert!(session(&conn, Some(&header), false).is_some());
+        assert!(
+            session(
+                &conn,
+                Some(&format!("cc_session={}", "0".repeat(64))),
+                false
+            )
+            .is_none()
+        );
+        // Over HTTPS only the `__Host-` cookie counts: a plain `cc_session` (which a site on
+        // a subdomain, or a plain-HTTP page, could set) is not even looked at.
+        assert!(session(&conn, Some(&header), true).is_none());
+        let secure = format!("__Host-cc_session={}", s.cookie_value);
+        assert!(session(&conn, Some(&secure), true).is_some());
+        assert!(session(&conn, Some(&secure), false).is_none());
     }
 }

@@ -34,6 +34,9 @@ pub struct ServeConfig {
     pub retention_days: u32,
     /// Daily copies of cc.db kept in `<data-dir>/backups/`; 0 turns them off.
     pub backups: u32,
+    /// HTTPS served by cc-server itself (`--https`), on `https_port`.
+    pub https: Option<crate::tls::Mode>,
+    pub https_port: u16,
 }
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 180;
@@ -96,6 +99,11 @@ pub struct ServeFlags {
     pub trusted_proxy: Option<String>,
     pub retention_days: Option<String>,
     pub backups: Option<String>,
+    pub https: Option<String>,
+    pub https_port: Option<String>,
+    pub email: Option<String>,
+    pub acme_directory: Option<String>,
+    pub acme_ca_root: Option<String>,
 }
 
 /// A setting that could not be accepted; the message names the flag or variable and the fix.
@@ -117,13 +125,23 @@ impl ServeConfig {
             }
         };
 
-        let port = match pick(&flags.port, "CC_PORT") {
-            Some((v, src)) => v.parse::<u16>().map_err(|_| {
+        let port_of = |v: String, src: String| {
+            v.parse::<u16>().map_err(|_| {
                 ConfigError(format!(
                     "{src}: '{v}' is not a port (0-65535; 0 picks a free one)"
                 ))
-            })?,
+            })
+        };
+        let https = resolve_https(flags, &pick)?;
+        // With HTTPS, plain HTTP (redirects, ACME challenges) takes port 80 and HTTPS 443.
+        let port = match pick(&flags.port, "CC_PORT") {
+            Some((v, src)) => port_of(v, src)?,
+            None if https.is_some() => 80,
             None => DEFAULT_PORT,
+        };
+        let https_port = match pick(&flags.https_port, "CC_HTTPS_PORT") {
+            Some((v, src)) => port_of(v, src)?,
+            None => 443,
         };
         let bind = match pick(&flags.bind, "CC_BIND") {
             Some((v, src)) => v.parse::<IpAddr>().map_err(|_| {
@@ -216,6 +234,8 @@ impl ServeConfig {
             Some((v, src)) => parse_count(&v, &src, 0, 3650)? as u32,
         };
         Ok(ServeConfig {
+            https,
+            https_port,
             trusted_proxy,
             retention_days,
             backups,
@@ -241,6 +261,64 @@ impl ServeConfig {
 }
 
 /// `--data-dir` > `CC_DATA_DIR` > `~/.config/cc` (also for `keys`, which work on it directly).
+/// `--https acme|internal|off` and the ACME settings that go with `acme`.
+fn resolve_https(
+    flags: &ServeFlags,
+    pick: &impl Fn(&Option<String>, &str) -> Option<(String, String)>,
+) -> Result<Option<crate::tls::Mode>, ConfigError> {
+    use crate::tls::{AcmeSettings, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Mode};
+    let acme_only = [
+        (&flags.email, "CC_ACME_EMAIL"),
+        (&flags.acme_directory, "CC_ACME_DIRECTORY"),
+        (&flags.acme_ca_root, "CC_ACME_CA_ROOT"),
+    ];
+    let mode = pick(&flags.https, "CC_HTTPS");
+    let is_acme = mode.as_ref().is_some_and(|(v, _)| v == "acme");
+    if !is_acme && let Some((_, src)) = acme_only.iter().find_map(|(f, var)| pick(f, var)) {
+        return Err(ConfigError(format!("{src} is for --https acme")));
+    }
+    match mode {
+        None => Ok(None),
+        Some((v, _)) if v == "off" => Ok(None),
+        Some((v, _)) if v == "internal" => Ok(Some(Mode::Internal)),
+        Some((v, _)) if v == "acme" => {
+            let directory = match pick(&flags.acme_directory, "CC_ACME_DIRECTORY") {
+                None => LETS_ENCRYPT.to_string(),
+                Some((v, _)) if v == "staging" => LETS_ENCRYPT_STAGING.to_string(),
+                Some((v, _)) if v.starts_with("https://") => v,
+                Some((v, src)) => {
+                    return Err(ConfigError(format!(
+                        "{src}: '{v}' is not an https:// URL of an ACME directory (or 'staging')"
+                    )));
+                }
+            };
+            let email = match pick(&flags.email, "CC_ACME_EMAIL") {
+                Some((v, src)) if !v.contains('@') || v.contains(char::is_whitespace) => {
+                    return Err(ConfigError(format!(
+                        "{src}: '{v}' is not an e-mail address"
+                    )));
+                }
+                other => other.map(|(v, _)| v),
+            };
+            let ca_root = match pick(&flags.acme_ca_root, "CC_ACME_CA_ROOT") {
+                None => None,
+                Some((v, src)) => Some(
+                    std::fs::read(&v)
+                        .map_err(|e| ConfigError(format!("{src}: cannot read '{v}': {e}")))?,
+                ),
+            };
+            Ok(Some(Mode::Acme(AcmeSettings {
+                directory,
+                email,
+                ca_root,
+            })))
+        }
+        Some((v, src)) => Err(ConfigError(format!(
+            "{src}: '{v}' is not an HTTPS mode: acme (certificates from Let's Encrypt), internal (a private CA) or off"
+        ))),
+    }
+}
+
 pub fn resolve_data_dir(
     flag: Option<String>,
     env: &impl Fn(&str) -> Option<String>,

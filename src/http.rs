@@ -17,6 +17,8 @@ pub struct Request<'a> {
     /// `(lower-case name, value)` in the order received.
     pub headers: Vec<(String, String)>,
     pub remote_ip: IpAddr,
+    /// It came over HTTPS served by cc-server itself (not through a proxy).
+    pub secure: bool,
     pub body: Box<dyn Read + Send + 'a>,
 }
 
@@ -31,6 +33,7 @@ impl<'a> Request<'a> {
                 .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
                 .collect(),
             remote_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            secure: false,
             body: Box::new(io::empty()),
         }
     }

@@ -36,6 +36,7 @@ pub mod services; // the shared parts and the checks every request makes: caller
 pub mod site; // a site request: rules, static files (kept, compressed), main.js, SPA fallback, 404 pages
 pub mod store; // SQLite: open, migrations, and every SQL statement
 pub mod systemd; // sd_notify for a Type=notify unit: READY, WATCHDOG while the db answers, STOPPING
+pub mod tls; // HTTPS: a certificate per name (private CA or ACME), challenges, renewal
 pub mod ws; // WebSocket broadcast: handshake check, the per-site hub and its poll loop
 
 #[cfg(test)]

@@ -13,22 +13,25 @@ pub enum Kind {
     Static,
     Script,
     WebSocket,
+    /// Plain HTTP sent to HTTPS, and ACME challenges (`--https acme`).
+    Https,
     Unknown,
 }
 
-const KINDS: [(&str, Kind); 6] = [
+const KINDS: [(&str, Kind); 7] = [
     ("dashboard", Kind::Dashboard),
     ("api", Kind::Api),
     ("static", Kind::Static),
     ("script", Kind::Script),
     ("websocket", Kind::WebSocket),
+    ("https", Kind::Https),
     ("unknown", Kind::Unknown),
 ];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: [[AtomicU64; 5]; 6],
+    requests: [[AtomicU64; 5]; 7],
 }
 
 /// What the server's parts say about themselves when the metrics are read.

@@ -80,6 +80,17 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
     let local = listener.local_addr().map_err(ServerError::Io)?;
+    let https = match &config.https {
+        None => None,
+        Some(mode) => {
+            let addr = SocketAddr::new(config.bind, config.https_port);
+            let tls_listener = bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
+            let tls_local = tls_listener.local_addr().map_err(ServerError::Io)?;
+            let https = crate::tls::Https::start(mode.clone(), config.db_path())
+                .map_err(|e| ServerError::Io(io::Error::other(format!("HTTPS: {e}"))))?;
+            Some((https, tls_listener, tls_local))
+        }
+    };
 
     let (recorder, writer) = analytics::start(&config.db_path(), config.retention_days)?;
     let mut script_config = config.scripts.clone();
@@ -118,6 +129,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         pretty_urls: Default::default(),
         cron,
         uploads: crate::deploy::upload::UploadSlots::for_workers(config.workers),
+        https: https.as_ref().map(|(h, _, _)| h.clone()),
+        https_port: https.as_ref().map_or(0, |(_, _, l)| l.port()),
     });
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.
@@ -133,6 +146,32 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
         );
     }
     let server = Arc::new(start_http(listener, local, &config, max_connections)?);
+    let mut tls_stopper = None;
+    if let Some((https, tls_listener, _)) = &https {
+        // Weak: the app holds the certificates, which must not keep the app alive.
+        let app = Arc::downgrade(&app);
+        https.set_serves(Box::new(move |name| app.upgrade()?.serves_name(name)));
+        tls_stopper = Some(Socket::from(
+            tls_listener.try_clone().map_err(ServerError::Io)?,
+        ));
+        let chooser: tiny_http::TlsChooser = {
+            let https = https.clone();
+            Arc::new(move |name, local| match https.choose(name, local) {
+                crate::tls::Choice::Ready(config) => tiny_http::TlsChoice::Ready(config),
+                crate::tls::Choice::Wait => tiny_http::TlsChoice::Wait,
+                crate::tls::Choice::Refuse => tiny_http::TlsChoice::Refuse,
+            })
+        };
+        // The TLS work (handshakes, encryption) gets a relay thread per core.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        server
+            .serve_tls(
+                tls_listener.try_clone().map_err(ServerError::Io)?,
+                threads,
+                chooser,
+            )
+            .map_err(ServerError::Io)?;
+    }
 
     // Register before announcing, so a signal sent right after the line is never missed.
     let mut signals = signal_hook::iterator::Signals::new([
@@ -142,6 +181,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     .map_err(ServerError::Io)?;
 
     println!("listening on http://{local}");
+    if let Some((_, _, tls_local)) = &https {
+        println!("listening on https://{tls_local}");
+    }
     let _ = io::stdout().flush();
     eprintln!(
         "cc-server {}: sites from {} at http://<site>.{}:{}/, {} workers",
@@ -203,6 +245,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     // On Linux, shutdown() of a listening socket makes accept() fail with EINVAL, which stops
     // tiny_http accepting: no new connections from here on.
     let _ = stopper.shutdown(std::net::Shutdown::Both);
+    if let Some(tls) = &tls_stopper {
+        let _ = tls.shutdown(std::net::Shutdown::Both);
+    }
     // One stop per worker; requests already read (pipelined ones included) are served first,
     // and each worker finishes the request it is answering.
     for _ in &workers {
@@ -369,6 +414,7 @@ fn serve_one(app: &App, mut rq: tiny_http::Request) {
             url,
             headers,
             remote_ip,
+            secure: rq.secure(),
             body: Box::new(LazyBody(&mut rq)),
         };
         let response = answer(|| app.handle(&mut req));

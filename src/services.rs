@@ -54,6 +54,9 @@ pub struct Services {
     pub cron: Arc<crate::js::cron::Scheduler>,
     /// Deploy uploads being read (each on an HTTP worker): fewer than the workers.
     pub uploads: crate::deploy::upload::UploadSlots,
+    /// HTTPS served by cc-server itself (`--https`), and its port.
+    pub https: Option<Arc<crate::tls::Https>>,
+    pub https_port: u16,
 }
 
 /// The site env var that turns on Netlify's "pretty URLs": `/about.html` → 301 `/about`.
@@ -106,10 +109,13 @@ impl Services {
         store::open(&self.db_path).map_err(|e| ApiError::Store(e.to_string()))
     }
 
+    /// Where a site is reached: over HTTPS when cc-server serves it.
     pub fn site_url(&self, site: &str) -> String {
-        match self.port {
-            80 => format!("http://{site}.{}/", self.domain),
-            p => format!("http://{site}.{}:{p}/", self.domain),
+        match (&self.https, self.port, self.https_port) {
+            (Some(_), _, 443) => format!("https://{site}.{}/", self.domain),
+            (Some(_), _, p) => format!("https://{site}.{}:{p}/", self.domain),
+            (None, 80, _) => format!("http://{site}.{}/", self.domain),
+            (None, p, _) => format!("http://{site}.{}:{p}/", self.domain),
         }
     }
 
@@ -125,11 +131,12 @@ impl Services {
         }
     }
 
-    /// True when the browser reached us over HTTPS through the trusted proxy.
+    /// True when the browser reached us over HTTPS: ours, or the trusted proxy's.
     pub fn is_https(&self, req: &Request) -> bool {
-        self.via_trusted_proxy(req)
-            && last_forwarded(req, "x-forwarded-proto")
-                .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        req.secure
+            || self.via_trusted_proxy(req)
+                && last_forwarded(req, "x-forwarded-proto")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("https"))
     }
 
     /// The client's address: the last `X-Forwarded-For` entry (the one the trusted proxy
@@ -184,7 +191,7 @@ impl Services {
                 }),
             );
         }
-        Ok(auth::session(conn, req.header("cookie")).map(Caller::admin))
+        Ok(auth::session(conn, req.header("cookie"), self.is_https(req)).map(Caller::admin))
     }
 
     /// Refuses a state-changing request made with a session cookie unless it comes from a

@@ -55,6 +55,47 @@ pub(super) fn keys_list(data_dir: Option<String>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `ca`: the private CA's certificate on stdout, its fingerprint on stderr.
+pub(super) fn ca(data_dir: Option<String>) -> Result<(), Failure> {
+    let conn = open_store(data_dir)?;
+    let kept = crate::store::tls::key(&conn, "ca")
+        .map_err(|e| Failure::Run(e.to_string()))?
+        .ok_or_else(|| {
+            Failure::Run(
+                "no private CA yet: start the server once with --https internal".to_string(),
+            )
+        })?;
+    let ca = crate::tls::ca::Ca::from_pem(&kept).map_err(Failure::Run)?;
+    print!("{}", ca.cert_pem());
+    eprintln!("SHA-256 fingerprint: {}", ca.fingerprint());
+    Ok(())
+}
+
+/// `certs`: one line per certificate.
+pub(super) fn certs(data_dir: Option<String>) -> Result<(), Failure> {
+    let conn = open_store(data_dir)?;
+    let certs = crate::store::tls::certificates(&conn).map_err(|e| Failure::Run(e.to_string()))?;
+    if certs.is_empty() {
+        println!("No certificates yet: they are obtained on the first HTTPS visit of each name.");
+        return Ok(());
+    }
+    println!(
+        "{:<32} {:<24} {:<20} {:<20} LAST ERROR",
+        "NAME", "ISSUER", "VALID UNTIL", "OBTAINED"
+    );
+    for c in certs {
+        println!(
+            "{:<32} {:<24} {:<20} {:<20} {}",
+            c.name,
+            crate::tls::issuer_label(&c.issuer),
+            crate::tls::utc(c.not_after),
+            crate::tls::utc(c.renewed_at),
+            c.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
 /// `keys revoke ID`.
 pub(super) fn keys_revoke(id: i64, data_dir: Option<String>) -> Result<(), Failure> {
     let conn = open_store(data_dir)?;

@@ -6,8 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::help::{
-    BACKUP_HELP, DEPLOY_HELP, DOMAINS_HELP, HELP, KEYS_HELP, PASSWD_HELP, PROTECT_HELP,
-    REMOTE_HELP, SERVE_HELP, SERVICE_HELP,
+    BACKUP_HELP, CA_HELP, CERTS_HELP, DEPLOY_HELP, DOMAINS_HELP, HELP, KEYS_HELP, PASSWD_HELP,
+    PROTECT_HELP, REMOTE_HELP, SERVE_HELP, SERVICE_HELP,
 };
 use crate::config::ServeFlags;
 
@@ -58,6 +58,9 @@ pub(super) enum Command {
         data_dir: Option<String>,
     },
     Service(ServiceAction, super::service::ServiceOptions),
+    /// `ca`: the private CA's certificate; `certs`: every certificate.
+    Ca(Option<String>),
+    Certs(Option<String>),
 }
 
 #[derive(Debug, PartialEq)]
@@ -149,6 +152,8 @@ pub(super) fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         }
         "keys" => parse_keys(&mut parser),
         "passwd" => parse_passwd(&mut parser),
+        "ca" => parse_data_dir_only(&mut parser, CA_HELP, Command::Ca),
+        "certs" => parse_data_dir_only(&mut parser, CERTS_HELP, Command::Certs),
         "protect" => parse_protect(&mut parser),
         "domains" => parse_domains(&mut parser),
         "backup" => parse_backup(&mut parser),
@@ -200,6 +205,11 @@ fn parse_serve(parser: &mut lexopt::Parser, first: Option<String>) -> Result<Com
             "--trusted-proxy" => &mut flags.trusted_proxy,
             "--retention-days" => &mut flags.retention_days,
             "--backups" => &mut flags.backups,
+            "--https" => &mut flags.https,
+            "--https-port" => &mut flags.https_port,
+            "--email" => &mut flags.email,
+            "--acme-directory" => &mut flags.acme_directory,
+            "--acme-ca-root" => &mut flags.acme_ca_root,
             "--fetch-deny-private" => {
                 flags.fetch_deny_private = true;
                 continue;
@@ -267,6 +277,24 @@ fn parse_remote(parser: &mut lexopt::Parser) -> Result<Option<RemoteArgs>, Usage
         }
     }
     Ok(Some((remote, keep, yes, site)))
+}
+
+/// A command whose only option is `--data-dir`.
+fn parse_data_dir_only(
+    parser: &mut lexopt::Parser,
+    help: &'static str,
+    command: fn(Option<String>) -> Command,
+) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+    let mut data_dir = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help)),
+            Long("data-dir") => data_dir = Some(string(parser.value()?, "--data-dir")?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(command(data_dir))
 }
 
 fn parse_passwd(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {

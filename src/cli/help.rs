@@ -26,6 +26,9 @@ COMMANDS:
     domains list | add <site> <host> | remove <site> <host>
                                      the other host names a site answers for
     backup <file> [--force]          copy cc.db to <file>, also while the server runs
+    ca                               print the private CA of --https internal (to install
+                                     on your devices) and its fingerprint
+    certs                            list the HTTPS certificates: names, issuer, expiry
     service install | uninstall | status | unit
                                      run as a hardened systemd service (as root)
 
@@ -41,7 +44,8 @@ USAGE:
     cc-server [serve] [OPTIONS]
 
 OPTIONS (each also read from the environment variable shown; a flag wins):
-    --port <PORT>            port to listen on, 0 picks a free one   [CC_PORT, default 4698]
+    --port <PORT>            port to listen on, 0 picks a free one   [CC_PORT, default 4698;
+                                                                      80 with --https]
     --bind <ADDR>            address to listen on                    [CC_BIND, default 0.0.0.0]
     --domain <DOMAIN>        sites are served at <site>.<DOMAIN>     [CC_DOMAIN, default localhost]
     --data-dir <DIR>         where cc.db and sites/ live             [CC_DATA_DIR, default ~/.config/cc]
@@ -71,9 +75,21 @@ OPTIONS (each also read from the environment variable shown; a flag wins):
                              daily totals stay forever, 0 keeps all  [CC_RETENTION_DAYS, default 180]
     --backups <N>            daily copies of cc.db kept in
                              <data-dir>/backups/, 0 turns them off   [CC_BACKUPS, default 5]
+    --https <MODE>           serve HTTPS too: 'acme' (certificates from
+                             Let's Encrypt; plain HTTP then redirects),
+                             'internal' (a private CA: `cc-server ca`)
+                             or 'off'                                [CC_HTTPS, default off]
+    --https-port <PORT>      HTTPS port, 0 picks a free one          [CC_HTTPS_PORT, default 443]
+    --email <ADDR>           ACME account contact (expiry notices)   [CC_ACME_EMAIL]
+    --acme-directory <URL>   ACME directory; 'staging' for Let's
+                             Encrypt's staging                       [CC_ACME_DIRECTORY, default
+                                                                      Let's Encrypt]
+    --acme-ca-root <FILE>    trust this PEM root for the ACME
+                             directory's HTTPS (a test CA)           [CC_ACME_CA_ROOT]
     -h, --help               print this help
 
-On start the server prints 'listening on http://<bind>:<port>'. It stops cleanly on
+On start the server prints 'listening on http://<bind>:<port>' (and 'listening on
+https://<bind>:<port>' with --https). It stops cleanly on
 Ctrl-C or SIGTERM: in-flight requests finish and analytics are written first.
 
 The first start without an admin password takes CC_ADMIN_PASSWORD as the password, or
@@ -131,6 +147,29 @@ SCOPES (repeat --scope; default deploy:*):
 
 'keys create' prints the token alone on its last line; it is shown only once.
 Only its SHA-256 is stored. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
+";
+
+pub(super) const CA_HELP: &str = "\
+cc-server ca — print the private CA of `--https internal`
+
+USAGE:
+    cc-server ca [--data-dir DIR]
+
+Prints the CA certificate (PEM) on standard output and its SHA-256 fingerprint on standard
+error. Install it on your devices (the dashboard's Settings page says how for each system)
+and they trust this server's HTTPS. The CA is made on the first start with
+--https internal. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
+";
+
+pub(super) const CERTS_HELP: &str = "\
+cc-server certs — list the HTTPS certificates this server has obtained
+
+USAGE:
+    cc-server certs [--data-dir DIR]
+
+One line per host name: issuer, valid until, when it was obtained, and the last renewal
+error if any. Certificates are obtained on the first TLS handshake for a name and renewed
+at two thirds of their lifetime. --data-dir defaults to CC_DATA_DIR, then ~/.config/cc.
 ";
 
 pub(super) const PASSWD_HELP: &str = "\

@@ -135,6 +135,8 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::JsCheck(_) => unreachable!("handled in main"),
         Command::KeysRevoke(id, data_dir) => admin::keys_revoke(id, data_dir)?,
         Command::Service(action, options) => service::run(action, &options)?,
+        Command::Ca(data_dir) => admin::ca(data_dir)?,
+        Command::Certs(data_dir) => admin::certs(data_dir)?,
     }
     Ok(())
 }

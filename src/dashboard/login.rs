@@ -162,7 +162,7 @@ impl Dashboard {
         let Ok(conn) = self.svc.conn() else {
             return error_page(500, "the database cannot be opened");
         };
-        if let Some(session) = auth::session(&conn, req.header("cookie")) {
+        if let Some(session) = auth::session(&conn, req.header("cookie"), self.svc.is_https(req)) {
             let form = match req.read_small_body(MAX_FORM) {
                 Ok(b) => parse_form(&String::from_utf8_lossy(&b)),
                 Err(_) => Vec::new(),

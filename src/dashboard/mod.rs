@@ -91,7 +91,7 @@ impl Dashboard {
             Ok(c) => c,
             Err(e) => return database_error(&e),
         };
-        let session = auth::session(&conn, req.header("cookie"));
+        let session = auth::session(&conn, req.header("cookie"), self.svc.is_https(req));
         let Some(session) = session else {
             return if get {
                 redirect("/login")

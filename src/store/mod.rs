@@ -12,6 +12,7 @@ pub mod links;
 pub mod settings;
 pub mod sites;
 pub mod stats;
+pub mod tls;
 pub mod tracking;
 pub mod webhooks;
 
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("005_parity", include_str!("migrations/005_parity.sql")),
     ("006_hosting", include_str!("migrations/006_hosting.sql")),
+    ("007_tls", include_str!("migrations/007_tls.sql")),
 ];
 
 /// How long a writer waits for another connection's lock before failing.

@@ -32,6 +32,7 @@ pub(crate) fn build_request(shared: &Arc<Shared>, mut conn: Conn, head: Head) ->
         Framing::Chunked => BodyLeft::Chunked,
     };
     let peer = conn.peer;
+    let secure = conn.secure;
     let raw_socket = conn.stream.clone();
     let exchange = Arc::new(Mutex::new(Exchange {
         conn: Some(conn),
@@ -102,6 +103,7 @@ pub(crate) fn build_request(shared: &Arc<Shared>, mut conn: Conn, head: Head) ->
         on_upgrade,
         send_file,
     )
+    .with_secure(secure)
 }
 
 /// What is left of a request body on the connection.

@@ -102,6 +102,10 @@ mod log;
 mod request;
 mod response;
 mod ssl;
+// cc-server patch: HTTPS through a relay into the reactor (PATCHES.md, 22).
+mod tls;
+pub use tls::{TlsChoice, TlsChooser};
+pub use rustls;
 mod test;
 pub mod util;
 pub mod config;
@@ -381,6 +385,16 @@ impl Server
         }
         let reactor = reactor::Reactor::new(listener, config.limits.clone())?;
         Ok(Server { reactor, listening_addr: Some(local_addr) })
+    }
+
+    /// cc-server patch: serves HTTPS on `listener` too, with `threads` relay threads doing the
+    /// TLS work (`tls.rs`); `choose` picks each connection's configuration by server name.
+    /// Its requests come from `recv()` like any other, with `Request::secure()` true.
+    pub
+    fn serve_tls(&self, listener: std::net::TcpListener, threads: usize, choose: TlsChooser)
+        -> IoResult<()>
+    {
+        tls::start(self.reactor.shared.clone(), listener, threads, choose)
     }
 
     /// Returns an iterator for all the incoming requests.

@@ -142,6 +142,8 @@ pub(crate) struct Conn {
     pub(crate) reserved: usize,
     /// `100 Continue` was sent for the request being read.
     pub(crate) continued: bool,
+    /// It came through the TLS relay (`tls.rs`): `stream` is the relay's plain end.
+    pub(crate) secure: bool,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -167,7 +169,7 @@ impl Drop for Conn {
 }
 
 pub(crate) struct Reactor {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Reactor {
@@ -349,6 +351,13 @@ impl Shared {
             // Every connection of this address (or of the server) is busy: refuse this one.
             return;
         }
+        self.admit_reserved(stream, peer, false);
+    }
+
+    /// Adds a connection already counted in by `reserve` (the TLS relay counts its
+    /// connections from the handshake on); `secure` marks its requests as HTTPS.
+    pub(crate) fn admit_reserved(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr, secure: bool) {
+        let ip = canonical(peer.ip());
         if stream.set_nonblocking(true).is_err() {
             self.unreserve(ip);
             return;
@@ -363,6 +372,7 @@ impl Shared {
             want: 0,
             reserved: 0,
             continued: false,
+            secure,
             shared: self.clone(),
         };
         let token = conn.token;
@@ -395,7 +405,7 @@ impl Shared {
 
     /// Counts a new connection of `ip` in, closing the oldest idle connection (of that
     /// address when it is at its own cap) to make room; false when there is none to close.
-    fn reserve(&self, ip: IpAddr) -> bool {
+    pub(crate) fn reserve(&self, ip: IpAddr) -> bool {
         for _ in 0..2 {
             let full_address = {
                 let Ok(mut m) = self.per_address.lock() else {
@@ -427,7 +437,7 @@ impl Shared {
         false
     }
 
-    fn unreserve(&self, ip: IpAddr) {
+    pub(crate) fn unreserve(&self, ip: IpAddr) {
         self.open.fetch_sub(1, Relaxed);
         if let Ok(mut m) = self.per_address.lock() {
             if let Some(n) = m.get_mut(&ip) {
@@ -823,7 +833,7 @@ fn out_of_resources(e: &io::Error) -> bool {
 
 /// IPv4-mapped IPv6 addresses count as their IPv4 address; an IPv6 client counts by its /64,
 /// since one host usually holds a whole /64.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let s = v6.segments();

@@ -391,6 +391,12 @@ impl Request {
         self.raw_socket.as_ref().map(|s| s.try_clone())
     }
 
+    /// cc-server patch: marks a request that came through the TLS relay (`tls.rs`).
+    pub(crate) fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
     pub(crate) fn with_raw_socket(mut self, socket: Option<std::sync::Arc<std::net::TcpStream>>) -> Self {
         self.raw_socket = socket;
         self
