@@ -18,6 +18,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_cc-server");
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
+    /// The HTTPS port, when started with `--https`.
+    pub https_port: Option<u16>,
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     stderr: std::sync::Mutex<mpsc::Receiver<String>>,
@@ -76,11 +78,9 @@ impl Builder {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
-            for _ in lines {}
         });
         let stderr = child.stderr.take().unwrap();
         let (etx, erx) = mpsc::channel();
@@ -104,9 +104,23 @@ impl Builder {
             .strip_prefix("listening on http://127.0.0.1:")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        // With --https the HTTPS port is announced on the next line.
+        let https = self
+            .args
+            .windows(2)
+            .any(|w| w[0] == "--https" && w[1] != "off");
+        let https_port = https.then(|| {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("cc-server did not announce its HTTPS port");
+            line.strip_prefix("listening on https://127.0.0.1:")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected second line: {line:?}"))
+        });
         Server {
             child: Some(child),
             port,
+            https_port,
             data_dir,
             _temp: temp,
             stderr: std::sync::Mutex::new(erx),

@@ -4,7 +4,9 @@
 mod admin;
 mod browser;
 mod harness;
+mod pebble;
 
+mod acme_client;
 mod analytics;
 mod architecture;
 mod backup;
@@ -21,6 +23,7 @@ mod examples;
 mod hostile_paths;
 mod hosting;
 mod hosting_access;
+mod https;
 mod limits;
 mod links;
 mod metrics;
