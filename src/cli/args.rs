@@ -476,14 +476,38 @@ fn parse_service(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                     ))
                 })?;
             }
-            Long("port") if takes_options => {
-                let port = string(parser.value()?, "--port")?;
-                options.port = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-                    UsageError(format!("--port: '{port}' is not a port (1-65535)"))
+            Long(flag @ ("port" | "https-port")) if takes_options => {
+                let flag = format!("--{flag}");
+                let port = string(parser.value()?, &flag)?;
+                let port = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    UsageError(format!("{flag}: '{port}' is not a port (1-65535)"))
                 })?;
+                match flag.as_str() {
+                    "--port" => options.port = Some(port),
+                    _ => options.https_port = port,
+                }
+            }
+            Long("https") if takes_options => {
+                let mode = string(parser.value()?, "--https")?;
+                if !["acme", "internal", "off"].contains(&mode.as_str()) {
+                    return Err(UsageError(format!(
+                        "--https: '{mode}' is not acme, internal or off"
+                    )));
+                }
+                options.https = (mode != "off").then_some(mode);
+            }
+            Long("email") if takes_options => {
+                let email = string(parser.value()?, "--email")?;
+                if !email.contains('@') || email.contains(char::is_whitespace) {
+                    return Err(UsageError(format!("--email: '{email}' is not an e-mail address")));
+                }
+                options.email = Some(email);
             }
             other => return Err(other.unexpected().into()),
         }
+    }
+    if options.email.is_some() && options.https.as_deref() != Some("acme") {
+        return Err(UsageError("--email is for --https acme".into()));
     }
     Ok(Command::Service(action, options))
 }

@@ -252,8 +252,11 @@ OPTIONS (install and unit):
     --user <NAME>        the system user the server runs as       [default cc]
     --data-dir <DIR>     the service's data dir                   [default /var/lib/cc]
     --domain <DOMAIN>    sites are served at <site>.<DOMAIN>      [default localhost]
-    --port <PORT>        port to listen on (below 1024 adds only  [default 4698]
-                         CAP_NET_BIND_SERVICE)
+    --port <PORT>        port to listen on (below 1024 adds only  [default 4698; 80
+                         CAP_NET_BIND_SERVICE)                     with --https]
+    --https <MODE>       acme or internal: HTTPS on --https-port  [default off]
+    --https-port <PORT>  the HTTPS port                           [default 443]
+    --email <ADDR>       the ACME account's contact (acme only)
 
 The unit runs the binary where it is now (copy it to /usr/local/bin first), as Type=notify with
 a 30 s watchdog, with systemd's sandboxing: no new privileges, a read-only system except the

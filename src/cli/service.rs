@@ -16,7 +16,24 @@ pub(crate) struct ServiceOptions {
     pub(crate) user: String,
     pub(crate) data_dir: PathBuf,
     pub(crate) domain: String,
-    pub(crate) port: u16,
+    /// `None`: 4698, or 80 with `--https`.
+    pub(crate) port: Option<u16>,
+    /// `acme` or `internal`; `None` is off.
+    pub(crate) https: Option<String>,
+    pub(crate) https_port: u16,
+    pub(crate) email: Option<String>,
+}
+
+impl ServiceOptions {
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.https.is_some() { 80 } else { 4698 })
+    }
+
+    /// Whether a port below 1024 is listened on.
+    fn low_port(&self) -> bool {
+        self.port() < 1024 || (self.https.is_some() && self.https_port < 1024)
+    }
 }
 
 impl Default for ServiceOptions {
@@ -25,7 +42,10 @@ impl Default for ServiceOptions {
             user: "cc".into(),
             data_dir: PathBuf::from("/var/lib/cc"),
             domain: "localhost".into(),
-            port: 4698,
+            port: None,
+            https: None,
+            https_port: 443,
+            email: None,
         }
     }
 }
@@ -98,7 +118,7 @@ pub(super) fn unit(exe: &Path, o: &ServiceOptions) -> String {
     let data = o.data_dir.display();
     // A port below 1024 needs the one capability; otherwise the service has none at all, and
     // runs in its own user namespace (which would hide that capability from the network).
-    let privileges = if o.port < 1024 {
+    let privileges = if o.low_port() {
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"
     } else {
         "CapabilityBoundingSet=\nPrivateUsers=yes\n"
@@ -122,7 +142,7 @@ WorkingDirectory={data}
 Environment=CC_DATA_DIR={data}
 Environment=CC_DOMAIN={domain}
 Environment=CC_PORT={port}
-# Friends' main.js may not fetch() your router, printer or other LAN services.
+{https}# Friends' main.js may not fetch() your router, printer or other LAN services.
 Environment=CC_FETCH_DENY_PRIVATE=1
 # Secrets (CC_ADMIN_PASSWORD) only in this root-only file; the leading '-' makes it optional.
 EnvironmentFile=-/etc/cc-server.env
@@ -168,7 +188,18 @@ WantedBy=multi-user.target
         user = o.user,
         exe = exe.display(),
         domain = o.domain,
-        port = o.port,
+        port = o.port(),
+        https = match &o.https {
+            None => String::new(),
+            Some(mode) => format!(
+                "Environment=CC_HTTPS={mode}\nEnvironment=CC_HTTPS_PORT={}\n{}",
+                o.https_port,
+                o.email
+                    .as_ref()
+                    .map(|e| format!("Environment=CC_ACME_EMAIL={e}\n"))
+                    .unwrap_or_default()
+            ),
+        },
     )
 }
 
@@ -266,10 +297,14 @@ fn install(exe: &Path, o: &ServiceOptions) -> Result<(), Failure> {
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", "--now", "cc-server"])?;
     println!(
-        "cc-server runs as a service on port {}. Check it with: cc-server service status\n\
+        "cc-server runs as a service on port {}{}. Check it with: cc-server service status\n\
          Its log: journalctl -u cc-server -f (the setup link for the admin password is there)\n\
          Commands on its data: sudo -u {user} cc-server keys create --name laptop --data-dir {}",
-        o.port,
+        o.port(),
+        match &o.https {
+            Some(_) => format!(" (HTTPS on {})", o.https_port),
+            None => String::new(),
+        },
         o.data_dir.display()
     );
     Ok(())
@@ -386,11 +421,42 @@ mod tests {
         let low = unit(
             Path::new("/usr/local/bin/cc-server"),
             &ServiceOptions {
-                port: 80,
+                port: Some(80),
                 ..ServiceOptions::default()
             },
         );
         assert!(low.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE"));
         assert!(!low.contains("PrivateUsers"));
+    }
+
+    #[test]
+    fn with_https_the_unit_listens_on_80_and_443_and_may_bind_them() {
+        let text = unit(
+            Path::new("/usr/local/bin/cc-server"),
+            &ServiceOptions {
+                https: Some("acme".into()),
+                email: Some("me@example.com".into()),
+                ..ServiceOptions::default()
+            },
+        );
+        for line in [
+            "Environment=CC_PORT=80\n",
+            "Environment=CC_HTTPS=acme\n",
+            "Environment=CC_HTTPS_PORT=443\n",
+            "Environment=CC_ACME_EMAIL=me@example.com\n",
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE\n",
+        ] {
+            assert!(text.contains(line), "{line}");
+        }
+        let high = unit(
+            Path::new("/usr/local/bin/cc-server"),
+            &ServiceOptions {
+                https: Some("internal".into()),
+                port: Some(8080),
+                https_port: 8443,
+                ..ServiceOptions::default()
+            },
+        );
+        assert!(high.contains("CC_HTTPS=internal") && !high.contains("AmbientCapabilities"));
     }
 }
