@@ -135,7 +135,10 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     let app = Arc::new(App::new(&config, services.clone()));
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
-    let max_connections = connections_that_fit(config.limits.max_connections, open_files);
+    // A connection: its socket and a file or WebSocket handle; over TLS, the relay's socket
+    // pair besides.
+    let each = if https.is_some() { 4 } else { 2 };
+    let max_connections = connections_that_fit(config.limits.max_connections, open_files, each);
     if max_connections < config.limits.max_connections {
         eprintln!(
             "cc-server: the open-file limit ({}) fits {max_connections} connections: \
@@ -298,12 +301,12 @@ fn raise_open_file_limit() -> Option<u64> {
 /// deploy's files, the log.
 const RESERVED_FILES: u64 = 512;
 
-/// `--max-connections`, lowered so that that many connections (two descriptors each) and
+/// `--max-connections`, lowered so that that many connections (`each` descriptors apiece) and
 /// `RESERVED_FILES` fit in the open-file limit: past it, `accept` or opening a file would fail
 /// (a large file answered 404, `/health` 503) instead of a connection waiting its turn.
-fn connections_that_fit(wanted: usize, open_files: Option<u64>) -> usize {
+fn connections_that_fit(wanted: usize, open_files: Option<u64>, each: u64) -> usize {
     match open_files {
-        Some(limit) => wanted.min((limit.saturating_sub(RESERVED_FILES) / 2).max(16) as usize),
+        Some(limit) => wanted.min((limit.saturating_sub(RESERVED_FILES) / each).max(16) as usize),
         None => wanted,
     }
 }
