@@ -112,6 +112,8 @@ struct Tunnel {
     inner_shut: bool,
     /// The reactor closed its end: the client gets a close_notify and the connection ends.
     reactor_done: bool,
+    /// `inner` is in the epoll set (it leaves it when the reactor hangs up).
+    inner_watched: bool,
     /// Counted toward the reactor's connection caps and not handed over yet.
     reserved: bool,
     /// The handshake must be done by then.
@@ -146,7 +148,16 @@ impl Relay {
             for event in events.drain(..) {
                 match event.data.u64() {
                     LISTENER => self.accept_all(),
-                    token => self.pump(token >> 1),
+                    token => {
+                        let id = token >> 1;
+                        let flags = event.flags;
+                        let hung_up =
+                            flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR);
+                        if hung_up && !self.hang_up(id, token & 1 == 1) {
+                            continue;
+                        }
+                        self.pump(id);
+                    }
                 }
             }
             if last_sweep.elapsed() >= TICK {
@@ -215,12 +226,36 @@ impl Relay {
             client_done: false,
             inner_shut: false,
             reactor_done: false,
+            inner_watched: false,
             reserved: true,
             handshake_deadline: Some(Instant::now() + self.shared.limits.head_timeout),
             stalled: None,
             interest: (interest, epoll::EventFlags::empty()),
         };
         self.tunnels.insert(id, tunnel);
+    }
+
+    /// A socket of tunnel `id` hung up (epoll reports that whatever it waits for, so it must
+    /// not stay in the set as it is). The client's: the tunnel ends, nothing can reach it any
+    /// more. The reactor's end: it leaves the set, and what is left in it is read as the
+    /// client makes room. False when the tunnel is gone.
+    fn hang_up(&mut self, id: u64, inner: bool) -> bool {
+        let Some(t) = self.tunnels.get_mut(&id) else {
+            return false;
+        };
+        if !inner {
+            if let Some(t) = self.tunnels.remove(&id) {
+                self.close(t);
+            }
+            return false;
+        }
+        if let Some(socket) = &t.inner
+            && t.inner_watched
+        {
+            let _ = epoll::delete(&self.epoll, socket);
+            t.inner_watched = false;
+        }
+        true
     }
 
     /// Moves one tunnel along as far as its sockets allow, then updates what it waits for.
@@ -266,7 +301,11 @@ impl Relay {
             let name = accepted.client_hello().server_name().map(str::to_owned);
             match (self.choose)(name.as_deref(), t.local) {
                 TlsChoice::Ready(config) => match accepted.into_connection(config) {
-                    Ok(conn) => t.phase = Phase::Open(Box::new(conn)),
+                    Ok(conn) => {
+                        t.phase = Phase::Open(Box::new(conn));
+                        // The time spent waiting for a certificate was not the client's.
+                        t.handshake_deadline = Some(Instant::now() + self.shared.limits.head_timeout);
+                    }
                     Err((_, mut alert)) => {
                         let _ = alert.write_all(&mut t.tcp);
                         return Ok(false);
@@ -337,6 +376,7 @@ impl Relay {
             t.reserved = false;
             t.handshake_deadline = None;
             t.inner = Some(ours);
+            t.inner_watched = true;
         }
 
         if let Some(inner) = &t.inner {
@@ -360,12 +400,20 @@ impl Relay {
                     t.inner_shut = true;
                 }
             }
+        }
+        let mut progressed = false;
+        loop {
             // The reactor's bytes → encrypted, while the client keeps up.
-            while !t.reactor_done && !conn.wants_write() {
+            let mut took = false;
+            while let Some(inner) = &t.inner
+                && !t.reactor_done
+                && !conn.wants_write()
+            {
                 match (&*inner).read(&mut self.scratch) {
                     Ok(0) => t.reactor_done = true,
                     Ok(n) => {
                         conn.writer().write_all(&self.scratch[..n])?;
+                        took = true;
                         if n < self.scratch.len() {
                             break;
                         }
@@ -378,16 +426,19 @@ impl Relay {
                     conn.send_close_notify();
                 }
             }
-        }
 
-        // Encrypted bytes → the client.
-        let mut progressed = false;
-        while conn.wants_write() {
-            match conn.write_tls(&mut t.tcp) {
-                Ok(_) => progressed = true,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            // Encrypted bytes → the client.
+            while conn.wants_write() {
+                match conn.write_tls(&mut t.tcp) {
+                    Ok(_) => progressed = true,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            // Out of the set, the reactor's end is read whenever the client has made room.
+            if t.inner_watched || !took || conn.wants_write() || t.reactor_done {
+                break;
             }
         }
         t.stalled = match (conn.wants_write(), t.stalled) {
@@ -436,6 +487,7 @@ impl Relay {
             t.interest.0 = tcp;
         }
         if let Some(socket) = &t.inner
+            && t.inner_watched
             && inner != t.interest.1
         {
             if epoll::modify(&self.epoll, socket, epoll::EventData::new_u64(id << 1 | 1), inner)
