@@ -499,7 +499,9 @@ fn parse_service(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("email") if takes_options => {
                 let email = string(parser.value()?, "--email")?;
                 if !email.contains('@') || email.contains(char::is_whitespace) {
-                    return Err(UsageError(format!("--email: '{email}' is not an e-mail address")));
+                    return Err(UsageError(format!(
+                        "--email: '{email}' is not an e-mail address"
+                    )));
                 }
                 options.email = Some(email);
             }
