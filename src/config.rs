@@ -332,6 +332,10 @@ pub fn resolve_data_dir(
 }
 
 fn flag_name(var: &str) -> String {
+    if var == "CC_ACME_EMAIL" {
+        // `--email`: the variable names what the address is for.
+        return "email".into();
+    }
     var.trim_start_matches("CC_")
         .to_ascii_lowercase()
         .replace('_', "-")
@@ -408,5 +412,104 @@ mod tests {
 
         let err = ServeConfig::resolve(&ServeFlags::default(), env_of(&[])).unwrap_err();
         assert!(err.0.contains("--data-dir"), "{}", err.0);
+    }
+
+    #[test]
+    fn https_modes_move_the_default_ports_and_check_their_settings() {
+        use crate::tls::{LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Mode};
+        let home = env_of(&[("HOME", "/h")]);
+        let off = ServeConfig::resolve(&ServeFlags::default(), &home).unwrap();
+        assert_eq!((off.https.is_none(), off.port), (true, DEFAULT_PORT));
+
+        let acme = ServeFlags {
+            https: Some("acme".into()),
+            email: Some("me@example.com".into()),
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&acme, &home).unwrap();
+        assert_eq!((c.port, c.https_port), (80, 443));
+        match c.https {
+            Some(Mode::Acme(a)) => {
+                assert_eq!(a.directory, LETS_ENCRYPT);
+                assert_eq!(a.email.as_deref(), Some("me@example.com"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let env = env_of(&[
+            ("HOME", "/h"),
+            ("CC_HTTPS", "acme"),
+            ("CC_ACME_DIRECTORY", "staging"),
+        ]);
+        match ServeConfig::resolve(&ServeFlags::default(), env)
+            .unwrap()
+            .https
+        {
+            Some(Mode::Acme(a)) => assert_eq!(a.directory, LETS_ENCRYPT_STAGING),
+            other => panic!("{other:?}"),
+        }
+
+        let internal = ServeFlags {
+            https: Some("internal".into()),
+            port: Some("8080".into()),
+            https_port: Some("0".into()),
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&internal, &home).unwrap();
+        assert_eq!(
+            (c.https, c.port, c.https_port),
+            (Some(Mode::Internal), 8080, 0)
+        );
+
+        for (flags, says) in [
+            (
+                ServeFlags {
+                    https: Some("on".into()),
+                    ..Default::default()
+                },
+                "--https: 'on' is not an HTTPS mode",
+            ),
+            (
+                ServeFlags {
+                    https: Some("internal".into()),
+                    email: Some("a@b".into()),
+                    ..Default::default()
+                },
+                "--email is for --https acme",
+            ),
+            (
+                ServeFlags {
+                    email: Some("a@b".into()),
+                    ..Default::default()
+                },
+                "--email is for --https acme",
+            ),
+            (
+                ServeFlags {
+                    https: Some("acme".into()),
+                    email: Some("nobody".into()),
+                    ..Default::default()
+                },
+                "--email: 'nobody' is not an e-mail address",
+            ),
+            (
+                ServeFlags {
+                    https: Some("acme".into()),
+                    acme_directory: Some("http://ca/dir".into()),
+                    ..Default::default()
+                },
+                "--acme-directory: 'http://ca/dir' is not an https:// URL",
+            ),
+            (
+                ServeFlags {
+                    https: Some("acme".into()),
+                    acme_ca_root: Some("/no/such.pem".into()),
+                    ..Default::default()
+                },
+                "--acme-ca-root: cannot read '/no/such.pem'",
+            ),
+        ] {
+            let err = ServeConfig::resolve(&flags, &home).unwrap_err();
+            assert!(err.0.starts_with(says), "{}", err.0);
+        }
     }
 }

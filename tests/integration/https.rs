@@ -376,3 +376,38 @@ fn acme_certificates_are_obtained_at_the_first_handshake_kept_and_renewed() {
     }
     assert!(s.log_contains("certificate for blog.cc.test obtained"));
 }
+
+#[test]
+fn a_failed_order_backs_off_and_its_handshakes_fail_at_once_meanwhile() {
+    // Pebble validates on a port where nothing listens: every order fails.
+    let pebble = Pebble::start(&Options::new(free_port()));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = acme_server(&pebble, free_port(), &data, &[]);
+    s.write_file("blog", "index.html", "public");
+    let config = trusting(&pebble.issuing_root_pem());
+    let port = s.https_port.unwrap();
+
+    // The first client waits for the order, which fails: no certificate.
+    assert!(https(port, "blog.cc.test", &get("blog.cc.test", "/"), &config).is_err());
+    let log = s.log().join("\n");
+    assert!(
+        log.contains("no certificate for blog.cc.test yet") && log.contains("next try in 60 s"),
+        "{log}"
+    );
+    // While it backs off, a handshake fails at once and no new order is made.
+    let started = Instant::now();
+    assert!(https(port, "blog.cc.test", &get("blog.cc.test", "/"), &config).is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let orders = s
+        .log()
+        .iter()
+        .filter(|l| l.contains("no certificate for blog.cc.test yet"))
+        .count();
+    assert_eq!(orders, 1);
+}
