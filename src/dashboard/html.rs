@@ -42,6 +42,7 @@ const NAV: &[(&str, &str)] = &[
     ("/links", "Links"),
     ("/webhooks", "Webhooks"),
     ("/audit", "Audit log"),
+    ("/settings", "Settings"),
 ];
 
 /// What a signed-in page needs besides its body.

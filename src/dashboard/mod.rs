@@ -1,9 +1,10 @@
 //! The dashboard host (`<domain>`, `localhost`, IP literals): login and first-start setup, then
-//! Analytics, Hosting, Deploy keys, Tracking, Links, Webhooks and the Audit log as
+//! Analytics, Hosting, Deploy keys, Tracking, Links, Webhooks, the Audit log and Settings as
 //! server-rendered pages with a little JS; also the public `/t.js`, `/track`, `/pixel.gif`,
-//! `/r/<slug>` and `/webhook/<endpoint>`. Every asset is embedded; every POST passes the
-//! same-origin and CSRF checks (the Hosting page's browser deploy, `deploy.rs`, sends its
-//! token in a header, checked before the upload is read).
+//! `/r/<slug>`, `/webhook/<endpoint>` and `/ca.crt` (the private CA of `--https internal`).
+//! Every asset is embedded; every POST passes the same-origin and CSRF checks (the Hosting
+//! page's browser deploy, `deploy.rs`, sends its token in a header, checked before the upload
+//! is read).
 
 #[cfg(test)]
 mod analytics_bench;
@@ -69,6 +70,8 @@ impl Dashboard {
             // Public, no session: e-mail opens and short-link clicks from anyone.
             (true, _, "/pixel.gif") => pixel::pixel(&self.svc, req),
             (true, _, p) if p.starts_with("/r/") => links::redirect(&self.svc, req, &p[3..]),
+            // Public, no session: a device fetches the private CA before it trusts our HTTPS.
+            (true, _, "/ca.crt") => self.ca_cert(),
             // Public endpoints for other sites and services: no session, their own checks.
             (_, "POST" | "OPTIONS", "/track") => tracking::track(&self.svc, req),
             (_, _, "/track") => method_not_allowed("POST, OPTIONS"),
@@ -124,6 +127,7 @@ impl Dashboard {
                 ["links"] => self.links(req, &admin),
                 ["webhooks"] => self.webhooks(req, &admin, None),
                 ["audit"] => self.audit(req, &admin),
+                ["settings"] => self.settings(req, &admin),
                 _ => self.not_found(&admin),
             };
         }
@@ -397,6 +401,74 @@ impl Dashboard {
         {
             Ok(rows) => self.render(admin, "Audit log", "/audit", req, &pages::audit_page(&rows)),
             Err(e) => self.failed(admin, e),
+        }
+    }
+
+    /// Settings: HTTPS (off, or its mode, port, certificates and the private CA).
+    fn settings(&self, req: &Request, admin: &Admin) -> Response {
+        let Some(https) = &self.svc.https else {
+            let body = pages::settings_page(None);
+            return self.render(admin, "Settings", "/settings", req, &body);
+        };
+        let certs = match self
+            .svc
+            .conn()
+            .and_then(|c| Ok(store::tls::certificates(&c)?))
+        {
+            Ok(certs) => certs
+                .into_iter()
+                .map(pages::CertRow::from)
+                .collect::<Vec<_>>(),
+            Err(e) => return self.failed(admin, e),
+        };
+        let pending = https.pending_errors();
+        let ca = https.ca();
+        // The host the browser used, without its port: the CA over plain HTTP (a device
+        // cannot trust our HTTPS before it has the CA), the dashboard over HTTPS.
+        let host = req
+            .header("host")
+            .and_then(crate::router::normalise_host)
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| self.svc.domain.clone());
+        let port = |p: u16, default: u16| {
+            if p == default {
+                String::new()
+            } else {
+                format!(":{p}")
+            }
+        };
+        let ca_url = format!("http://{host}{}/ca.crt", port(self.svc.port, 80));
+        let dashboard_url = format!("https://{host}{}/", port(self.svc.https_port, 443));
+        let body = pages::settings_page(Some(&pages::HttpsView {
+            mode: https.mode(),
+            port: self.svc.https_port,
+            certs: &certs,
+            pending: &pending,
+            ca_fingerprint: ca.as_ref().map(|(_, fp)| fp.as_str()),
+            ca_url: &ca_url,
+            dashboard_url: &dashboard_url,
+            now: crate::tls::unix_now(),
+        }));
+        self.render(admin, "Settings", "/settings", req, &body)
+    }
+
+    /// `GET /ca.crt`: the private CA's certificate (PEM), for anyone; 404 without one.
+    fn ca_cert(&self) -> Response {
+        match self.svc.https.as_ref().and_then(|h| h.ca()) {
+            Some((pem, _)) => Response::new(200)
+                .with_header("Content-Type", "application/x-x509-ca-cert")
+                .with_header(
+                    "Content-Disposition",
+                    "attachment; filename=\"cc-server-ca.crt\"",
+                )
+                .with_body(pem.as_bytes().to_vec()),
+            None => Response::text(
+                404,
+                "404 Not Found: this server has no private CA to install. One is made by \
+                 `cc-server serve --https internal`; with --https acme its certificates come \
+                 from a public CA that devices already trust, and without --https it serves no \
+                 HTTPS at all.\n",
+            ),
         }
     }
 }

@@ -24,6 +24,7 @@ mod hostile_paths;
 mod hosting;
 mod hosting_access;
 mod https;
+mod https_dashboard;
 mod limits;
 mod links;
 mod metrics;

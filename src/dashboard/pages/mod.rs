@@ -4,17 +4,19 @@
 //! This file holds the login and setup forms and names every page; `hosting` renders Sites and
 //! a site's page (deployments, env vars, script log), `publish` the deploy card and a site's
 //! password and custom domains, `admin` the Keys, Tracking, Links, Webhooks and Audit pages,
-//! `analytics` the Analytics page.
+//! `analytics` the Analytics page, `settings` the Settings page (HTTPS and the private CA).
 
 mod admin;
 mod analytics;
 mod hosting;
 mod publish;
+mod settings;
 
 pub use admin::{HookView, audit_page, keys_page, links_page, tracking_page, webhooks_page};
 pub use analytics::{AnalyticsView, analytics_page};
 pub use hosting::{site_page, sites_list};
 pub use publish::deploy_card;
+pub use settings::{CertRow, HttpsView, settings_page};
 
 use crate::dashboard::html::esc;
 

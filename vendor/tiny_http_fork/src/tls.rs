@@ -301,7 +301,11 @@ impl Relay {
             let name = accepted.client_hello().server_name().map(str::to_owned);
             match (self.choose)(name.as_deref(), t.local) {
                 TlsChoice::Ready(config) => match accepted.into_connection(config) {
-                    Ok(conn) => {
+                    Ok(mut conn) => {
+                        // The relay reads the reactor's bytes only while nothing waits for
+                        // the client, at most a scratch buffer at a time: that is the bound,
+                        // and rustls must take all of what was read.
+                        conn.set_buffer_limit(None);
                         t.phase = Phase::Open(Box::new(conn));
                         // The time spent waiting for a certificate was not the client's.
                         t.handshake_deadline = Some(Instant::now() + self.shared.limits.head_timeout);
