@@ -219,16 +219,21 @@ impl App {
         }
     }
 
-    /// Plain HTTP when cc-server serves HTTPS: ACME's HTTP-01 challenges are answered, and
-    /// with `acme` everything else is sent to HTTPS (same host, path and query).
+    /// Plain HTTP with `--https acme`: ACME's HTTP-01 challenges are answered, and requests
+    /// for a name served here are sent to HTTPS (same host, path and query). Others go on to
+    /// the usual answers (a `404` for an unknown host: a `308` naming any host a client sends
+    /// could be cached by a shared cache and point others elsewhere).
     fn plain_http(&self, https: &Https, req: &Request) -> Option<Response> {
+        if !https.hsts() {
+            return None;
+        }
         if let Some(token) = req.raw_path().strip_prefix(ACME_CHALLENGE) {
             return Some(match https.challenge(token) {
                 Some(answer) => Response::text(200, answer),
                 None => Response::text(404, "404 Not Found: no such ACME challenge"),
             });
         }
-        if !https.hsts() || self.svc.is_https(req) {
+        if self.svc.is_https(req) {
             return None;
         }
         let host = req
@@ -236,6 +241,7 @@ impl App {
             .and_then(router::normalise_host)
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| self.domain.clone());
+        self.serves_name(&host)?;
         let port = match self.svc.https_port {
             443 => String::new(),
             p => format!(":{p}"),

@@ -27,8 +27,14 @@ pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
 /// The `issuer` of certificates minted by the private CA.
 pub const INTERNAL: &str = "internal";
-/// New ACME orders per hour, over all names (Let's Encrypt allows 300 per 3 hours).
+/// New ACME orders per hour for the server's own names (Let's Encrypt allows 300 per 3 hours),
+/// and apart from them for custom domains: a site whose CNAME names hosts that do not point
+/// here (every such order fails) cannot use up the budget of the others. Renewals count in
+/// neither.
 const ORDERS_PER_HOUR: usize = 30;
+const CUSTOM_ORDERS_PER_HOUR: usize = 10;
+/// Certificates for IP addresses, at most (`internal`; an address is one a client reached).
+const MAX_IP_CERTIFICATES: usize = 64;
 /// A name whose order failed is not tried again before this, doubled per failure up to a day.
 const FIRST_BACK_OFF: Duration = Duration::from_secs(60);
 const LONGEST_BACK_OFF: Duration = Duration::from_secs(86_400);
@@ -85,7 +91,9 @@ struct Orders {
     queued: HashSet<String>,
     /// Failed names: failures so far and when the next try may start.
     backing_off: HashMap<String, (u32, Instant)>,
+    /// When the last hour's new orders were queued: own names, custom domains.
     recent: VecDeque<Instant>,
+    recent_custom: VecDeque<Instant>,
     /// The last failure of a name with no certificate yet (a renewal's goes to the store).
     first_errors: HashMap<String, String>,
 }
@@ -194,10 +202,9 @@ impl Https {
         }) {
             return Choice::Ready(s);
         }
-        match self.may_certify(&name, local) {
-            Ok(()) => {}
-            Err(_) => return Choice::Refuse,
-        }
+        let Ok(kind) = self.may_certify(&name, local) else {
+            return Choice::Refuse;
+        };
         match &self.mode {
             Mode::Internal => match self.mint(&name) {
                 Ok(config) => Choice::Ready(config),
@@ -206,18 +213,32 @@ impl Https {
                     Choice::Refuse
                 }
             },
-            Mode::Acme(_) => self.order(&name),
+            Mode::Acme(_) => self.order(&name, kind),
         }
     }
 
-    /// Why `name` gets no certificate, if it does not.
-    fn may_certify(&self, name: &str, local: IpAddr) -> Result<(), &'static str> {
+    /// What kind of name `name` is, or why it gets no certificate.
+    fn may_certify(&self, name: &str, local: IpAddr) -> Result<NameKind, &'static str> {
         let ip = name.parse::<IpAddr>().ok();
         match (&self.mode, ip) {
             // The private CA signs the addresses of this machine a client reached, never any
             // other: a certificate for someone else's address would let this CA's holder
-            // impersonate it to every device that trusts the CA.
-            (Mode::Internal, Some(ip)) if ip.to_canonical() == local => return Ok(()),
+            // impersonate it to every device that trusts the CA. Of loopback (all of 127/8
+            // reaches a server bound to 0.0.0.0), only the usual two; and a bounded number.
+            (Mode::Internal, Some(ip)) if ip.to_canonical() == local => {
+                let usual_loopback = ip == IpAddr::from([127, 0, 0, 1])
+                    || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+                if ip.is_loopback() && !usual_loopback {
+                    return Err("a loopback address other than 127.0.0.1 and ::1");
+                }
+                let ips = self.served.read().map_or(usize::MAX, |s| {
+                    s.keys().filter(|n| n.parse::<IpAddr>().is_ok()).count()
+                });
+                if ips >= MAX_IP_CERTIFICATES {
+                    return Err("more IP addresses than the cap");
+                }
+                return Ok(NameKind::Own);
+            }
             (_, Some(_)) => return Err("an IP address other than the one reached"),
             (Mode::Acme(_), None) if !name.contains('.') || name.ends_with(".localhost") => {
                 return Err("not a public name (an ACME CA signs public names only)");
@@ -225,8 +246,8 @@ impl Https {
             _ => {}
         }
         match self.serves.get().and_then(|serves| serves(name)) {
-            Some(NameKind::Own) => Ok(()),
-            Some(NameKind::Custom) if matches!(self.mode, Mode::Acme(_)) => Ok(()),
+            Some(NameKind::Own) => Ok(NameKind::Own),
+            Some(NameKind::Custom) if matches!(self.mode, Mode::Acme(_)) => Ok(NameKind::Custom),
             // A site's custom domain may be anything (even someone else's): the private CA,
             // trusted by the devices of this network, signs only the server's own names.
             Some(NameKind::Custom) => Err("a custom domain (the private CA signs own names only)"),
@@ -254,21 +275,39 @@ impl Https {
             .ok_or_else(|| "the new certificate does not load".to_string())
     }
 
-    /// Queues an ACME order for `name`: the client waits while it runs (and is let go at once
-    /// while the name is backing off after a failure).
-    fn order(&self, name: &str) -> Choice {
+    /// Queues an ACME order for `name`: the client waits while it runs. It is let go at once
+    /// while the name is backing off after a failure, or when the hour's orders of its kind
+    /// are spent.
+    fn order(&self, name: &str, kind: NameKind) -> Choice {
         let Ok(mut orders) = self.orders.lock() else {
             return Choice::Refuse;
         };
+        if orders.queued.contains(name) {
+            return Choice::Wait;
+        }
         if let Some((_, next)) = orders.backing_off.get(name)
             && Instant::now() < *next
         {
             return Choice::Refuse;
         }
-        if orders.queued.insert(name.to_string()) {
-            orders.queue.push_back(name.to_string());
-            self.wake.notify_all();
+        let (recent, budget) = match kind {
+            NameKind::Own => (&mut orders.recent, ORDERS_PER_HOUR),
+            NameKind::Custom => (&mut orders.recent_custom, CUSTOM_ORDERS_PER_HOUR),
+        };
+        let now = Instant::now();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600))
+        {
+            recent.pop_front();
         }
+        if recent.len() >= budget {
+            return Choice::Refuse;
+        }
+        recent.push_back(now);
+        orders.queued.insert(name.to_string());
+        orders.queue.push_back(name.to_string());
+        self.wake.notify_all();
         Choice::Wait
     }
 
@@ -342,22 +381,9 @@ impl Https {
         }
     }
 
-    /// The next queued name allowed to start now (at most `ORDERS_PER_HOUR`).
+    /// The next queued name (the budgets were checked when it was queued).
     fn next_order(&self, orders: &mut Orders) -> Option<String> {
-        let hour_ago = Instant::now().checked_sub(Duration::from_secs(3600));
-        while orders
-            .recent
-            .front()
-            .is_some_and(|t| hour_ago.is_some_and(|h| *t < h))
-        {
-            orders.recent.pop_front();
-        }
-        if orders.recent.len() >= ORDERS_PER_HOUR {
-            return None;
-        }
-        let name = orders.queue.pop_front()?;
-        orders.recent.push_back(Instant::now());
-        Some(name)
+        orders.queue.pop_front()
     }
 
     /// Obtains a certificate for `name` from the ACME CA (or the private CA), keeps and
@@ -579,4 +605,29 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_private_ca_signs_only_the_address_reached_and_the_usual_loopbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let https = Https::start(Mode::Internal, dir.path().join("cc.db")).unwrap();
+        https.set_serves(Box::new(|name| {
+            (name == "blog.cc.lan").then_some(NameKind::Own)
+        }));
+        let ready = |c: Choice| matches!(c, Choice::Ready(_));
+        let here: IpAddr = "192.168.1.50".parse().unwrap();
+        assert!(ready(https.choose(None, here)));
+        assert!(ready(https.choose(Some("blog.cc.lan"), here)));
+        assert!(ready(https.choose(None, "127.0.0.1".parse().unwrap())));
+        assert!(ready(https.choose(None, "::1".parse().unwrap())));
+        // Another loopback address (all of 127/8 reaches a server on 0.0.0.0), an address
+        // other than the one reached, a name not served: nothing.
+        assert!(!ready(https.choose(None, "127.0.0.2".parse().unwrap())));
+        assert!(!ready(https.choose(Some("10.0.0.1"), here)));
+        assert!(!ready(https.choose(Some("other.cc.lan"), here)));
+    }
 }

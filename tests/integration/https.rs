@@ -316,6 +316,9 @@ fn acme_certificates_are_obtained_at_the_first_handshake_kept_and_renewed() {
             .status,
         404
     );
+    // A host the server does not serve is not sent anywhere: a cached 308 naming any host a
+    // client sends could point others there.
+    assert_eq!(s.get("evil.example", "/x").status, 404);
 
     // Names the server does not serve get no certificate, and no order is made for them.
     for name in ["nope.cc.test", "random.example.org"] {
@@ -410,4 +413,91 @@ fn a_failed_order_backs_off_and_its_handshakes_fail_at_once_meanwhile() {
         .filter(|l| l.contains("no certificate for blog.cc.test yet"))
         .count();
     assert_eq!(orders, 1);
+}
+
+/// The server's CPU time so far (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn bytes_after_a_close_notify_are_dropped_not_spun_on() {
+    let s = internal(Server::builder());
+    s.write_file("blog", "index.html", "hi");
+    let port = s.https_port.unwrap();
+    let config = trusting(&ca_pem(&s));
+    // More of these than relay threads: each one used to pin its relay thread for good.
+    for _ in 0..4 {
+        let mut stream = tls(port, "blog.localhost", &config).unwrap();
+        stream.conn.send_close_notify();
+        stream.conn.complete_io(&mut stream.sock).unwrap();
+        stream.sock.write_all(&[0x17; 20_000]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_seconds(s.pid());
+    let (r, _) = https(port, "blog.localhost", &get("blog.localhost", "/"), &config).unwrap();
+    assert_eq!(r.text(), "hi");
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = cpu_seconds(s.pid()) - before;
+    assert!(
+        spent < 1.0,
+        "the server spent {spent} s of CPU in 2 s while idle"
+    );
+}
+
+#[test]
+fn slow_handshakes_are_capped_per_address_and_never_take_plain_http_slots() {
+    let s = internal(
+        Server::builder()
+            .arg("--max-connections")
+            .arg("40")
+            .arg("--max-per-address")
+            .arg("20")
+            .arg("--head-timeout")
+            .arg("2"),
+    );
+    s.write_file("blog", "index.html", "hi");
+    let port = s.https_port.unwrap();
+    // Sixty connections that send the start of a ClientHello and stall.
+    let stalled: Vec<TcpStream> = (0..60)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(&[
+                0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+            ])
+            .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Plain HTTP and finished TLS clients from the same address still get in.
+    for _ in 0..5 {
+        assert_eq!(s.get("blog.localhost", "/").text(), "hi");
+    }
+    let config = trusting(&ca_pem(&s));
+    let mut alive = 0;
+    for mut c in stalled {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let mut b = [0u8; 1];
+        if !matches!(c.read(&mut b), Ok(0) | Err(_)) {
+            alive += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a stalled handshake outlived its deadline"
+        );
+    }
+    assert_eq!(alive, 0);
+    // Past the deadline the stalled ones are gone, and a handshake works again.
+    let (r, _) = https(port, "blog.localhost", &get("blog.localhost", "/"), &config).unwrap();
+    assert_eq!(r.text(), "hi");
 }

@@ -15,7 +15,8 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::buffer::spare_capacity;
@@ -42,13 +43,58 @@ pub type TlsChooser = Arc<dyn Fn(Option<&str>, IpAddr) -> TlsChoice + Send + Syn
 const LISTENER: u64 = u64::MAX;
 const TICK: Duration = Duration::from_millis(100);
 /// How long a client waits for a certificate being obtained before it is let go.
-const WAIT_FOR_CERTIFICATE: Duration = Duration::from_secs(90);
+const WAIT_FOR_CERTIFICATE: Duration = Duration::from_secs(60);
+/// A handshake must be done within this (or the head timeout, if shorter).
+const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
+/// Handshakes at once from one address (IPv6: a /64): a browser opens a few per host name.
+const HANDSHAKES_PER_ADDRESS: usize = 32;
 /// Decrypted bytes waiting for the reactor; past this the client is not read.
-const HIGH_WATER: usize = 256 * 1024;
+const HIGH_WATER: usize = 64 * 1024;
 /// Bytes read from a socket at once.
 const CHUNK: usize = 64 * 1024;
 /// A fatal `unrecognized_name` alert (TLS record: alert, TLS 1.2 framing, 2 bytes).
 const UNRECOGNIZED_NAME: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
+
+/// Handshakes under way, over all relay threads. A handshake holds no slot of the reactor's
+/// connection caps (it gets one when it is done): slow handshakes are capped here instead, per
+/// address and in all, so that they can never shut plain HTTP or finished TLS clients out.
+struct Handshakes {
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+    max_total: usize,
+}
+
+impl Handshakes {
+    /// Counts one in for `ip`; false when that address is at its cap.
+    fn enter(&self, ip: IpAddr) -> bool {
+        let Ok(mut m) = self.per_address.lock() else {
+            return false;
+        };
+        let n = m.entry(ip).or_insert(0);
+        if *n >= HANDSHAKES_PER_ADDRESS {
+            return false;
+        }
+        *n += 1;
+        self.total.fetch_add(1, Relaxed);
+        true
+    }
+
+    fn leave(&self, ip: IpAddr) {
+        if let Ok(mut m) = self.per_address.lock()
+            && let Some(n) = m.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+            self.total.fetch_sub(1, Relaxed);
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.total.load(Relaxed) >= self.max_total
+    }
+}
 
 /// Starts `threads` relay threads serving `listener` with TLS into `shared`'s reactor.
 pub(crate) fn start(
@@ -59,6 +105,11 @@ pub(crate) fn start(
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = Arc::new(listener);
+    let handshakes = Arc::new(Handshakes {
+        per_address: Mutex::new(HashMap::new()),
+        total: AtomicUsize::new(0),
+        max_total: (shared.limits.max_connections / 4).max(64),
+    });
     for n in 0..threads.max(1) {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         // Every relay waits on the listener; EXCLUSIVE wakes one of them per connection.
@@ -70,6 +121,7 @@ pub(crate) fn start(
         )?;
         let relay = Relay {
             shared: shared.clone(),
+            handshakes: handshakes.clone(),
             listener: Some(listener.clone()),
             epoll,
             choose: choose.clone(),
@@ -114,8 +166,9 @@ struct Tunnel {
     reactor_done: bool,
     /// `inner` is in the epoll set (it leaves it when the reactor hangs up).
     inner_watched: bool,
-    /// Counted toward the reactor's connection caps and not handed over yet.
-    reserved: bool,
+    /// Still in its handshake: counted in `Handshakes`, not yet in the reactor's caps.
+    handshaking: bool,
+    accepted: Instant,
     /// The handshake must be done by then.
     handshake_deadline: Option<Instant>,
     /// Since when encrypted bytes have been waiting for the client to make room.
@@ -125,6 +178,7 @@ struct Tunnel {
 
 struct Relay {
     shared: Arc<Shared>,
+    handshakes: Arc<Handshakes>,
     listener: Option<Arc<TcpListener>>,
     epoll: OwnedFd,
     choose: TlsChooser,
@@ -151,8 +205,12 @@ impl Relay {
                     token => {
                         let id = token >> 1;
                         let flags = event.flags;
-                        let hung_up =
-                            flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR);
+                        let hung_up = flags
+                            .intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR)
+                            || (flags.contains(epoll::EventFlags::RDHUP)
+                                && self.tunnels.get(&id).is_some_and(|t| {
+                                    matches!(t.phase, Phase::Choosing(..))
+                                }));
                         if hung_up && !self.hang_up(id, token & 1 == 1) {
                             continue;
                         }
@@ -199,21 +257,27 @@ impl Relay {
 
     fn admit(&mut self, tcp: TcpStream, peer: SocketAddr) {
         let ip = canonical(peer.ip());
-        if !self.shared.reserve(ip) {
+        if self.handshakes.full() {
+            // Make room: this relay's oldest handshake goes (a real client's takes
+            // milliseconds, so the oldest are the slow ones).
+            self.close_oldest_handshake();
+        }
+        if self.handshakes.full() || !self.handshakes.enter(ip) {
             return;
         }
         let local = tcp.local_addr().map(|a| a.ip().to_canonical());
         let (Ok(local), Ok(())) = (local, tcp.set_nonblocking(true)) else {
-            self.shared.unreserve(ip);
+            self.handshakes.leave(ip);
             return;
         };
         let id = self.next_id;
         self.next_id += 1;
         let interest = epoll::EventFlags::IN;
         if epoll::add(&self.epoll, &tcp, epoll::EventData::new_u64(id << 1), interest).is_err() {
-            self.shared.unreserve(ip);
+            self.handshakes.leave(ip);
             return;
         }
+        let now = Instant::now();
         let tunnel = Tunnel {
             id,
             tcp,
@@ -227,8 +291,9 @@ impl Relay {
             inner_shut: false,
             reactor_done: false,
             inner_watched: false,
-            reserved: true,
-            handshake_deadline: Some(Instant::now() + self.shared.limits.head_timeout),
+            handshaking: true,
+            accepted: now,
+            handshake_deadline: Some(now + self.handshake_time()),
             stalled: None,
             interest: (interest, epoll::EventFlags::empty()),
         };
@@ -308,7 +373,7 @@ impl Relay {
                         conn.set_buffer_limit(None);
                         t.phase = Phase::Open(Box::new(conn));
                         // The time spent waiting for a certificate was not the client's.
-                        t.handshake_deadline = Some(Instant::now() + self.shared.limits.head_timeout);
+                        t.handshake_deadline = Some(Instant::now() + self.handshake_time());
                     }
                     Err((_, mut alert)) => {
                         let _ = alert.write_all(&mut t.tcp);
@@ -330,9 +395,10 @@ impl Relay {
         };
         let conn: &mut ServerConnection = conn;
 
-        // The client's bytes, decrypted, for the reactor.
+        // The client's bytes, decrypted, for the reactor: at most `HIGH_WATER` waiting.
         while !t.client_done && t.to_inner.len() - t.to_inner_sent < HIGH_WATER {
-            let n = match (&t.tcp).read(&mut self.scratch) {
+            let room = (HIGH_WATER - (t.to_inner.len() - t.to_inner_sent)).min(CHUNK);
+            let n = match (&t.tcp).read(&mut self.scratch[..room]) {
                 Ok(0) => {
                     t.client_done = true;
                     0
@@ -343,8 +409,12 @@ impl Relay {
                 Err(e) => return Err(e),
             };
             let mut rest = &self.scratch[..n];
-            while !rest.is_empty() {
-                conn.read_tls(&mut rest)?;
+            while !rest.is_empty() && !t.client_done {
+                // After a close_notify rustls takes nothing more: the rest is dropped.
+                if conn.read_tls(&mut rest)? == 0 {
+                    t.client_done = true;
+                    break;
+                }
                 if let Err(e) = conn.process_new_packets() {
                     // The alert rustls queued tells the client why.
                     let _ = conn.write_tls(&mut t.tcp);
@@ -357,13 +427,20 @@ impl Relay {
                     Err(e) => return Err(e),
                 }
             }
-            if n < self.scratch.len() {
+            if n < room {
                 break;
             }
         }
 
         if t.inner.is_none() && !conn.is_handshaking() {
-            // The handshake is done: the connection joins the reactor.
+            // The handshake is done: the connection joins the reactor, within its caps (the
+            // reactor makes room by closing an idle connection, else it refuses this one).
+            t.handshaking = false;
+            let ip = canonical(t.peer.ip());
+            self.handshakes.leave(ip);
+            if !self.shared.reserve(ip) {
+                return Ok(false);
+            }
             let (ours, theirs) = UnixStream::pair()?;
             ours.set_nonblocking(true)?;
             epoll::add(
@@ -377,7 +454,6 @@ impl Relay {
             // (read, write, shutdown, sendfile), and its peer address is the client's.
             let theirs = TcpStream::from(OwnedFd::from(theirs));
             self.shared.admit_reserved(theirs, t.peer, true);
-            t.reserved = false;
             t.handshake_deadline = None;
             t.inner = Some(ours);
             t.inner_watched = true;
@@ -397,6 +473,10 @@ impl Relay {
                 }
             }
             if t.to_inner_sent == t.to_inner.len() {
+                // An idle connection keeps no big buffer.
+                if t.to_inner.capacity() > CHUNK {
+                    t.to_inner = Vec::new();
+                }
                 t.to_inner.clear();
                 t.to_inner_sent = 0;
                 if t.client_done && !t.inner_shut {
@@ -469,6 +549,10 @@ impl Relay {
             _ => (false, false),
         };
         let mut tcp = F::empty();
+        if matches!(t.phase, Phase::Choosing(..)) {
+            // Not read while waiting for a certificate, but a client that gives up is noticed.
+            tcp |= F::RDHUP;
+        }
         if matches!(t.phase, Phase::Hello(_))
             || (open && !t.client_done && t.to_inner.len() - t.to_inner_sent < HIGH_WATER)
         {
@@ -504,6 +588,23 @@ impl Relay {
         true
     }
 
+    fn handshake_time(&self) -> Duration {
+        self.shared.limits.head_timeout.min(HANDSHAKE_TIME)
+    }
+
+    /// Closes this relay's oldest tunnel still in its handshake, if any.
+    fn close_oldest_handshake(&mut self) {
+        let oldest = self
+            .tunnels
+            .iter()
+            .filter(|(_, t)| t.handshaking)
+            .min_by_key(|(_, t)| t.accepted)
+            .map(|(id, _)| *id);
+        if let Some(t) = oldest.and_then(|id| self.tunnels.remove(&id)) {
+            self.close(t);
+        }
+    }
+
     /// Gives tunnels waiting for a certificate another go, and closes those past a deadline.
     fn sweep(&mut self) {
         let now = Instant::now();
@@ -534,8 +635,8 @@ impl Relay {
         if let Some(inner) = &t.inner {
             let _ = epoll::delete(&self.epoll, inner);
         }
-        if t.reserved {
-            self.shared.unreserve(canonical(t.peer.ip()));
+        if t.handshaking {
+            self.handshakes.leave(canonical(t.peer.ip()));
         }
         // Dropping the sockets closes them; the reactor sees its end close.
     }
