@@ -34,6 +34,7 @@ bench: release  ## wrk load tests of the release binary against nginx and Node.j
 	bash bench/run.sh
 	bash bench/js.sh
 	bash bench/hosting.sh
+	bash bench/tls.sh
 
 bench-stats:    ## analytics roll-up and summary timings over 1M seeded events (release build)
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \

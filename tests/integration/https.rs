@@ -103,6 +103,22 @@ fn internal_https_serves_sites_and_the_dashboard_to_clients_trusting_only_the_ex
     let (r, _) = https(port, "blog.localhost", &get("blog.localhost", "/"), &config).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "<h1>over tls</h1>");
+    // A big file (sendfile into the relay's socket pair, many TLS records) arrives whole.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    s.write_file("blog", "big.bin", &big);
+    let (r, _) = https(
+        port,
+        "blog.localhost",
+        &get("blog.localhost", "/big.bin"),
+        &config,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body == big,
+        "the big file arrived changed ({} bytes)",
+        r.body.len()
+    );
     // A private CA's clients may still need plain HTTP (to fetch the CA): no HSTS, no redirect.
     assert_eq!(r.header("strict-transport-security"), None);
     assert_eq!(s.get("blog.localhost", "/").status, 200);

@@ -214,7 +214,12 @@ impl Relay {
                         if hung_up && !self.hang_up(id, token & 1 == 1) {
                             continue;
                         }
-                        self.pump(id);
+                        // The client sent bytes and nothing waited for it to make room: the
+                        // reactor's end has nothing new (it would wake us itself), so it is
+                        // not read in vain.
+                        let client_input = token & 1 == 0
+                            && !flags.contains(epoll::EventFlags::OUT);
+                        self.pump(id, !client_input);
                     }
                 }
             }
@@ -324,11 +329,11 @@ impl Relay {
     }
 
     /// Moves one tunnel along as far as its sockets allow, then updates what it waits for.
-    fn pump(&mut self, id: u64) {
+    fn pump(&mut self, id: u64, read_reactor: bool) {
         let Some(mut t) = self.tunnels.remove(&id) else {
             return;
         };
-        let alive = self.step(&mut t).unwrap_or(false);
+        let alive = self.step(&mut t, read_reactor).unwrap_or(false);
         if alive && self.rearm(id, &mut t) {
             self.tunnels.insert(id, t);
         } else {
@@ -336,7 +341,7 @@ impl Relay {
         }
     }
 
-    fn step(&mut self, t: &mut Tunnel) -> io::Result<bool> {
+    fn step(&mut self, t: &mut Tunnel, read_reactor: bool) -> io::Result<bool> {
         if let Phase::Hello(acceptor) = &mut t.phase {
             loop {
                 match acceptor.read_tls(&mut t.tcp) {
@@ -490,6 +495,7 @@ impl Relay {
             // The reactor's bytes → encrypted, while the client keeps up.
             let mut took = false;
             while let Some(inner) = &t.inner
+                && (read_reactor || !t.inner_watched)
                 && !t.reactor_done
                 && !conn.wants_write()
             {
@@ -621,7 +627,7 @@ impl Relay {
             }
         }
         for id in due {
-            self.pump(id);
+            self.pump(id, true);
         }
         for id in late {
             if let Some(t) = self.tunnels.remove(&id) {
