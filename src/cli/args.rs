@@ -89,6 +89,7 @@ pub(super) enum ServiceAction {
 pub(super) struct RemoteFlags {
     pub(super) server: Option<String>,
     pub(super) token: Option<String>,
+    pub(super) ca_file: Option<String>,
 }
 
 /// A mistake in the arguments: printed as one line, exit code 2.
@@ -243,6 +244,7 @@ fn parse_deploy(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("dir") => dir = PathBuf::from(parser.value()?),
             Long("server") => remote.server = Some(string(parser.value()?, "--server")?),
             Long("token") => remote.token = Some(string(parser.value()?, "--token")?),
+            Long("ca-file") => remote.ca_file = Some(string(parser.value()?, "--ca-file")?),
             Long("yes") => yes = true,
             Value(v) if site.is_none() => site = Some(string(v, "site")?),
             other => return Err(other.unexpected().into()),
@@ -270,6 +272,7 @@ fn parse_remote(parser: &mut lexopt::Parser) -> Result<Option<RemoteArgs>, Usage
             Short('h') | Long("help") => return Ok(None),
             Long("server") => remote.server = Some(string(parser.value()?, "--server")?),
             Long("token") => remote.token = Some(string(parser.value()?, "--token")?),
+            Long("ca-file") => remote.ca_file = Some(string(parser.value()?, "--ca-file")?),
             Long("keep-data") => keep = true,
             Long("yes") => yes = true,
             Value(v) if site.is_none() => site = Some(string(v, "site")?),

@@ -100,7 +100,7 @@ pub(super) const DEPLOY_HELP: &str = "\
 cc-server deploy — zip a folder and publish it as a site
 
 USAGE:
-    cc-server deploy <site> [--dir .] [--server URL] [--token TOKEN] [--yes]
+    cc-server deploy <site> [--dir .] [--server URL] [--token TOKEN] [--ca-file FILE] [--yes]
 
 Zips the folder (skipping dot-files, .git, node_modules and what .ccignore lists, in
 .gitignore syntax), uploads it, and prints 'Deployment successful: <url>'. The site is
@@ -110,6 +110,8 @@ OPTIONS:
     --dir <DIR>          the folder to deploy (default: the current folder)
     --server <URL>       the cc-server to deploy to     [CC_SERVER, default http://localhost:4698]
     --token <TOKEN>      a deploy key's token           [CC_TOKEN, then the first line of ~/.cc-token]
+    --ca-file <FILE>     trust only this CA over HTTPS  [CC_CA_FILE; for a server with --https
+                         internal: 'cc-server ca > cc-ca.crt' there]
     --yes                deploy even an empty folder or your home folder
     -h, --help           print this help
 ";
@@ -130,6 +132,7 @@ teardown   deletes the site's files and previous deployment, and its key-value d
 OPTIONS:
     --server <URL>       [CC_SERVER, default http://localhost:4698]
     --token <TOKEN>      [CC_TOKEN, then the first line of ~/.cc-token]
+    --ca-file <FILE>     trust only this CA over HTTPS (a server's private CA)  [CC_CA_FILE]
 ";
 
 pub(super) const KEYS_HELP: &str = "\

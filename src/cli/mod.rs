@@ -77,20 +77,20 @@ fn run(command: Command) -> Result<(), Failure> {
             remote,
             yes,
         } => {
-            let remote = Remote::resolve(remote.server, remote.token)?;
+            let remote = Remote::resolve(remote.server, remote.token, remote.ca_file)?;
             let url = client::deploy(&remote, &site, &dir, yes)?;
             println!("Deployment successful: {url}");
         }
         Command::Sites(remote) => {
             print!(
                 "{}",
-                client::sites(&Remote::resolve(remote.server, remote.token)?)?
+                client::sites(&Remote::resolve(remote.server, remote.token, remote.ca_file)?)?
             );
         }
         Command::Rollback(site, remote) => {
             println!(
                 "{}",
-                client::rollback(&Remote::resolve(remote.server, remote.token)?, &site)?
+                client::rollback(&Remote::resolve(remote.server, remote.token, remote.ca_file)?, &site)?
             );
         }
         Command::Teardown {
@@ -99,7 +99,7 @@ fn run(command: Command) -> Result<(), Failure> {
             keep_data,
             yes,
         } => {
-            let remote = Remote::resolve(remote.server, remote.token)?;
+            let remote = Remote::resolve(remote.server, remote.token, remote.ca_file)?;
             if !yes && std::io::stdin().is_terminal() && !confirm_teardown(&site, keep_data) {
                 return Err(Failure::Run("teardown cancelled".into()));
             }

@@ -45,8 +45,14 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// `--server` > `CC_SERVER` > default; `--token` > `CC_TOKEN` > `~/.cc-token` (first line).
-    pub fn resolve(server: Option<String>, token: Option<String>) -> Result<Remote, ClientError> {
+    /// `--server` > `CC_SERVER` > default; `--token` > `CC_TOKEN` > `~/.cc-token` (first line);
+    /// `--ca-file` > `CC_CA_FILE`: the only CA trusted over HTTPS (a server's private CA, from
+    /// `cc-server ca`), else the usual public ones.
+    pub fn resolve(
+        server: Option<String>,
+        token: Option<String>,
+        ca_file: Option<String>,
+    ) -> Result<Remote, ClientError> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let server = server
             .or_else(|| env("CC_SERVER"))
@@ -69,9 +75,27 @@ impl Remote {
                      (make one on the server with 'cc-server keys create --name NAME')",
                 )
             })?;
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(file) = ca_file.or_else(|| env("CC_CA_FILE")) {
+            let pem = std::fs::read(&file)
+                .map_err(|e| usage(format!("--ca-file: cannot read '{file}': {e}")))?;
+            let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if roots.is_empty() {
+                return Err(usage(format!(
+                    "--ca-file: '{file}' holds no PEM certificate (make it with 'cc-server ca > {file}' on the server)"
+                )));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
+            .tls_config(tls.build())
             .build()
             .into();
         Ok(Remote {
@@ -79,6 +103,18 @@ impl Remote {
             token,
             agent,
         })
+    }
+
+    /// Why the server could not be reached, with what to do about an unknown certificate.
+    fn unreachable(&self, e: ureq::Error) -> ClientError {
+        let text = e.to_string();
+        let hint = if text.contains("UnknownIssuer") {
+            " (its certificate is from a CA this machine does not trust: for a server with \
+             --https internal, run 'cc-server ca > cc-ca.crt' there and pass --ca-file cc-ca.crt)"
+        } else {
+            ""
+        };
+        fail(format!("cannot reach {}: {text}{hint}", self.server))
     }
 
     fn url(&self, path: &str) -> String {
@@ -95,7 +131,7 @@ impl Remote {
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, ClientError> {
         let mut response =
-            result.map_err(|e| fail(format!("cannot reach {}: {e}", self.server)))?;
+            result.map_err(|e| self.unreachable(e))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()

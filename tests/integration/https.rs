@@ -517,3 +517,53 @@ fn slow_handshakes_are_capped_per_address_and_never_take_plain_http_slots() {
     let (r, _) = https(port, "blog.localhost", &get("blog.localhost", "/"), &config).unwrap();
     assert_eq!(r.text(), "hi");
 }
+
+#[test]
+fn the_cli_deploys_over_https_trusting_the_private_ca_it_is_given() {
+    let s = internal(Server::builder());
+    let port = s.https_port.unwrap();
+    let token = s.create_key("laptop", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "deployed over tls").unwrap();
+    let ca = dir.path().join("cc-ca.crt");
+    std::fs::write(&ca, ca_pem(&s)).unwrap();
+    let server = format!("https://localhost:{port}");
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    std::fs::write(site.join("index.html"), "deployed over tls").unwrap();
+
+    // Without the CA the client refuses the server, and says what to do.
+    let (code, _, err) = crate::harness::run_cli_in(
+        &site,
+        &[
+            "deploy", "tls", "--server", &server, "--token", &token, "--yes",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--ca-file"), "{err}");
+
+    let (code, out, err) = crate::harness::run_cli_in(
+        &site,
+        &[
+            "deploy",
+            "tls",
+            "--server",
+            &server,
+            "--token",
+            &token,
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    // The URL it prints is the site's HTTPS one.
+    assert!(
+        out.contains(&format!("https://tls.localhost:{port}/")),
+        "{out}"
+    );
+    let config = trusting(&ca_pem(&s));
+    let (r, _) = https(port, "tls.localhost", &get("tls.localhost", "/"), &config).unwrap();
+    assert_eq!(r.text(), "deployed over tls");
+}
