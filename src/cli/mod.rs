@@ -84,13 +84,20 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Sites(remote) => {
             print!(
                 "{}",
-                client::sites(&Remote::resolve(remote.server, remote.token, remote.ca_file)?)?
+                client::sites(&Remote::resolve(
+                    remote.server,
+                    remote.token,
+                    remote.ca_file
+                )?)?
             );
         }
         Command::Rollback(site, remote) => {
             println!(
                 "{}",
-                client::rollback(&Remote::resolve(remote.server, remote.token, remote.ca_file)?, &site)?
+                client::rollback(
+                    &Remote::resolve(remote.server, remote.token, remote.ca_file)?,
+                    &site
+                )?
             );
         }
         Command::Teardown {

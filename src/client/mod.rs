@@ -130,8 +130,7 @@ impl Remote {
         &self,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, ClientError> {
-        let mut response =
-            result.map_err(|e| self.unreachable(e))?;
+        let mut response = result.map_err(|e| self.unreachable(e))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
