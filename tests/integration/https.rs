@@ -567,3 +567,27 @@ fn the_cli_deploys_over_https_trusting_the_private_ca_it_is_given() {
     let (r, _) = https(port, "tls.localhost", &get("tls.localhost", "/"), &config).unwrap();
     assert_eq!(r.text(), "deployed over tls");
 }
+
+#[test]
+fn a_burst_of_handshakes_from_one_address_all_get_through() {
+    // A load tester, or an office behind one NAT, opens dozens at the same moment.
+    let s = internal(Server::builder());
+    s.write_file("blog", "index.html", "hi");
+    let port = s.https_port.unwrap();
+    let config = trusting(&ca_pem(&s));
+    let barrier = std::sync::Barrier::new(60);
+    std::thread::scope(|scope| {
+        let answers: Vec<_> = (0..60)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    https(port, "blog.localhost", &get("blog.localhost", "/"), &config)
+                        .map(|(r, _)| r.text())
+                })
+            })
+            .collect();
+        for a in answers {
+            assert_eq!(a.join().unwrap().as_deref(), Ok("hi"));
+        }
+    });
+}

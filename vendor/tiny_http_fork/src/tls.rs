@@ -46,8 +46,6 @@ const TICK: Duration = Duration::from_millis(100);
 const WAIT_FOR_CERTIFICATE: Duration = Duration::from_secs(60);
 /// A handshake must be done within this (or the head timeout, if shorter).
 const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
-/// Handshakes at once from one address (IPv6: a /64): a browser opens a few per host name.
-const HANDSHAKES_PER_ADDRESS: usize = 32;
 /// Decrypted bytes waiting for the reactor; past this the client is not read.
 const HIGH_WATER: usize = 64 * 1024;
 /// Bytes read from a socket at once.
@@ -62,6 +60,9 @@ struct Handshakes {
     per_address: Mutex<HashMap<IpAddr, usize>>,
     total: AtomicUsize,
     max_total: usize,
+    /// At once from one address (IPv6: a /64): as many as it may hold connections (a load
+    /// tester or an office behind one NAT opens dozens at the same moment).
+    max_per_address: usize,
 }
 
 impl Handshakes {
@@ -71,7 +72,7 @@ impl Handshakes {
             return false;
         };
         let n = m.entry(ip).or_insert(0);
-        if *n >= HANDSHAKES_PER_ADDRESS {
+        if *n >= self.max_per_address {
             return false;
         }
         *n += 1;
@@ -109,6 +110,7 @@ pub(crate) fn start(
         per_address: Mutex::new(HashMap::new()),
         total: AtomicUsize::new(0),
         max_total: (shared.limits.max_connections / 4).max(64),
+        max_per_address: shared.limits.max_per_address,
     });
     for n in 0..threads.max(1) {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
