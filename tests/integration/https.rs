@@ -591,3 +591,34 @@ fn a_burst_of_handshakes_from_one_address_all_get_through() {
         }
     });
 }
+
+#[test]
+fn a_client_that_reads_late_still_gets_the_end_of_a_closing_answer() {
+    // The server finishes writing while the client is not reading; the relay must still see
+    // the reactor's end close once the client has taken everything, and close too.
+    let s = internal(Server::builder());
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    s.write_file("blog", "big.bin", &big);
+    let port = s.https_port.unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    socket.connect(&addr.into()).unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = ServerName::try_from("blog.localhost".to_string()).unwrap();
+    let conn = ClientConnection::new(trusting(&ca_pem(&s)), name).unwrap();
+    let mut stream = StreamOwned::new(conn, tcp);
+    stream
+        .write_all(get("blog.localhost", "/big.bin").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut buf = Vec::new();
+    match stream.read_to_end(&mut buf) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {}
+        Err(e) => panic!("after {} bytes: {e}", buf.len()),
+    }
+    let r = HttpResponse::parse(&buf);
+    assert!(r.body == big, "{} bytes of the body", r.body.len());
+}

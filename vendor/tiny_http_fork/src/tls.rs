@@ -520,16 +520,23 @@ impl Relay {
             }
 
             // Encrypted bytes → the client.
+            let mut progressed_now = false;
             while conn.wants_write() {
                 match conn.write_tls(&mut t.tcp) {
-                    Ok(_) => progressed = true,
+                    Ok(_) => {
+                        progressed = true;
+                        progressed_now = true;
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             }
-            // Out of the set, the reactor's end is read whenever the client has made room.
-            if t.inner_watched || !took || conn.wants_write() || t.reactor_done {
+            // Out of the set (hung up: it reads as data, then its end, never "would block"),
+            // the reactor's end is read for as long as the client takes what it gives — also
+            // right after a flush that made room, or nothing would ever read it again.
+            let moved = took || progressed_now;
+            if t.inner_watched || conn.wants_write() || t.reactor_done || !moved {
                 break;
             }
         }
