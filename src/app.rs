@@ -241,6 +241,11 @@ impl App {
             .and_then(router::normalise_host)
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| self.domain.clone());
+        // An address has no certificate from an ACME CA: nothing to send it to.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_ok() {
+            return None;
+        }
         self.serves_name(&host)?;
         let port = match self.svc.https_port {
             443 => String::new(),

@@ -622,3 +622,26 @@ fn a_client_that_reads_late_still_gets_the_end_of_a_closing_answer() {
     let r = HttpResponse::parse(&buf);
     assert!(r.body == big, "{} bytes of the body", r.body.len());
 }
+
+#[test]
+fn an_early_answer_to_an_upload_still_reaches_the_client() {
+    // The deploy API refuses an upload without a token before reading it, and closes: the
+    // client is still sending, and must still get the 401.
+    let s = internal(Server::builder());
+    let port = s.https_port.unwrap();
+    let config = trusting(&ca_pem(&s));
+    let body = vec![b'x'; 3_000_000];
+    let mut stream = tls(port, "localhost", &config).unwrap();
+    let head = format!(
+        "POST /api/deploy HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/zip\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(&body);
+    let _ = stream.flush();
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    assert!(!buf.is_empty(), "no answer at all");
+    assert_eq!(HttpResponse::parse(&buf).status, 401);
+}

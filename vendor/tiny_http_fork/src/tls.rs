@@ -48,6 +48,8 @@ const WAIT_FOR_CERTIFICATE: Duration = Duration::from_secs(60);
 const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// Decrypted bytes waiting for the reactor; past this the client is not read.
 const HIGH_WATER: usize = 64 * 1024;
+/// How long a client still sending is read (and dropped) after its answer, before closing.
+const LINGER: Duration = Duration::from_secs(2);
 /// Bytes read from a socket at once.
 const CHUNK: usize = 64 * 1024;
 /// A fatal `unrecognized_name` alert (TLS record: alert, TLS 1.2 framing, 2 bytes).
@@ -92,8 +94,11 @@ impl Handshakes {
         }
     }
 
-    fn full(&self) -> bool {
-        self.total.load(Relaxed) >= self.max_total
+    /// How many handshakes `ip` has under way.
+    fn of(&self, ip: IpAddr) -> usize {
+        self.per_address
+            .lock()
+            .map_or(0, |m| m.get(&ip).copied().unwrap_or(0))
     }
 }
 
@@ -110,7 +115,10 @@ pub(crate) fn start(
         per_address: Mutex::new(HashMap::new()),
         total: AtomicUsize::new(0),
         max_total: (shared.limits.max_connections / 4).max(64),
-        max_per_address: shared.limits.max_per_address,
+        // Never the whole of it: one address must leave room for the others.
+        max_per_address: shared.limits.max_per_address.min(
+            ((shared.limits.max_connections / 4).max(64) / 4).max(16),
+        ),
     });
     for n in 0..threads.max(1) {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
@@ -124,6 +132,7 @@ pub(crate) fn start(
         let relay = Relay {
             shared: shared.clone(),
             handshakes: handshakes.clone(),
+            relays: threads.max(1),
             listener: Some(listener.clone()),
             epoll,
             choose: choose.clone(),
@@ -168,6 +177,10 @@ struct Tunnel {
     reactor_done: bool,
     /// `inner` is in the epoll set (it leaves it when the reactor hangs up).
     inner_watched: bool,
+    /// The reactor stopped taking the client's bytes: they are read and dropped.
+    input_refused: bool,
+    /// The answer is complete and the client's bytes are being dropped until this time.
+    lingering: Option<Instant>,
     /// Still in its handshake: counted in `Handshakes`, not yet in the reactor's caps.
     handshaking: bool,
     accepted: Instant,
@@ -181,6 +194,8 @@ struct Tunnel {
 struct Relay {
     shared: Arc<Shared>,
     handshakes: Arc<Handshakes>,
+    /// How many relays share `handshakes`.
+    relays: usize,
     listener: Option<Arc<TcpListener>>,
     epoll: OwnedFd,
     choose: TlsChooser,
@@ -264,13 +279,14 @@ impl Relay {
 
     fn admit(&mut self, tcp: TcpStream, peer: SocketAddr) {
         let ip = canonical(peer.ip());
-        if self.handshakes.full() {
-            // Make room: this relay's oldest handshake goes (a real client's takes
-            // milliseconds, so the oldest are the slow ones).
-            self.close_oldest_handshake();
-        }
-        if self.handshakes.full() || !self.handshakes.enter(ip) {
+        if !self.handshakes.enter(ip) {
+            // That address has as many handshakes under way as it may.
             return;
+        }
+        // Each relay holds its share of the handshakes, so it can always make room itself.
+        let share = (self.handshakes.max_total / self.relays).max(16);
+        if self.tunnels.values().filter(|t| t.handshaking).count() >= share {
+            self.close_a_handshake();
         }
         let local = tcp.local_addr().map(|a| a.ip().to_canonical());
         let (Ok(local), Ok(())) = (local, tcp.set_nonblocking(true)) else {
@@ -298,6 +314,8 @@ impl Relay {
             inner_shut: false,
             reactor_done: false,
             inner_watched: false,
+            input_refused: false,
+            lingering: None,
             handshaking: true,
             accepted: now,
             handshake_deadline: Some(now + self.handshake_time()),
@@ -380,7 +398,8 @@ impl Relay {
                         conn.set_buffer_limit(None);
                         t.phase = Phase::Open(Box::new(conn));
                         // The time spent waiting for a certificate was not the client's.
-                        t.handshake_deadline = Some(Instant::now() + self.handshake_time());
+                        t.handshake_deadline =
+                            t.handshake_deadline.map(|d| d + since.elapsed());
                     }
                     Err((_, mut alert)) => {
                         let _ = alert.write_all(&mut t.tcp);
@@ -445,9 +464,8 @@ impl Relay {
             t.handshaking = false;
             let ip = canonical(t.peer.ip());
             self.handshakes.leave(ip);
-            if !self.shared.reserve(ip) {
-                return Ok(false);
-            }
+            // Everything that can fail comes before the slot is taken: a slot is given back
+            // only by the reactor's connection.
             let (ours, theirs) = UnixStream::pair()?;
             ours.set_nonblocking(true)?;
             epoll::add(
@@ -456,6 +474,10 @@ impl Relay {
                 epoll::EventData::new_u64(t.id << 1 | 1),
                 epoll::EventFlags::empty(),
             )?;
+            if !self.shared.reserve(ip) {
+                let _ = epoll::delete(&self.epoll, &ours);
+                return Ok(false);
+            }
             t.interest.1 = epoll::EventFlags::empty();
             // The reactor's connections are TCP streams; a Unix stream takes the same calls
             // (read, write, shutdown, sendfile), and its peer address is the client's.
@@ -474,14 +496,20 @@ impl Relay {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => {
-                        t.reactor_done = true;
+                        // The reactor takes no more (it answered early, e.g. a 401 to an
+                        // upload, and closed): the client's bytes are dropped from now on,
+                        // and its answer is still read to the end and sent.
+                        t.input_refused = true;
                         break;
                     }
                 }
             }
+            if t.input_refused {
+                t.to_inner_sent = t.to_inner.len();
+            }
             if t.to_inner_sent == t.to_inner.len() {
                 // An idle connection keeps no big buffer.
-                if t.to_inner.capacity() > CHUNK {
+                if t.to_inner.capacity() > 16 * 1024 {
                     t.to_inner = Vec::new();
                 }
                 t.to_inner.clear();
@@ -546,8 +574,19 @@ impl Relay {
             (true, _) => Some(Instant::now()),
         };
         if t.reactor_done && !conn.wants_write() {
-            let _ = t.tcp.shutdown(Shutdown::Write);
-            return Ok(false);
+            if t.client_done {
+                return Ok(false);
+            }
+            // The answer is out but the client is still sending (an upload refused early):
+            // closing now would make the kernel reset the connection, which can destroy the
+            // answer on its way. Say we are done and read (dropping it) what still comes, for
+            // a moment — a lingering close, as nginx does.
+            if t.lingering.is_none() {
+                t.input_refused = true;
+                let _ = t.tcp.shutdown(Shutdown::Write);
+                t.lingering = Some(Instant::now() + LINGER);
+            }
+            return Ok(true);
         }
         if t.client_done && t.inner.is_none() {
             return Ok(false);
@@ -607,15 +646,22 @@ impl Relay {
         self.shared.limits.head_timeout.min(HANDSHAKE_TIME)
     }
 
-    /// Closes this relay's oldest tunnel still in its handshake, if any.
-    fn close_oldest_handshake(&mut self) {
-        let oldest = self
+    /// Makes room for a handshake: closes one of this relay's, from the address with the most
+    /// under way (a flood's, not a lone slow client's), its oldest first.
+    fn close_a_handshake(&mut self) {
+        let handshakes = &self.handshakes;
+        let victim = self
             .tunnels
             .iter()
             .filter(|(_, t)| t.handshaking)
-            .min_by_key(|(_, t)| t.accepted)
+            .max_by_key(|(_, t)| {
+                (
+                    handshakes.of(canonical(t.peer.ip())),
+                    std::cmp::Reverse(t.accepted),
+                )
+            })
             .map(|(id, _)| *id);
-        if let Some(t) = oldest.and_then(|id| self.tunnels.remove(&id)) {
+        if let Some(t) = victim.and_then(|id| self.tunnels.remove(&id)) {
             self.close(t);
         }
     }
@@ -630,6 +676,7 @@ impl Relay {
             if matches!(t.phase, Phase::Choosing(..)) {
                 due.push(*id);
             } else if t.handshake_deadline.is_some_and(|d| now >= d)
+                || t.lingering.is_some_and(|d| now >= d)
                 || t.stalled.is_some_and(|s| now.duration_since(s) >= write_timeout)
             {
                 late.push(*id);
