@@ -136,8 +136,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServerError> {
     // A second handle on the listening socket: shutting it down is how accepting stops.
     let stopper = Socket::from(listener.try_clone().map_err(ServerError::Io)?);
     // A connection: its socket and a file or WebSocket handle; over TLS, the relay's socket
-    // pair besides.
-    let each = if https.is_some() { 4 } else { 2 };
+    // pair besides, and handshakes under way (up to a quarter as many, one each): 5, rounded up.
+    let each = if https.is_some() { 5 } else { 2 };
     let max_connections = connections_that_fit(config.limits.max_connections, open_files, each);
     if max_connections < config.limits.max_connections {
         eprintln!(
