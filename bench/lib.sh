@@ -14,3 +14,11 @@ load() {
 
 # "1.23×": $1 / $2, or "?" without a reference.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a/b; else print "?" }'; }
+
+# `need CMD PACKAGE`: installs PACKAGE with apt-get when CMD is missing.
+need() {
+  command -v "$1" >/dev/null && return
+  echo "installing $2 (apt-get)…" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  else sudo apt-get update -qq >/dev/null; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; fi
+}

@@ -10,12 +10,6 @@ DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
 BIN=$PWD/target/release/cc-server
 
-need() {
-  command -v "$1" >/dev/null && return
-  echo "installing $2 (apt-get)…" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  else sudo apt-get update -qq >/dev/null; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; fi
-}
 need wrk wrk
 command -v nginx >/dev/null || need nginx nginx-light || true
 

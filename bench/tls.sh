@@ -18,12 +18,6 @@ NAME=bench.localhost
 
 # A binary from before HTTPS has no --https-port: build one then.
 case "$("$BIN" serve --help 2>&1 || true)" in *--https-port*) ;; *) cargo build --release --locked ;; esac
-need() {
-  command -v "$1" >/dev/null && return
-  echo "installing $2 (apt-get)…" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  else sudo apt-get update -qq >/dev/null; sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; fi
-}
 need wrk wrk
 need nginx nginx-light
 

@@ -12,7 +12,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use tungstenite::client::IntoClientRequest;
 
 use crate::admin::{PASSWORD, encode};
-use crate::harness::{HttpResponse, Server, run_cli};
+use crate::harness::{HttpResponse, Server, cpu_seconds, run_cli};
 use crate::pebble::{Options, Pebble, free_port};
 
 /// A TLS client configuration trusting only the certificates in `roots_pem`.
@@ -82,7 +82,8 @@ fn ca_pem(s: &Server) -> String {
     out
 }
 
-fn internal(builder: crate::harness::Builder) -> Server {
+/// A server with `--https internal` on a free port, and the admin password of `admin`.
+pub fn internal(builder: crate::harness::Builder) -> Server {
     builder
         .env("CC_ADMIN_PASSWORD", PASSWORD)
         .arg("--https")
@@ -429,19 +430,6 @@ fn a_failed_order_backs_off_and_its_handshakes_fail_at_once_meanwhile() {
         .filter(|l| l.contains("no certificate for blog.cc.test yet"))
         .count();
     assert_eq!(orders, 1);
-}
-
-/// The server's CPU time so far (user + system), from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
 }
 
 #[test]

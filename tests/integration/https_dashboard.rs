@@ -14,13 +14,7 @@ use crate::admin::{PASSWORD, host, login, server};
 use crate::harness::{HttpResponse, Server, run_cli};
 
 fn internal() -> Server {
-    Server::builder()
-        .env("CC_ADMIN_PASSWORD", PASSWORD)
-        .arg("--https")
-        .arg("internal")
-        .arg("--https-port")
-        .arg("0")
-        .start()
+    crate::https::internal(Server::builder())
 }
 
 /// `cc-server ca` on the server's data dir: (PEM on stdout, fingerprint on stderr).

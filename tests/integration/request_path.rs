@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{COUNTER, HttpResponse, Server, connect_from, read_response};
+use crate::harness::{COUNTER, HttpResponse, Server, connect_from, cpu_seconds, read_response};
 
 /// A script that legally spends 90 ms of its 100 ms on every request.
 const SLOW: &str = "let t = Date.now(); while (Date.now() - t < 90) {} res.send('slow');";
@@ -600,19 +600,6 @@ fn readers_that_never_read_a_big_script_answer_hold_no_thread() {
         );
     }
     a_stalled_reader_still_gets_it_all(stalled, 8 * 1024 * 1024);
-}
-
-/// CPU seconds the process has used (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
 }
 
 #[test]
