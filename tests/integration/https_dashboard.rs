@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use crate::admin::{PASSWORD, host, login, server};
+use crate::admin::{host, login, server};
 use crate::harness::{HttpResponse, Server, run_cli};
 
 fn internal() -> Server {
