@@ -357,7 +357,8 @@ impl Https {
                     return;
                 };
                 loop {
-                    if let Some(name) = self.next_order(&mut orders) {
+                    // Budgets were checked when a name was queued.
+                    if let Some(name) = orders.queue.pop_front() {
                         break Some(name);
                     }
                     let now = Instant::now();
@@ -381,18 +382,13 @@ impl Https {
         }
     }
 
-    /// The next queued name (the budgets were checked when it was queued).
-    fn next_order(&self, orders: &mut Orders) -> Option<String> {
-        orders.queue.pop_front()
-    }
-
-    /// Obtains a certificate for `name` from the ACME CA (or the private CA), keeps and
-    /// serves it; a failure is noted and the name backs off.
+    /// Obtains a certificate for `name` from the ACME CA, keeps and serves it; a failure is
+    /// noted and the name backs off. (The private CA mints at once: nothing is queued.)
     fn obtain(&self, name: &str) {
-        let result = match &self.mode {
-            Mode::Internal => self.mint(name).map(|_| ()),
-            Mode::Acme(settings) => self.obtain_acme(settings, name),
+        let Mode::Acme(settings) = &self.mode else {
+            return;
         };
+        let result = self.obtain_acme(settings, name);
         let Ok(mut orders) = self.orders.lock() else {
             return;
         };
