@@ -236,11 +236,7 @@ impl App {
         if self.svc.is_https(req) {
             return None;
         }
-        let host = req
-            .header("host")
-            .and_then(router::normalise_host)
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| self.domain.clone());
+        let host = self.svc.host_of(req);
         // An address has no certificate from an ACME CA: nothing to send it to.
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if bare.parse::<std::net::IpAddr>().is_ok() {

@@ -131,6 +131,15 @@ impl Services {
         }
     }
 
+    /// The host the browser used (normalised, without its port); this server's domain when
+    /// the request named none.
+    pub fn host_of(&self, req: &Request) -> String {
+        req.header("host")
+            .and_then(crate::router::normalise_host)
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| self.domain.clone())
+    }
+
     /// True when the browser reached us over HTTPS: ours, or the trusted proxy's.
     pub fn is_https(&self, req: &Request) -> bool {
         req.secure

@@ -79,12 +79,7 @@ impl Remote {
         if let Some(file) = ca_file.or_else(|| env("CC_CA_FILE")) {
             let pem = std::fs::read(&file)
                 .map_err(|e| usage(format!("--ca-file: cannot read '{file}': {e}")))?;
-            let roots: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let roots = crate::tls::acme::pem_roots(&pem);
             if roots.is_empty() {
                 return Err(usage(format!(
                     "--ca-file: '{file}' holds no PEM certificate (make it with 'cc-server ca > {file}' on the server)"

@@ -425,11 +425,7 @@ impl Dashboard {
         let ca = https.ca();
         // The host the browser used, without its port: the CA over plain HTTP (a device
         // cannot trust our HTTPS before it has the CA), the dashboard over HTTPS.
-        let host = req
-            .header("host")
-            .and_then(crate::router::normalise_host)
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| self.svc.domain.clone());
+        let host = self.svc.host_of(req);
         let port = |p: u16, default: u16| {
             if p == default {
                 String::new()

@@ -168,6 +168,17 @@ fn header(r: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
     r.headers().get(name)?.to_str().ok().map(str::to_string)
 }
 
+/// The certificates of PEM text, as roots for ureq (the CA given for a test directory, or a
+/// server's private CA for the deploy client).
+pub fn pem_roots(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Obtains a certificate for `names` (DNS names, at least one), validating each by http-01.
 pub fn issue(
     dir: &Directory,
@@ -310,12 +321,7 @@ impl Client {
 
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(pem) = &dir.extra_root_pem {
-            let roots: Vec<_> = ureq::tls::parse_pem(pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let roots = pem_roots(pem);
             if roots.is_empty() {
                 return Err(protocol(step, "extra_root_pem holds no PEM certificate"));
             }

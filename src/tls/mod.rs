@@ -427,7 +427,10 @@ impl Https {
         let account_pem = match store::tls::key(&conn, &kind).map_err(|e| e.to_string())? {
             Some(pem) => pem,
             None => {
-                let made = pkcs8_pem(acme::AccountKey::generate().pkcs8());
+                let made = acme::AccountKey::generate();
+                let made = rcgen::KeyPair::try_from(made.pkcs8())
+                    .map_err(|e| e.to_string())?
+                    .serialize_pem();
                 store::tls::key_or_insert(&conn, &kind, &made).map_err(|e| e.to_string())?
             }
         };
@@ -556,21 +559,6 @@ pub fn server_config(chain_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// PKCS#8 DER as PEM text.
-fn pkcs8_pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    )
 }
 
 /// How a certificate's issuer is shown: "private CA", or the ACME directory's host.

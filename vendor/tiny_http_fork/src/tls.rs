@@ -15,7 +15,6 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,7 +59,6 @@ const UNRECOGNIZED_NAME: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
 /// address and in all, so that they can never shut plain HTTP or finished TLS clients out.
 struct Handshakes {
     per_address: Mutex<HashMap<IpAddr, usize>>,
-    total: AtomicUsize,
     max_total: usize,
     /// At once from one address (IPv6: a /64): as many as it may hold connections (a load
     /// tester or an office behind one NAT opens dozens at the same moment).
@@ -78,7 +76,6 @@ impl Handshakes {
             return false;
         }
         *n += 1;
-        self.total.fetch_add(1, Relaxed);
         true
     }
 
@@ -90,7 +87,6 @@ impl Handshakes {
             if *n == 0 {
                 m.remove(&ip);
             }
-            self.total.fetch_sub(1, Relaxed);
         }
     }
 
@@ -113,7 +109,6 @@ pub(crate) fn start(
     let listener = Arc::new(listener);
     let handshakes = Arc::new(Handshakes {
         per_address: Mutex::new(HashMap::new()),
-        total: AtomicUsize::new(0),
         max_total: (shared.limits.max_connections / 4).max(64),
         // Never the whole of it: one address must leave room for the others.
         max_per_address: shared.limits.max_per_address.min(
